@@ -1,0 +1,164 @@
+/*
+ * main.c -- the pspfc command line: verbs and flags in the manner of cc.
+ *
+ *   pspfc check FILE [--print-types] [--dump-ast] [diagnostic flags]
+ *   pspfc --help | --version
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pspfc.h"
+
+static const char usage[] =
+    "usage: pspfc <command> [options] FILE\n"
+    "\n"
+    "Compiles .pspf stream-processing programs to native executables.\n"
+    "\n"
+    "commands:\n"
+    "  check FILE           parse and type-check FILE; report every error\n"
+    "\n"
+    "check options:\n"
+    "  --print-types        print each pipeline's stages and their types\n"
+    "  --dump-ast           print the syntax tree\n"
+    "\n"
+    "diagnostic options:\n"
+    "  -Werror              treat warnings as errors\n"
+    "  -w                   do not report warnings\n"
+    "  -fmax-errors=N       stop after N errors (default 20, 0 = no limit)\n"
+    "  -fdiagnostics-color=auto|always|never\n"
+    "                       colour messages (auto: only on a terminal,\n"
+    "                       and never when NO_COLOR is set)\n"
+    "  -fdiagnostics-format=text|json\n"
+    "                       message format (json: gcc's shape)\n"
+    "\n"
+    "  -h, --help           show this help and exit\n"
+    "  --version            show the version and exit\n"
+    "\n"
+    "FILE may be '-' for standard input. Exit status: 0 success, 1 errors\n"
+    "in the program or the command line, 4 internal error.\n"
+    "Documentation: docs/language.md, pspfc(1).\n";
+
+static int fail(const char *fmt, const char *arg) {
+  fputs("pspfc: error: ", stderr);
+  fprintf(stderr, fmt, arg);
+  fputs("\n", stderr);
+  return 1;
+}
+
+static Source *read_source(Arena *a, const char *path) {
+  if (strcmp(path, "-") != 0)
+    return source_read_file(a, path);
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  if (!buf)
+    return NULL;
+  size_t n;
+  while ((n = fread(buf + len, 1, cap - len, stdin)) > 0) {
+    len += n;
+    if (len == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) {
+        free(buf);
+        return NULL;
+      }
+      buf = nb;
+    }
+  }
+  Source *s = source_from_string(a, "<stdin>", buf, len);
+  free(buf);
+  return s;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 1;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("pspfc %s\n", PSPFC_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "check") != 0) {
+    if (cmd[0] == '-')
+      return fail("unrecognized option '%s' (see pspfc --help)", cmd);
+    return fail("unknown command '%s' (see pspfc --help)", cmd);
+  }
+
+  Options o;
+  options_init(&o);
+  const char *file = NULL;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(usage, stdout);
+      return 0;
+    } else if (strcmp(a, "--print-types") == 0) {
+      o.print_types = true;
+    } else if (strcmp(a, "--dump-ast") == 0) {
+      o.dump_ast = true;
+    } else if (strcmp(a, "-Werror") == 0) {
+      o.werror = true;
+    } else if (strcmp(a, "-w") == 0) {
+      o.no_warnings = true;
+    } else if (strcmp(a, "-Wall") == 0 || strcmp(a, "-Wextra") == 0) {
+      /* every warning is on already */
+    } else if (strncmp(a, "-fmax-errors=", 13) == 0) {
+      char *end;
+      errno = 0;
+      long n = strtol(a + 13, &end, 10);
+      if (errno || *end || end == a + 13 || n < 0 || n > 1000000)
+        return fail("invalid value in '%s': expected a count", a);
+      o.max_errors = (int)n;
+    } else if (strncmp(a, "-fdiagnostics-color=", 20) == 0) {
+      const char *v = a + 20;
+      if (strcmp(v, "auto") == 0)
+        o.color = DIAG_COLOR_AUTO;
+      else if (strcmp(v, "always") == 0)
+        o.color = DIAG_COLOR_ALWAYS;
+      else if (strcmp(v, "never") == 0)
+        o.color = DIAG_COLOR_NEVER;
+      else
+        return fail("invalid value in '%s': use auto, always or never", a);
+    } else if (strcmp(a, "-fdiagnostics-color") == 0) {
+      o.color = DIAG_COLOR_ALWAYS;
+    } else if (strcmp(a, "-fno-diagnostics-color") == 0) {
+      o.color = DIAG_COLOR_NEVER;
+    } else if (strncmp(a, "-fdiagnostics-format=", 21) == 0) {
+      const char *v = a + 21;
+      if (strcmp(v, "json") == 0)
+        o.json = true;
+      else if (strcmp(v, "text") == 0)
+        o.json = false;
+      else
+        return fail("invalid value in '%s': use text or json", a);
+    } else if (a[0] == '-' && a[1] != 0) {
+      return fail("unrecognized option '%s' (see pspfc --help)", a);
+    } else if (file) {
+      return fail("more than one input file ('%s')", a);
+    } else {
+      file = a;
+    }
+  }
+  if (!file)
+    return fail("%s", "no input file (usage: pspfc check FILE)");
+
+  Arena arena;
+  arena_init(&arena);
+  Source *src = read_source(&arena, file);
+  if (!src) {
+    int err = errno;
+    fprintf(stderr, "pspfc: error: cannot read '%s': %s\n", file,
+            strerror(err));
+    arena_free(&arena);
+    return 1;
+  }
+  int status = driver_check(src, &arena, &o, stderr, stdout);
+  arena_free(&arena);
+  return status;
+}
