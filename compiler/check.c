@@ -2372,8 +2372,15 @@ static Type *check_stream(Checker *k, Node *e, Chain *ch, bool *sunk) {
                     "start two pipelines from it");
     return &ty_error;
   }
-  if (is_error(in))
+  if (is_error(in)) {
+    /* Still note which sink the broken pipeline meant to write. */
+    if (rhs->kind == ND_NAME) {
+      Symbol *s = symtab_get(&k->values, rhs->name);
+      if (s && s->kind == SYM_SINK)
+        s->used = true;
+    }
     return &ty_error;
+  }
   e->stage_index = ch->stages.len;
   if (rhs->kind == ND_NAME) {
     Symbol *s = symtab_get(&k->values, rhs->name);

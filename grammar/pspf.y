@@ -356,25 +356,69 @@ static const char *token_name(yysymbol_kind_t k) {
   return n;
 }
 
+static bool is_operator_token(yysymbol_kind_t k) {
+  switch (k) {
+  case YYSYMBOL_PIPE:
+  case YYSYMBOL_OR:
+  case YYSYMBOL_AND:
+  case YYSYMBOL_EQ:
+  case YYSYMBOL_NE:
+  case YYSYMBOL_LE:
+  case YYSYMBOL_GE:
+  case YYSYMBOL_COALESCE:
+    return true;
+  default:
+    break;
+  }
+  static const char ops[] = "<>+-*/%.?";
+  for (const char *p = ops; *p; p++)
+    if (k == YYTRANSLATE((unsigned char)*p))
+      return true;
+  return false;
+}
+
 static int yyreport_syntax_error(const yypcontext_t *ctx, Ctx *c,
                                  void *scanner) {
   (void)scanner;
   enum { MAX = 6 };
-  yysymbol_kind_t expected[MAX];
-  int n = yypcontext_expected_tokens(ctx, expected, MAX);
+  yysymbol_kind_t expected[YYNTOKENS];
+  int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
   yysymbol_kind_t found = yypcontext_token(ctx);
   const Loc *loc = yypcontext_location(ctx);
   char buf[512];
   size_t k = 0;
-  if (n > 0 && n < MAX) {
-    k += (size_t)snprintf(buf + k, sizeof buf - k, "expected ");
-    for (int i = 0; i < n; i++)
-      k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s",
-                            i == 0 ? "" : i == n - 1 ? " or " : ", ",
-                            token_name(expected[i]));
-    snprintf(buf + k, sizeof buf - k, ", found %s", token_name(found));
+  bool wants_expr = false;
+  for (int i = 0; i < n; i++)
+    if (expected[i] == YYSYMBOL_INT)
+      wants_expr = true;
+  if (wants_expr) {
+    snprintf(buf, sizeof buf, "expected an expression, found %s",
+             token_name(found));
   } else {
-    snprintf(buf, sizeof buf, "unexpected %s", token_name(found));
+    /* Name the brackets and keywords that could come; operators that
+     * could continue an expression are summed up as "an operator". */
+    int shown = 0;
+    bool ops = false;
+    k += (size_t)snprintf(buf + k, sizeof buf - k, "expected ");
+    for (int i = 0; i < n; i++) {
+      if (is_operator_token(expected[i])) {
+        ops = true;
+        continue;
+      }
+      if (shown == MAX)
+        continue;
+      k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s",
+                            shown ? ", " : "", token_name(expected[i]));
+      shown++;
+    }
+    if (ops)
+      k += (size_t)snprintf(buf + k, sizeof buf - k, "%san operator",
+                            shown ? " or " : "");
+    if (!shown && !ops)
+      k = (size_t)snprintf(buf, sizeof buf, "unexpected %s",
+                           token_name(found));
+    else
+      snprintf(buf + k, sizeof buf - k, ", found %s", token_name(found));
   }
   c->syntax_errors++;
   diag_error(&c->diag, *loc, "%s", buf);

@@ -1,0 +1,33 @@
+/*
+ * helpers.h -- shared by the Criterion suites: compile a program text in
+ * process and capture what the compiler prints; run a command and capture
+ * its output.
+ */
+#ifndef PSPFC_TEST_HELPERS_H
+#define PSPFC_TEST_HELPERS_H
+
+#include "pspfc.h"
+
+/* The result of one in-process compile. */
+typedef struct Compiled {
+  int status;   /* driver_check's return: 0 or 1 */
+  char *diag;   /* everything written to the diagnostics stream */
+  char *out;    /* everything written to the listing stream */
+} Compiled;
+
+/* Checks [text] as file "t.pspf". [flags]: "types", "ast", "json" or NULL.
+ * Free the result with compiled_free(). */
+Compiled compile_text(const char *text, const char *flags);
+void compiled_free(Compiled *c);
+
+/* Runs [cmd] with sh; returns its exit status and, in [*out], stdout and
+ * stderr together (malloc'd). */
+int run_cmd(const char *cmd, char **out);
+
+/* Reads a whole file (malloc'd, NUL-terminated) or returns NULL. */
+char *slurp(const char *path);
+
+/* The pspfc under test: $PSPFC, else build/san/bin/pspfc. */
+const char *pspfc_path(void);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * test_golden.c -- file-driven tests, run through the real pspfc binary:
+ *
+ *   tests/golden/diag/X.pspf  must fail: exit 1, stderr equal to X.err
+ *   tests/golden/ok/X.pspf    must pass with -Werror and print nothing
+ *   examples/X.pspf           likewise
+ *   ../shared/spec/language.md  every ```pspf block must pass
+ *
+ * Each run is from the file's own folder, so paths in messages are just
+ * the file name. `make golden-update` rewrites the .err files.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+typedef struct GoldenCase {
+  char dir[200];  /* folder, relative to the repository root */
+  char name[120]; /* file name inside it */
+} GoldenCase;
+
+static struct criterion_test_params cases_in(const char *pattern) {
+  glob_t g;
+  size_t n = 0;
+  GoldenCase *v = NULL;
+  if (glob(pattern, 0, NULL, &g) == 0) {
+    n = g.gl_pathc;
+    v = cr_malloc(sizeof *v * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+      const char *p = g.gl_pathv[i];
+      const char *slash = strrchr(p, '/');
+      memset(&v[i], 0, sizeof v[i]);
+      snprintf(v[i].dir, sizeof v[i].dir, "%.*s", (int)(slash - p), p);
+      snprintf(v[i].name, sizeof v[i].name, "%s", slash + 1);
+    }
+    globfree(&g);
+  }
+  return cr_make_param_array(GoldenCase, v, n);
+}
+
+static char *run_check(const GoldenCase *c, const char *flags, int *status) {
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && '%s' check -fdiagnostics-color=never %s '%s'", c->dir,
+           pspfc_path(), flags, c->name);
+  char *out;
+  *status = run_cmd(cmd, &out);
+  return out;
+}
+
+ParameterizedTestParameters(golden, diagnostics) {
+  return cases_in("tests/golden/diag/*.pspf");
+}
+
+ParameterizedTest(GoldenCase *c, golden, diagnostics) {
+  int status;
+  char *out = run_check(c, "", &status);
+  char errpath[400];
+  snprintf(errpath, sizeof errpath, "%s/%.*s.err", c->dir,
+           (int)(strlen(c->name) - 5), c->name);
+  char *want = slurp(errpath);
+  cr_assert(want, "%s: missing expected file %s", c->name, errpath);
+  cr_expect_eq(status, 1, "%s: exit status %d, want 1", c->name, status);
+  cr_expect_str_eq(out, want, "%s: diagnostics differ\n--- got:\n%s--- want:\n%s",
+                   c->name, out, want);
+  free(out);
+  free(want);
+}
+
+ParameterizedTestParameters(golden, ok_programs) {
+  return cases_in("tests/golden/ok/*.pspf");
+}
+
+ParameterizedTest(GoldenCase *c, golden, ok_programs) {
+  int status;
+  char *out = run_check(c, "-Werror", &status);
+  cr_expect_eq(status, 0, "%s: exit status %d\n%s", c->name, status, out);
+  cr_expect_str_empty(out, "%s: printed\n%s", c->name, out);
+  free(out);
+}
+
+ParameterizedTestParameters(golden, examples) {
+  return cases_in("examples/*.pspf");
+}
+
+ParameterizedTest(GoldenCase *c, golden, examples) {
+  int status;
+  char *out = run_check(c, "-Werror", &status);
+  cr_expect_eq(status, 0, "%s: exit status %d\n%s", c->name, status, out);
+  cr_expect_str_empty(out, "%s: printed\n%s", c->name, out);
+  free(out);
+}
+
+/* The contract's own programs, read from the spec itself when it is
+ * beside the checkout (it is in CI); tests/golden/ok keeps copies. */
+Test(golden, spec_programs) {
+  char *spec = slurp("../shared/spec/language.md");
+  if (!spec)
+    cr_skip_test("../shared/spec/language.md not found");
+  int blocks = 0;
+  for (char *p = strstr(spec, "```pspf\n"); p; p = strstr(p, "```pspf\n")) {
+    p += 8;
+    char *end = strstr(p, "```");
+    cr_assert(end, "unterminated pspf block in the spec");
+    char path[] = "/tmp/pspfc-spec-XXXXXX.pspf";
+    int fd = mkstemps(path, 5);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fwrite(p, 1, (size_t)(end - p), f);
+    fclose(f);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "'%s' check -fdiagnostics-color=never '%s'",
+             pspfc_path(), path);
+    char *out;
+    int status = run_cmd(cmd, &out);
+    unlink(path);
+    cr_expect_eq(status, 0, "spec block %d fails:\n%s", blocks + 1, out);
+    free(out);
+    blocks++;
+    p = end + 3;
+  }
+  cr_expect_gt(blocks, 0, "no ```pspf block found in the spec");
+  free(spec);
+}
