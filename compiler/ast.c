@@ -61,9 +61,17 @@ static void dump_string(FILE *out, const char *s, size_t len) {
   fputc('"', out);
 }
 
-void ast_dump(FILE *out, const Node *n) {
+static void dump(FILE *out, const Node *n, int depth);
+
+void ast_dump(FILE *out, const Node *n) { dump(out, n, 0); }
+
+static void dump(FILE *out, const Node *n, int depth) {
   if (!n) {
     fputs("nil", out);
+    return;
+  }
+  if (depth > 5000) { /* the checker bounds nesting well below this */
+    fputs("...", out);
     return;
   }
   /* Drop the ND_/TE_ prefix and lower-case: (binary + a b). */
@@ -102,22 +110,22 @@ void ast_dump(FILE *out, const Node *n) {
     fprintf(out, " %s", n->name);
   if (n->a) {
     fputc(' ', out);
-    ast_dump(out, n->a);
+    dump(out, n->a, depth + 1);
   }
   if (n->b) {
     fputc(' ', out);
-    ast_dump(out, n->b);
+    dump(out, n->b, depth + 1);
   }
   if (n->c) {
     fputc(' ', out);
-    ast_dump(out, n->c);
+    dump(out, n->c, depth + 1);
   }
   if (n->list.len) {
     fputs(" [", out);
     for (int i = 0; i < n->list.len; i++) {
       if (i)
         fputc(' ', out);
-      ast_dump(out, n->list.items[i]);
+      dump(out, n->list.items[i], depth + 1);
     }
     fputc(']', out);
   }

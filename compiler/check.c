@@ -102,6 +102,8 @@ typedef struct Checker {
   Checked *out;    /* results */
   Symbol *fn_stack[64]; /* fns being checked, for recursion messages */
   int fn_depth;         /* entries in [fn_stack] */
+  int depth;            /* expression nesting, bounded by MAX_DEPTH */
+  bool depth_reported;  /* the nesting error has been printed */
 } Checker;
 
 #define INTERN(k, s) arena_intern_cstr((k)->a, (s))
@@ -648,7 +650,34 @@ static Type *check_name(Checker *k, Node *e, Local *env) {
   }
 }
 
+/* Deeper nesting than this is reported, not recursed into: the checker
+ * recurses on the tree and must not overflow the C stack. */
+#define MAX_DEPTH 2000
+
+static bool too_deep(Checker *k, Node *e) {
+  if (k->depth < MAX_DEPTH)
+    return false;
+  if (!k->depth_reported) {
+    diag_error(k->d, e->loc, "expression nested too deeply (more than %d "
+               "levels)", MAX_DEPTH);
+    diag_help(k->d, "split it with fn or let declarations");
+    k->depth_reported = true;
+  }
+  return true;
+}
+
+static Type *expr_inner(Checker *k, Node *e, Local *env);
+
 static Type *expr(Checker *k, Node *e, Local *env) {
+  if (too_deep(k, e))
+    return e->type = &ty_error;
+  k->depth++;
+  Type *t = expr_inner(k, e, env);
+  k->depth--;
+  return t;
+}
+
+static Type *expr_inner(Checker *k, Node *e, Local *env) {
   Type *t = &ty_error;
   switch (e->kind) {
   case ND_INT:
@@ -2312,8 +2341,19 @@ static void write_sink(Checker *k, Node *n, Symbol *s, Type *in, Chain *ch) {
 
 /* Checks stream expression [e], appending its stages to [ch]. Returns a
  * TY_STREAM, or &ty_error; sets *sunk when [e] ends in a sink. */
+static Type *check_stream_inner(Checker *k, Node *e, Chain *ch, bool *sunk);
+
 static Type *check_stream(Checker *k, Node *e, Chain *ch, bool *sunk) {
   *sunk = false;
+  if (too_deep(k, e))
+    return &ty_error;
+  k->depth++;
+  Type *t = check_stream_inner(k, e, ch, sunk);
+  k->depth--;
+  return t;
+}
+
+static Type *check_stream_inner(Checker *k, Node *e, Chain *ch, bool *sunk) {
   if (e->kind == ND_NAME) {
     Symbol *s = symtab_get(&k->values, e->name);
     if (!s) {

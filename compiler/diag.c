@@ -89,14 +89,33 @@ static void print_excerpt(Diag *d, Loc loc) {
   if (w < 4)
     w = 4;
   fprintf(d->out, " %*d | ", w, line);
-  /* Expand tabs; count one column per code point. */
+  /* Very long lines are shown as a window around the span. */
+  uint32_t ws = 0, we = (uint32_t)len;
+  bool cut_left = false, cut_right = false;
+  if (len > 200) {
+    ws = span_start > 60 ? span_start - 60 : 0;
+    while (ws > 0 && ((unsigned char)text[ws] & 0xC0) == 0x80)
+      ws--;
+    we = ws + 160 < len ? ws + 160 : (uint32_t)len;
+    while (we < len && ((unsigned char)text[we] & 0xC0) == 0x80)
+      we++;
+    cut_left = ws > 0;
+    cut_right = we < len;
+    if (span_end > we)
+      span_end = we;
+  }
   int col = 0, caret_start = -1, caret_end = -1;
-  for (uint32_t i = 0; i <= len; i++) {
+  if (cut_left) {
+    fputs("...", d->out);
+    col = 3;
+  }
+  /* Expand tabs; count one column per code point. */
+  for (uint32_t i = ws; i <= we; i++) {
     if (i == span_start)
       caret_start = col;
     if (i == span_end)
       caret_end = col;
-    if (i == len)
+    if (i == we)
       break;
     unsigned char ch = (unsigned char)text[i];
     if (ch == '\t') {
@@ -114,6 +133,8 @@ static void print_excerpt(Diag *d, Loc loc) {
         col++;
     }
   }
+  if (cut_right)
+    fputs("...", d->out);
   if (caret_start < 0)
     caret_start = col;
   if (caret_end <= caret_start)
@@ -286,24 +307,28 @@ void diag_finish(Diag *d) {
 }
 
 int diag_edit_distance(const char *a, const char *b) {
+  /* Optimal string alignment: insertions, deletions, substitutions and
+   * swaps of two neighbours ("otu" -> "out") each cost 1. */
   size_t la = strlen(a), lb = strlen(b);
   if (la > 64 || lb > 64)
     return 99;
-  int prev[65], cur[65];
+  int d[65][65];
+  for (size_t i = 0; i <= la; i++)
+    d[i][0] = (int)i;
   for (size_t j = 0; j <= lb; j++)
-    prev[j] = (int)j;
-  for (size_t i = 1; i <= la; i++) {
-    cur[0] = (int)i;
+    d[0][j] = (int)j;
+  for (size_t i = 1; i <= la; i++)
     for (size_t j = 1; j <= lb; j++) {
       int cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      int v = prev[j - 1] + cost;
-      if (prev[j] + 1 < v)
-        v = prev[j] + 1;
-      if (cur[j - 1] + 1 < v)
-        v = cur[j - 1] + 1;
-      cur[j] = v;
+      int v = d[i - 1][j - 1] + cost;
+      if (d[i - 1][j] + 1 < v)
+        v = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < v)
+        v = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          d[i - 2][j - 2] + 1 < v)
+        v = d[i - 2][j - 2] + 1;
+      d[i][j] = v;
     }
-    memcpy(prev, cur, sizeof(int) * (lb + 1));
-  }
-  return prev[lb];
+  return d[la][lb];
 }

@@ -29,6 +29,9 @@ void lex_close(void *scanner);
 %code {
 #include <string.h>
 
+/* Parser stack limit; deeper programs get "nested too deeply". */
+#define YYMAXDEPTH 4000
+
 #define YYLLOC_DEFAULT(Cur, Rhs, N)                                            \
   do {                                                                         \
     if (N)                                                                     \
@@ -439,6 +442,12 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Ctx *c,
 static void pspf_yyerror(Loc *l, Ctx *c, void *scanner, const char *msg) {
   (void)scanner;
   c->syntax_errors++;
+  if (strcmp(msg, "memory exhausted") == 0) {
+    /* Bison's stack limit (YYMAXDEPTH): only absurd nesting gets here. */
+    diag_error(&c->diag, *l, "program nested too deeply");
+    diag_help(&c->diag, "split deep expressions with fn or let declarations");
+    return;
+  }
   diag_error(&c->diag, *l, "%s", msg);
 }
 
