@@ -49,6 +49,7 @@ obj = $(patsubst %.c,$(1)/obj/%.o,$(notdir $(2)))
 COMPILER_OBJ     = $(call obj,$(B),$(COMPILER_SRC) $(GEN_SRC))
 COMPILER_OBJ_SAN = $(call obj,$(SAN),$(COMPILER_SRC) $(GEN_SRC))
 RUNTIME_OBJ      = $(call obj,$(B),$(RUNTIME_SRC))
+RUNTIME_OBJ_SAN  = $(call obj,$(SAN),$(RUNTIME_SRC))
 TEST_OBJ_SAN     = $(call obj,$(SAN),$(TEST_SRC))
 
 all: $(B)/bin/pspfc $(B)/lib/libpspf.a $(B)/pspf.pc
@@ -117,7 +118,7 @@ demo:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh scripts/demo.sh
 
-$(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(filter-out $(SAN)/obj/driver.o,$(COMPILER_OBJ_SAN)) $(SAN)/obj/driver.o
+$(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(RUNTIME_OBJ_SAN)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion)
 

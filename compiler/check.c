@@ -159,7 +159,7 @@ static void suggest_try(Suggest *s, const char *cand) {
     return;
   int d = diag_edit_distance(s->want, cand);
   size_t wl = strlen(s->want);
-  int limit = wl <= 3 ? 1 : 2;
+  int limit = wl <= 2 ? 0 : wl <= 4 ? 1 : 2; /* "b" is no typo of "a" */
   if (d <= limit && d < s->dist) {
     s->dist = d;
     s->best = cand;

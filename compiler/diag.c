@@ -220,12 +220,6 @@ static void emit(Diag *d, DiagLevel level, const Loc *loc, const char *fmt,
     }
     if (level == DIAG_ERROR && diag_too_many(d)) {
       d->suppressing = true;
-      if (!d->limit_hit && !d->json) {
-        d->limit_hit = true;
-        fprintf(d->out,
-                "pspfc: stopping after %d errors (-fmax-errors=%d)\n",
-                d->errors, d->max_errors);
-      }
       d->limit_hit = true;
       return;
     }
@@ -297,6 +291,10 @@ void diag_help(Diag *d, const char *fmt, ...) {
 }
 
 void diag_finish(Diag *d) {
+  /* As gcc: reaching the limit ends the compile, and says so. */
+  if (diag_too_many(d) && !d->json)
+    fprintf(d->out, "pspfc: stopping after %d errors (-fmax-errors=%d)\n",
+            d->errors, d->max_errors);
   if (d->json) {
     if (d->json_open)
       fputs("]}", d->out);

@@ -1,0 +1,174 @@
+/*
+ * test_cli.c -- the pspfc command line as a user meets it: help, version,
+ * bad options, missing files, colours, JSON diagnostics, exit statuses,
+ * and a staged `make install`.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+
+static int pspfc(const char *args, char **out) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "'%s' %s", pspfc_path(), args);
+  return run_cmd(cmd, out);
+}
+
+static const char bad_program[] =
+    "printf 'source s: {a: int} = stdin()\\nsink o = console()\\n"
+    "s |> filter(x => x.a) |> o\\ns |> map(x => x.b) |> o\\n'";
+
+Test(cli, version) {
+  char *out;
+  cr_assert_eq(pspfc("--version", &out), 0);
+  cr_assert(strncmp(out, "pspfc ", 6) == 0, "%s", out);
+  free(out);
+  /* The plain (unsanitized) build answers the same. */
+  const char *plain = getenv("PSPFC_PLAIN");
+  if (plain) {
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "'%s' --version", plain);
+    cr_assert_eq(run_cmd(cmd, &out), 0);
+    cr_assert(strncmp(out, "pspfc ", 6) == 0, "%s", out);
+    free(out);
+  }
+}
+
+Test(cli, help_goes_to_stdout) {
+  char *out;
+  cr_assert_eq(pspfc("--help 2>/dev/null", &out), 0);
+  cr_assert(strstr(out, "usage: pspfc"), "%s", out);
+  cr_assert(strstr(out, "check FILE"), "%s", out);
+  free(out);
+}
+
+Test(cli, no_arguments_is_usage_error) {
+  char *out;
+  cr_assert_eq(pspfc("", &out), 1);
+  cr_assert(strstr(out, "usage: pspfc"), "%s", out);
+  free(out);
+}
+
+Test(cli, unknown_option_is_one_line) {
+  char *out;
+  cr_assert_eq(pspfc("check --frobnicate x.pspf", &out), 1);
+  cr_assert_str_eq(out, "pspfc: error: unrecognized option '--frobnicate' "
+                        "(see pspfc --help)\n");
+  free(out);
+  cr_assert_eq(pspfc("--frobnicate", &out), 1);
+  cr_assert_str_eq(out, "pspfc: error: unrecognized option '--frobnicate' "
+                        "(see pspfc --help)\n");
+  free(out);
+  cr_assert_eq(pspfc("compile x.pspf", &out), 1);
+  cr_assert_str_eq(out, "pspfc: error: unknown command 'compile' (see pspfc "
+                        "--help)\n");
+  free(out);
+}
+
+Test(cli, missing_file_is_one_line) {
+  char *out;
+  cr_assert_eq(pspfc("check /nonexistent/prog.pspf", &out), 1);
+  cr_assert_str_eq(out, "pspfc: error: cannot read '/nonexistent/prog.pspf': "
+                        "No such file or directory\n");
+  free(out);
+  cr_assert_eq(pspfc("check", &out), 1);
+  cr_assert_str_eq(out, "pspfc: error: no input file (usage: pspfc check "
+                        "FILE)\n");
+  free(out);
+}
+
+Test(cli, errors_exit_1_and_all_are_reported) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd, "%s | '%s' check -", bad_program, pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 1);
+  cr_assert(strstr(out, "<stdin>:3:18: error:"), "%s", out);
+  cr_assert(strstr(out, "<stdin>:4:17: error:"), "%s", out);
+  cr_assert_null(strstr(out, "\033["), "colour on a pipe:\n%s", out);
+  free(out);
+}
+
+Test(cli, colour_only_when_asked_or_on_a_terminal) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd, "%s | '%s' check -fdiagnostics-color=always -",
+           bad_program, pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 1);
+  cr_assert(strstr(out, "\033[1;31merror:"), "%s", out);
+  free(out);
+  /* A terminal, but NO_COLOR set: no colour. */
+  snprintf(cmd, sizeof cmd,
+           "%s > /tmp/pspfc-cli-$$.pspf && NO_COLOR=1 script -qec \"'%s' "
+           "check /tmp/pspfc-cli-$$.pspf\" /dev/null; rm -f "
+           "/tmp/pspfc-cli-$$.pspf",
+           bad_program, pspfc_path());
+  run_cmd(cmd, &out);
+  cr_assert(strstr(out, "error:"), "%s", out);
+  cr_assert_null(strstr(out, "\033[1;31m"), "%s", out);
+  free(out);
+  snprintf(cmd, sizeof cmd,
+           "%s > /tmp/pspfc-cli-$$.pspf && TERM=xterm script -qec \"'%s' "
+           "check /tmp/pspfc-cli-$$.pspf\" /dev/null; rm -f "
+           "/tmp/pspfc-cli-$$.pspf",
+           bad_program, pspfc_path());
+  run_cmd(cmd, &out);
+  cr_assert(strstr(out, "\033[1;31merror:"), "on a terminal:\n%s", out);
+  free(out);
+}
+
+Test(cli, max_errors) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd, "%s | '%s' check -fmax-errors=1 -", bad_program,
+           pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 1);
+  cr_assert(strstr(out, "<stdin>:3:18: error:"), "%s", out);
+  cr_assert_null(strstr(out, "<stdin>:4:17: error:"), "%s", out);
+  cr_assert(strstr(out, "stopping after 1 errors"), "%s", out);
+  free(out);
+  cr_assert_eq(pspfc("check -fmax-errors=x -", &out), 1);
+  cr_assert(strstr(out, "invalid value in '-fmax-errors=x'"), "%s", out);
+  free(out);
+}
+
+Test(cli, json_diagnostics_parse) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd,
+           "%s | '%s' check -fdiagnostics-format=json - 2>&1 | python3 -c "
+           "'import json,sys; d=json.load(sys.stdin); print(len(d), "
+           "d[0][\"kind\"], d[0][\"locations\"][0][\"caret\"][\"line\"])'",
+           bad_program, pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
+  cr_assert_str_eq(out, "2 error 3\n");
+  free(out);
+}
+
+Test(cli, print_types) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd,
+           "printf 'source s: {a: int} = stdin()\\nsink o = console()\\n"
+           "s |> map(x => x.a * 2) |> o\\n' | '%s' check --print-types -",
+           pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
+  cr_assert_str_eq(out, "<stdin>:3: pipeline\n"
+                        "  s                      stream of {a: int}\n"
+                        "  |> map                 stream of int\n"
+                        "  |> o                   sink console of int\n");
+  free(out);
+}
+
+Test(cli, staged_install, .timeout = 120) {
+  char *out;
+  int st = run_cmd("d=$(mktemp -d) && make -s install PREFIX=/usr "
+                   "DESTDIR=$d >/dev/null && cd $d && "
+                   "test -x usr/bin/pspfc && test -f usr/lib/libpspf.a && "
+                   "test -f usr/include/pspf/pspf.h && "
+                   "test -f usr/share/man/man1/pspfc.1 && "
+                   "PKG_CONFIG_SYSROOT_DIR=$d PKG_CONFIG_LIBDIR=$d/usr/lib/"
+                   "pkgconfig pkg-config --cflags --libs pspf && "
+                   "usr/bin/pspfc --version && rm -rf $d",
+                   &out);
+  cr_assert_eq(st, 0, "%s", out);
+  cr_assert(strstr(out, "-lpspf"), "%s", out);
+  cr_assert(strstr(out, "pspfc "), "%s", out);
+  free(out);
+}
