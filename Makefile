@@ -120,7 +120,7 @@ demo:
 
 $(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(RUNTIME_OBJ_SAN)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion) -lm
 
 test check:
 	$(Q)sh scripts/deps.sh
