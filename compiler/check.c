@@ -75,23 +75,6 @@ typedef struct Local {
   struct Local *next; /* enclosing scope */
 } Local;
 
-/* One stage of a chain, for printing and later phases. */
-typedef struct Stage {
-  Node *node;        /* the stream expression or operator call */
-  const char *label; /* "bids", "map", "-> q1" */
-  Type *type;        /* the stream after this stage; NULL for a sink */
-} Stage;
-
-/* A pipeline statement or a named stream. */
-typedef struct Chain {
-  Node *stmt;    /* the ND_PIPELINE or ND_LET */
-  PtrVec stages; /* Stage * in order */
-} Chain;
-
-typedef struct Checked {
-  PtrVec chains; /* Chain * in source order of completion */
-} Checked;
-
 typedef struct Checker {
   Ctx *c;          /* the compile */
   Arena *a;        /* = &c->arena */
@@ -2617,6 +2600,7 @@ int check_program(Ctx *c) {
                    s->name);
     }
   }
+  k.out->symbols = k.symbols;
   return c->diag.errors - before;
 }
 

@@ -408,7 +408,27 @@ struct Symbol {
   bool is_stream;    /* SYM_LET: names a stream, not a value */
 };
 
-/* Type-checks [c->prog]. Returns the number of errors. */
+/* The checker's results, read by the printer and by later phases. */
+
+/* One stage of a chain. */
+typedef struct Stage {
+  Node *node;        /* the stream expression or operator call */
+  const char *label; /* "bids", "map", or the sink's name */
+  Type *type;        /* the stream after this stage; NULL for a sink */
+} Stage;
+
+/* A pipeline statement or a named stream, as typed stages in order. */
+typedef struct Chain {
+  Node *stmt;    /* the ND_PIPELINE or ND_LET */
+  PtrVec stages; /* Stage * in order */
+} Chain;
+
+typedef struct Checked {
+  PtrVec chains;  /* Chain * in the order they were checked */
+  PtrVec symbols; /* Symbol * of every declaration, in source order */
+} Checked;
+
+/* Type-checks [c->prog] into [c->checked]. Returns the number of errors. */
 int check_program(Ctx *c);
 /* Writes each pipeline's typed chain: one line a stage. */
 void check_print_chains(Ctx *c, FILE *out);
