@@ -1,0 +1,138 @@
+/*
+ * test_io.c -- libpspf record framing, CSV fields (RFC 4180), JSON object
+ * scanning and escaping.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pspf/io.h"
+
+#define S(lit) lit, sizeof(lit) - 1
+
+/* Splits [text] into records joined by '|'. */
+static char *frames(const char *text, pspf_framing_t f) {
+  static char out[1024];
+  size_t k = 0, off = 0, n = strlen(text);
+  out[0] = 0;
+  for (;;) {
+    size_t used;
+    long len = pspf_next_record(text + off, n - off, f, true, &used);
+    if (len < 0)
+      break;
+    k += (size_t)snprintf(out + k, sizeof out - k, "%s%.*s", k ? "|" : "",
+                          (int)len, text + off);
+    off += used;
+  }
+  return out;
+}
+
+Test(io, framing_lines) {
+  cr_assert_str_eq(frames("a\nb\r\n\nlast", PSPF_FRAME_LINES), "a|b||last");
+  cr_assert_str_eq(frames("a\n", PSPF_FRAME_LINES), "a");
+  cr_assert_str_eq(frames("", PSPF_FRAME_LINES), "");
+}
+
+Test(io, framing_csv_keeps_quoted_newlines) {
+  cr_assert_str_eq(frames("1,\"x\ny\",2\n3,4\n", PSPF_FRAME_CSV),
+                   "1,\"x\ny\",2|3,4");
+}
+
+Test(io, framing_waits_for_a_whole_record) {
+  size_t used;
+  cr_assert_eq(pspf_next_record(S("abc"), PSPF_FRAME_LINES, false, &used), -1);
+  cr_assert_eq(pspf_next_record(S("1,\"a\n"), PSPF_FRAME_CSV, false, &used),
+               -1);
+}
+
+static char *fields(const char *rec, char delim) {
+  static char out[1024];
+  pspf_buf_t scratch = {0};
+  pspf_buf_reserve(&scratch, strlen(rec) + 1);
+  pspf_csv_t c;
+  pspf_csv_init(&c, rec, strlen(rec), delim);
+  pspf_str_t f;
+  size_t k = 0;
+  int r;
+  out[0] = 0;
+  while ((r = pspf_csv_next(&c, &scratch, &f)) == 1)
+    k += (size_t)snprintf(out + k, sizeof out - k, "[%.*s]", (int)f.n, f.p);
+  if (r < 0)
+    snprintf(out + k, sizeof out - k, "ERR");
+  pspf_buf_free(&scratch);
+  return out;
+}
+
+Test(io, csv_fields) {
+  cr_assert_str_eq(fields("a,b,,c", ','), "[a][b][][c]");
+  cr_assert_str_eq(fields("\"a,b\",\"say \"\"hi\"\"\",x", ','),
+                   "[a,b][say \"hi\"][x]");
+  cr_assert_str_eq(fields("\"multi\nline\";2", ';'), "[multi\nline][2]");
+  cr_assert_str_eq(fields("", ','), "[]");
+  cr_assert_str_eq(fields("a,", ','), "[a][]");
+  cr_assert_str_eq(fields("\"open", ','), "ERR");
+  cr_assert_str_eq(fields("\"a\"b", ','), "ERR");
+  cr_assert_str_eq(fields("a\"b", ','), "ERR");
+}
+
+Test(io, csv_write_quotes_when_needed) {
+  pspf_buf_t b = {0};
+  pspf_csv_write_field(&b, S("plain"), ',');
+  pspf_buf_add(&b, ",", 1);
+  pspf_csv_write_field(&b, S("a,\"b\""), ',');
+  pspf_buf_add(&b, "", 1);
+  cr_assert_str_eq(b.p, "plain,\"a,\"\"b\"\"\"");
+  pspf_buf_free(&b);
+}
+
+Test(io, json_members) {
+  const char *t = " {\"a\": 1, \"b\":\"x\\\"y\", \"c\": {\"d\": [1, {}]}, "
+                  "\"e\": null, \"f\": true} ";
+  pspf_json_t j;
+  cr_assert_eq(pspf_json_begin(&j, t, strlen(t)), 0);
+  pspf_str_t k, v;
+  pspf_json_kind_t kind;
+  char got[512];
+  size_t n = 0;
+  int r;
+  while ((r = pspf_json_next(&j, &k, &v, &kind)) == 1)
+    n += (size_t)snprintf(got + n, sizeof got - n, "%.*s=%.*s/%d ",
+                          (int)k.n, k.p, (int)v.n, v.p, (int)kind);
+  cr_assert_eq(r, 0);
+  cr_assert_str_eq(got, "a=1/2 b=\"x\\\"y\"/3 c={\"d\": [1, {}]}/4 e=null/0 "
+                        "f=true/1 ");
+}
+
+Test(io, json_rejects_malformed) {
+  const char *bad[] = {"", "[1]", "{\"a\" 1}", "{\"a\":}", "{\"a\":1,}",
+                       "{\"a\":1} x", "{\"a\":\"unterminated}", "{\"a\":tru}"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pspf_json_t j;
+    pspf_str_t k, v;
+    pspf_json_kind_t kind;
+    int r = pspf_json_begin(&j, bad[i], strlen(bad[i]));
+    while (r == 0 && (r = pspf_json_next(&j, &k, &v, &kind)) == 1)
+      r = 0;
+    cr_assert_lt(r, 0, "accepted %s", bad[i]);
+  }
+}
+
+Test(io, json_strings_both_ways) {
+  pspf_buf_t scratch = {0}, out = {0};
+  pspf_str_t s;
+  pspf_str_t raw = {S("\"plain\"")};
+  cr_assert_eq(pspf_json_string(raw, &scratch, &s), 0);
+  cr_assert_eq(s.p, raw.p + 1); /* a slice, no copy */
+  pspf_str_t esc = {S("\"a\\n\\u00e9\\ud83d\\ude00\\/\"")};
+  cr_assert_eq(pspf_json_string(esc, &scratch, &s), 0);
+  cr_assert_eq(s.n, 9);
+  cr_assert(memcmp(s.p, "a\n\xC3\xA9\xF0\x9F\x98\x80/", 9) == 0);
+  pspf_str_t lone = {S("\"\\udc00\"")};
+  cr_assert_lt(pspf_json_string(lone, &scratch, &s), 0);
+  pspf_json_write_string(&out, S("q\"\\\n\x01é"));
+  pspf_buf_add(&out, "", 1);
+  cr_assert_str_eq(out.p, "\"q\\\"\\\\\\n\\u0001é\"");
+  pspf_buf_free(&scratch);
+  pspf_buf_free(&out);
+}
