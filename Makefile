@@ -38,11 +38,15 @@ COMPILER_SRC = compiler/arena.c compiler/source.c compiler/diag.c \
                compiler/ast.c compiler/literals.c compiler/types.c \
                compiler/builtins.c compiler/check.c compiler/driver.c
 GEN_SRC      = $(B)/gen/parse.c $(B)/gen/lex.c
-RUNTIME_SRC  = $(wildcard runtime/src/*.c)
+RUNTIME_SRC  = $(wildcard runtime/src/*.c) $(wildcard stdlib/*.c)
+# Public headers, staged in build/include/pspf as they are installed, so
+# that pspfc finds them the same way in the tree and after install.
 RUNTIME_HDR  = $(wildcard runtime/include/pspf/*.h)
+STAGED_HDR   = $(patsubst runtime/include/pspf/%,$(B)/include/pspf/%,$(RUNTIME_HDR)) \
+               $(B)/include/pspf/std.h
 TEST_SRC     = $(wildcard tests/unit/*.c)
 
-INC = -Icompiler -I$(B)/gen -Iruntime/include
+INC = -Icompiler -I$(B)/gen -Iruntime/include -Istdlib
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(notdir $(2)))
 
@@ -52,7 +56,15 @@ RUNTIME_OBJ      = $(call obj,$(B),$(RUNTIME_SRC))
 RUNTIME_OBJ_SAN  = $(call obj,$(SAN),$(RUNTIME_SRC))
 TEST_OBJ_SAN     = $(call obj,$(SAN),$(TEST_SRC))
 
-all: $(B)/bin/pspfc $(B)/lib/libpspf.a $(B)/pspf.pc
+all: $(B)/bin/pspfc $(B)/lib/libpspf.a $(B)/pspf.pc $(STAGED_HDR)
+
+$(B)/include/pspf/%.h: runtime/include/pspf/%.h
+	@mkdir -p $(@D)
+	$(Q)cp $< $@
+
+$(B)/include/pspf/std.h: stdlib/pspf_std.h
+	@mkdir -p $(@D)
+	$(Q)sed 's|"pspf/rt.h"|<pspf/rt.h>|' $< > $@
 
 # ---- generated parser and lexer -------------------------------------------
 
@@ -80,6 +92,9 @@ $(1)/obj/%.o: $(B)/gen/%.c compiler/pspfc.h
 $(1)/obj/%.o: runtime/src/%.c $$(RUNTIME_HDR)
 	@mkdir -p $$(@D)
 	$$(Q)$$(CC) $$(CFLAGS) $(2) $$(WARN) $$(DEFS) $$(INC) -Iruntime/src -fvisibility=hidden -MMD -c -o $$@ $$<
+$(1)/obj/%.o: stdlib/%.c stdlib/pspf_std.h $$(RUNTIME_HDR)
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(CFLAGS) $(2) $$(WARN) $$(DEFS) $$(INC) -fvisibility=hidden -MMD -c -o $$@ $$<
 $(1)/obj/%.o: tests/unit/%.c compiler/pspfc.h $(B)/gen/parse.h
 	@mkdir -p $$(@D)
 	$$(Q)$$(CC) $$(CFLAGS) $(2) $$(WARN) $$(DEFS) $$(INC) -MMD -c -o $$@ $$<
@@ -120,7 +135,7 @@ demo:
 
 $(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(RUNTIME_OBJ_SAN)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion) -lm
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv) -lm
 
 test check:
 	$(Q)sh scripts/deps.sh
@@ -152,7 +167,7 @@ install: all
 	install -D -m 755 $(B)/bin/pspfc $(DESTDIR)$(BINDIR)/pspfc
 	install -D -m 644 $(B)/lib/libpspf.a $(DESTDIR)$(LIBDIR)/libpspf.a
 	install -d $(DESTDIR)$(INCLUDEDIR)/pspf
-	install -m 644 $(RUNTIME_HDR) $(DESTDIR)$(INCLUDEDIR)/pspf/
+	install -m 644 $(STAGED_HDR) $(DESTDIR)$(INCLUDEDIR)/pspf/
 	install -D -m 644 $(B)/pspf.pc $(DESTDIR)$(LIBDIR)/pkgconfig/pspf.pc
 	install -D -m 644 docs/pspfc.1 $(DESTDIR)$(MANDIR)/man1/pspfc.1
 

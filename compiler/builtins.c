@@ -62,12 +62,12 @@ const Builtin builtins[] = {
     {"parse_time", "ss", "t?", "text in a strptime-style format, UTC, or none"},
     {"truncate", "td", "t", "round a time down to a multiple of a duration"},
     /* hashing */
-    {"hash", "i", "i", "64-bit hash (XXH3) of the value"},
-    {"hash", "s", "i", "64-bit hash (XXH3) of the value"},
-    {"hash", "b", "i", "64-bit hash (XXH3) of the value"},
-    {"hash", "t", "i", "64-bit hash (XXH3) of the value"},
-    {"hash", "d", "i", "64-bit hash (XXH3) of the value"},
-    {"hash", "f", "i", "64-bit hash (XXH3) of the value"},
+    {"hash", "i", "i", "64-bit FNV-1a hash of the value, stable across runs"},
+    {"hash", "s", "i", "64-bit FNV-1a hash of the value, stable across runs"},
+    {"hash", "b", "i", "64-bit FNV-1a hash of the value, stable across runs"},
+    {"hash", "t", "i", "64-bit FNV-1a hash of the value, stable across runs"},
+    {"hash", "d", "i", "64-bit FNV-1a hash of the value, stable across runs"},
+    {"hash", "f", "i", "64-bit FNV-1a hash of the value, stable across runs"},
 };
 
 const int builtin_count = sizeof builtins / sizeof builtins[0];

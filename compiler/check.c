@@ -129,6 +129,12 @@ static bool is_error(const Type *t) { return !t || t->kind == TY_ERROR; }
 
 static const char *tstr(Checker *k, const Type *t) { return type_str(k->a, t); }
 
+/* True for a literal written with a minus: -10s, -3. */
+static bool is_negative_literal(const Node *v) {
+  return v->kind == ND_UNARY && v->op == OP_NEG &&
+         (v->a->kind == ND_DURATION || v->a->kind == ND_INT) && v->a->ival;
+}
+
 /* ---- "did you mean" ----------------------------------------------------- */
 
 typedef struct Suggest {
@@ -351,6 +357,52 @@ static Local *local_find(Local *env, const char *name) {
   return NULL;
 }
 
+/* The name of a field whose type is only `none` (so unknown), or NULL. */
+static const char *none_field(const Type *t) {
+  if (t->kind != TY_RECORD)
+    return NULL;
+  for (int i = 0; i < t->nfields; i++) {
+    if (t->fields[i].type->kind == TY_NONE)
+      return t->fields[i].name;
+    const char *inner = none_field(t->fields[i].type);
+    if (inner)
+      return inner;
+  }
+  return NULL;
+}
+
+/* Reports a value whose type is not fully known: `none` with nothing to
+ * give it a type. Returns true if it did. */
+static bool report_unknown_none(Checker *k, Loc loc, const Type *t) {
+  const char *f = none_field(t);
+  if (!f)
+    return false;
+  diag_error(k->d, loc, "field '%s' is always none, so its type cannot be "
+             "known", f);
+  diag_help(k->d, "declare the record type (fn f() -> T = ..., let x: T = "
+                  "...), or write 'if cond then value else none'");
+  return true;
+}
+
+static Type *unify(Checker *k, Type *x, Type *y);
+
+/* Records with the same field names in order unify field by field. */
+static Type *unify_records(Checker *k, Type *x, Type *y) {
+  if (x->nfields != y->nfields)
+    return NULL;
+  Field *f = arena_alloc(k->a, (size_t)(x->nfields ? x->nfields : 1) *
+                                   sizeof *f);
+  for (int i = 0; i < x->nfields; i++) {
+    if (x->fields[i].name != y->fields[i].name)
+      return NULL;
+    f[i] = x->fields[i];
+    f[i].type = unify(k, x->fields[i].type, y->fields[i].type);
+    if (!f[i].type)
+      return NULL;
+  }
+  return type_record(k->a, x->name ? x->name : y->name, f, x->nfields);
+}
+
 /* The type both branches of an if (or a list's items) can take, or NULL. */
 static Type *unify(Checker *k, Type *x, Type *y) {
   if (is_error(x) || is_error(y))
@@ -372,6 +424,8 @@ static Type *unify(Checker *k, Type *x, Type *y) {
     return x;
   if (y->kind == TY_OPTIONAL && type_assignable(x, y->elem))
     return y;
+  if (x->kind == TY_RECORD && y->kind == TY_RECORD)
+    return unify_records(k, x, y);
   return NULL;
 }
 
@@ -380,13 +434,17 @@ static void mismatch_hint(Checker *k, Type *x, Type *y) {
       (x->kind == TY_FLOAT && y->kind == TY_INT))
     diag_help(k->d, "there are no implicit conversions: convert the int "
                     "side with float(...) or the float side with int(...)");
-  else if (x->kind == TY_INT && y->kind == TY_TIMESTAMP)
-    diag_help(k->d, "timestamp(x) reads an int as epoch milliseconds");
-  else if (x->kind == TY_INT && y->kind == TY_DURATION)
-    diag_help(k->d, "write a duration with a unit, as in 10s, or use "
-                    "duration(x) for milliseconds");
+  else if ((x->kind == TY_INT && y->kind == TY_TIMESTAMP) ||
+           (x->kind == TY_TIMESTAMP && y->kind == TY_INT))
+    diag_help(k->d, "timestamp(x) reads an int as epoch milliseconds; a "
+                    "span of time is a duration with a unit, as in 1s");
+  else if ((x->kind == TY_INT && y->kind == TY_DURATION) ||
+           (x->kind == TY_DURATION && y->kind == TY_INT))
+    diag_help(k->d, "write a duration with a unit, as in 10s; duration(x) "
+                    "and int(d) convert milliseconds");
   else if (y->kind == TY_STRING && x->kind != TY_STRING && type_is_scalar(x))
-    diag_help(k->d, "to_string(x) turns a %s into a string", tstr(k, x));
+    diag_help(k->d, "to_string(x) turns %s %s into a string",
+              x->kind == TY_INT ? "an" : "a", tstr(k, x));
 }
 
 static Type *check_arith(Checker *k, Node *e, Type *l, Type *r) {
@@ -555,13 +613,9 @@ static Type *check_record(Checker *k, Node *e, Local *env) {
       diag_error(k->d, f->a->loc, "a record field cannot be a list");
       diag_help(k->d, "use flat_map to emit one record per list item");
       bad = true;
-    } else if (t->kind == TY_NONE) {
-      diag_error(k->d, f->a->loc, "the type of field '%s' cannot be known "
-                 "from 'none' alone", f->name);
-      diag_help(k->d, "write 'if cond then value else none' or declare the "
-                      "record type");
-      bad = true;
     }
+    /* A field that is just `none` takes its type from where the record
+     * goes (a declared type); see none_field(). */
     int at = -1;
     for (int m = 0; m < n; m++)
       if (fields[m].name == f->name)
@@ -1057,6 +1111,14 @@ static Type *resolve_value(Checker *k, Symbol *s, Loc use) {
                    "'none' alone", s->name);
         diag_help(k->d, "declare it: let %s: int? = none", s->name);
         t = &ty_error;
+      } else if (report_unknown_none(k, d->b->loc, t)) {
+        t = &ty_error;
+      }
+      if (t->kind == TY_LIST) {
+        diag_error(k->d, d->b->loc, "a let cannot hold a list");
+        diag_help(k->d, "lists exist only as results of flat_map's function "
+                        "and of stdlib functions; write the list there");
+        t = &ty_error;
       }
     }
   }
@@ -1112,6 +1174,13 @@ static void resolve_fn(Checker *k, Symbol *s) {
     }
     s->type = ret;
   } else {
+    if (report_unknown_none(k, d->b->loc, body) ||
+        (body->kind == TY_NONE &&
+         (diag_error(k->d, d->b->loc, "function '%s' always returns none, so "
+                     "its type cannot be known", s->name),
+          diag_help(k->d, "declare it: fn %s(...) -> int? = ...", s->name),
+          true)))
+      body = &ty_error;
     s->type = body;
   }
   s->state = 2;
@@ -1177,7 +1246,7 @@ static const Connector *find_connector(const char *name) {
 }
 
 /* format: csv | json | lines, or csv(header: b, delimiter: s). */
-static const char *check_format(Checker *k, Node *v) {
+static const char *check_format(Checker *k, Node *v, Symbol *s) {
   const char *name = (v->kind == ND_NAME || v->kind == ND_CALL) ? v->name
                                                                 : NULL;
   bool known = name && (strcmp(name, "csv") == 0 ||
@@ -1209,6 +1278,11 @@ static const char *check_format(Checker *k, Node *v) {
       Type *t = expr(k, a->a, NULL);
       if (strcmp(a->name, "header") == 0) {
         expect_type(k, a->a, t, &ty_bool, "header:");
+        if (a->a->kind == ND_BOOL && !a->a->bval)
+          s->csv_no_header = true;
+        else if (a->a->kind != ND_BOOL)
+          diag_error(k->d, a->a->loc, "header: must be true or false, "
+                     "written out");
       } else if (expect_type(k, a->a, t, &ty_string, "delimiter:") ==
                      &ty_string &&
                  a->a->kind == ND_STRING &&
@@ -1216,6 +1290,10 @@ static const char *check_format(Checker *k, Node *v) {
                   a->a->sval[0] == '\n' || a->a->sval[0] == '\r')) {
         diag_error(k->d, a->a->loc, "delimiter must be one character other "
                    "than a quote or a line break");
+      } else if (a->a->kind == ND_STRING) {
+        s->csv_delim = a->a->sval[0];
+      } else {
+        diag_error(k->d, a->a->loc, "delimiter: must be a string literal");
       }
     }
   }
@@ -1315,7 +1393,10 @@ static void check_connector(Checker *k, Symbol *s, Node *call, int where) {
       if (!p) {
         diag_error(k->d, a->loc, "unexpected positional argument to '%s'",
                    cn->name);
-        if (cn->params[0].name)
+        if (npos > 1 && cn->params[0].positional)
+          diag_note_plain(k->d, "'%s' takes one positional argument, the %s; "
+                          "name the others", cn->name, cn->params[0].name);
+        else if (cn->params[0].name)
           diag_help(k->d, "name it, as in %s: ...", cn->params[0].name);
         continue;
       }
@@ -1333,7 +1414,7 @@ static void check_connector(Checker *k, Symbol *s, Node *call, int where) {
     Node *v = a->kind == ND_NAMED_ARG ? a->a : a;
     switch (p->type) {
     case 'F':
-      s->format = check_format(k, v);
+      s->format = check_format(k, v, s);
       break;
     case 'K': {
       /* Field names, checked against the sink's type when it is known. */
@@ -1357,7 +1438,8 @@ static void check_connector(Checker *k, Symbol *s, Node *call, int where) {
       Type *t = expr(k, v, NULL);
       const char *what = arena_printf(k->a, "%s:", p->name);
       expect_type(k, v, t, want, what);
-      if (strcmp(p->name, "qos") == 0 && v->kind == ND_INT && v->ival > 1)
+      if (strcmp(p->name, "qos") == 0 &&
+          ((v->kind == ND_INT && v->ival > 1) || is_negative_literal(v)))
         diag_error(k->d, v->loc, "qos must be 0 or 1");
       break;
     }
@@ -1372,13 +1454,20 @@ static void check_connector(Checker *k, Symbol *s, Node *call, int where) {
                      ? cn->params[j].name
                      : arena_printf(k->a, "'%s:'", cn->params[j].name));
     }
-  if (!s->format && !given[1] && cn->default_fmt)
+  bool fmt_given = false;
+  for (int j = 0; cn->params[j].name; j++)
+    if (cn->params[j].type == 'F' && given[j])
+      fmt_given = true;
+  if (!s->format && !fmt_given && cn->default_fmt)
     s->format = INTERN(k, cn->default_fmt);
   if (!s->format && strcmp(cn->name, "file") == 0 && given[0]) {
     Node *path = given[0]->kind == ND_NAMED_ARG ? given[0]->a : given[0];
     const char *f = format_from_path(path);
     if (f) {
       s->format = INTERN(k, f);
+      const char *dot = strrchr(path->sval, '.');
+      if (dot && strcmp(dot, ".tsv") == 0)
+        s->csv_delim = '\t';
     } else {
       diag_error(k->d, call->loc, "the format of this file is not known");
       diag_help(k->d, "add format: csv, format: json or format: lines");
@@ -1444,8 +1533,17 @@ static void check_format_fits(Checker *k, Symbol *s, Type *t, Loc where) {
                                                          : "non-scalar",
                    t->fields[i].name, tstr(k, t->fields[i].type));
         if (s->kind == SYM_SINK)
-          diag_help(k->d, "flatten it with a map, as in map(r => { a: "
-                    "r.%s.a, ... }), or use format: json", t->fields[i].name);
+          diag_help(k->d, "flatten it with a map, as in map(r => { %s: "
+                    "r.%s.%s, ... }), or use format: json",
+                    t->fields[i].type->kind == TY_RECORD &&
+                            t->fields[i].type->nfields
+                        ? t->fields[i].type->fields[0].name
+                        : "x",
+                    t->fields[i].name,
+                    t->fields[i].type->kind == TY_RECORD &&
+                            t->fields[i].type->nfields
+                        ? t->fields[i].type->fields[0].name
+                        : "x");
         else
           diag_help(k->d, "CSV columns are scalars; use format: json for "
                     "nested records");
@@ -1609,6 +1707,19 @@ static Type *check_fn_arg(Checker *k, Node *f, Type **params, int np,
 }
 
 /* A constant duration argument (lateness:, within:, window sizes). */
+/* 90000 -> "90s", 250 -> "250ms": as a user would write it. */
+static const char *fmt_duration(Checker *k, uint64_t ms) {
+  static const struct {
+    const char *u;
+    uint64_t ms;
+  } units[] = {{"d", 86400000}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+  for (size_t i = 0; i < 4; i++)
+    if (ms && ms % units[i].ms == 0)
+      return arena_printf(k->a, "%llu%s", (unsigned long long)(ms / units[i].ms),
+                          units[i].u);
+  return arena_printf(k->a, "%llums", (unsigned long long)ms);
+}
+
 static bool check_duration_arg(Checker *k, Node *v, const char *what,
                                bool positive) {
   Type *t = expr(k, v, NULL);
@@ -1623,6 +1734,10 @@ static bool check_duration_arg(Checker *k, Node *v, const char *what,
   }
   if (v->kind == ND_DURATION && positive && v->ival == 0) {
     diag_error(k->d, v->loc, "%s must be longer than 0ms", what);
+    return false;
+  }
+  if (is_negative_literal(v)) {
+    diag_error(k->d, v->loc, "%s cannot be negative", what);
     return false;
   }
   return true;
@@ -1810,8 +1925,8 @@ static Type *op_aggregate(Checker *k, Node *call, Type *in, Chain *ch) {
         if (ft->kind == TY_OPTIONAL)
           diag_help(k->d, "give it a default with 'x ?? default'");
         else if (which == 1 || which == 4)
-          diag_help(k->d, "%s takes int or float%s", v->name,
-                    which == 1 ? " or duration" : "");
+          diag_help(k->d, "%s takes %s", v->name,
+                    which == 1 ? "int, float or duration" : "int or float");
         ok = false;
         continue;
       }
@@ -1879,7 +1994,7 @@ static Type *op_window(Checker *k, Node *call, Type *in, Chain *ch) {
         wa[1]->ival > wa[0]->ival)
       diag_warning(k->d, wa[1]->loc, "windows start every %s but last "
                    "only %s: records between them belong to no window",
-                   "every:", "the size");
+                   fmt_duration(k, wa[1]->ival), fmt_duration(k, wa[0]->ival));
     break;
   }
   case WIN_SESSION: {
@@ -1905,12 +2020,19 @@ static Type *op_window(Checker *k, Node *call, Type *in, Chain *ch) {
                    i ? "every:" : "the count", tstr(k, t));
         return &ty_error;
       }
-      if (wa[i]->kind == ND_INT && wa[i]->ival == 0) {
+      if ((wa[i]->kind == ND_INT && wa[i]->ival == 0) ||
+          is_negative_literal(wa[i])) {
         diag_error(k->d, wa[i]->loc, "%s must be at least 1",
                    i ? "every:" : "the count");
         return &ty_error;
       }
     }
+    if (wa[1] && wa[0]->kind == ND_INT && wa[1]->kind == ND_INT &&
+        wa[1]->ival > wa[0]->ival)
+      diag_warning(k->d, wa[1]->loc, "windows start every %llu records but "
+                   "hold only %llu: records between them belong to no "
+                   "window", (unsigned long long)wa[1]->ival,
+                   (unsigned long long)wa[0]->ival);
     ws->size = wa[0];
     ws->every = wa[1];
     break;
@@ -1968,8 +2090,8 @@ static bool need_keyed_or_windowed(Checker *k, Node *call, Type *in,
   diag_error(k->d, call->name_loc, "'%s' needs a keyed or windowed stream; "
              "%s gives %s", call->name, stage_desc(k, ch), tstr(k, in));
   if (in->lost_key_loc.len) {
-    diag_note(k->d, in->lost_key_loc, "the key is dropped here: map and "
-              "flat_map give a plain stream");
+    diag_note(k->d, in->lost_key_loc, "the key is dropped here: map, "
+              "flat_map and merge give a plain stream");
     diag_help(k->d, "key the stream again with key_by(...) after it");
   } else {
     diag_help(k->d, "key it with key_by(x => ...) or window it with "
@@ -2019,6 +2141,8 @@ static Type *apply_operator(Checker *k, Node *call, Type *in, Chain *ch) {
                  op);
       return &ty_error;
     }
+    if (report_unknown_none(k, a[0]->loc, elem))
+      return &ty_error;
     Type *out = stream_like(k, in);
     out->elem = elem;
     out->shape = SHAPE_PLAIN;
@@ -2126,6 +2250,8 @@ static Type *apply_operator(Checker *k, Node *call, Type *in, Chain *ch) {
                    "from %s", acc->kind == TY_NONE ? "none" : "a list");
         return &ty_error;
       }
+      if (report_unknown_none(k, a[0]->loc, acc))
+        return &ty_error;
       fn = a[1];
     }
     Type *ps[2] = {acc, T};
@@ -2183,6 +2309,12 @@ static Type *op_merge(Checker *k, Node *call, Type *first, Chain *ch) {
   int n = call->list.len + (first ? 1 : 0);
   if (n < 2) {
     diag_error(k->d, call->loc, "'merge' needs at least two streams");
+    for (int i = 0; i < call->list.len; i++) {
+      Node *a = call->list.items[i];
+      Symbol *s = a->kind == ND_NAME ? symtab_get(&k->values, a->name) : NULL;
+      if (s)
+        s->used = true;
+    }
     return &ty_error;
   }
   for (int i = 0; i < call->list.len; i++) {
@@ -2244,6 +2376,8 @@ static Type *op_merge(Checker *k, Node *call, Type *first, Chain *ch) {
   if (!ok || !res)
     return &ty_error;
   Type *out = stream_like(k, res);
+  if (res->key || (first && first->key))
+    out->lost_key_loc = call->name_loc;
   out->shape = SHAPE_PLAIN;
   out->key = NULL;
   return out;
@@ -2356,6 +2490,8 @@ static Type *check_stream_inner(Checker *k, Node *e, Chain *ch, bool *sunk) {
     }
     if (s->kind == SYM_LET) {
       Type *t = resolve_value(k, s, e->loc);
+      if (is_error(t))
+        return &ty_error;
       if (!s->is_stream) {
         diag_error(k->d, e->loc, "'%s' is a value, not a stream", e->name);
         return &ty_error;
@@ -2451,6 +2587,11 @@ static Type *check_stream_inner(Checker *k, Node *e, Chain *ch, bool *sunk) {
       if (s && s->kind == SYM_SINK) {
         diag_error(k->d, rhs->loc, "'%s' is a sink; write '|> %s' without "
                    "arguments", rhs->name, rhs->name);
+        if (rhs->list.len && rhs->list.items[0]->loc.off > rhs->name_loc.off &&
+            memchr(k->c->src->text + rhs->name_loc.off, '\n',
+                   rhs->list.items[0]->loc.off - rhs->name_loc.off))
+          diag_help(k->d, "a line that starts with '(' continues the line "
+                          "before; end that statement with ';'");
         return &ty_error;
       }
       diag_error(k->d, rhs->name_loc, "unknown stream operator '%s'",
@@ -2581,21 +2722,23 @@ int check_program(Ctx *c) {
       check_pipeline(&k, item);
     }
   }
-  /* Sinks: format fits what they receive; unused declarations. */
+  /* Sinks: format fits what they receive; unused declarations (only on a
+   * program without errors: otherwise they are mostly echoes). */
+  bool clean = c->diag.errors == before;
   for (int i = 0; i < k.symbols.len && !diag_too_many(k.d); i++) {
     Symbol *s = k.symbols.items[i];
     if (s->kind == SYM_SINK) {
       if (s->sink_type) {
         check_format_fits(&k, s, s->sink_type, s->sink_first);
         check_sink_keys(&k, s);
-      } else if (!s->used) {
+      } else if (!s->used && clean) {
         diag_warning(k.d, s->decl->name_loc, "sink '%s' is never written",
                      s->name);
       }
-    } else if (s->kind == SYM_SOURCE && !s->used) {
+    } else if (s->kind == SYM_SOURCE && !s->used && clean) {
       diag_warning(k.d, s->decl->name_loc, "source '%s' is never read",
                    s->name);
-    } else if (s->kind == SYM_LET && s->is_stream && !s->used) {
+    } else if (s->kind == SYM_LET && s->is_stream && !s->used && clean) {
       diag_warning(k.d, s->decl->name_loc, "stream '%s' is never used",
                    s->name);
     }

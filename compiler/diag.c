@@ -212,12 +212,13 @@ static void emit(Diag *d, DiagLevel level, const Loc *loc, const char *fmt,
                  va_list ap) {
   if (level == DIAG_ERROR || level == DIAG_WARNING) {
     d->suppressing = false;
-    if (level == DIAG_WARNING && d->werror)
-      level = DIAG_ERROR;
+    /* As in gcc, -w silences warnings even under -Werror. */
     if (level == DIAG_WARNING && d->no_warnings) {
       d->suppressing = true;
       return;
     }
+    if (level == DIAG_WARNING && d->werror)
+      level = DIAG_ERROR;
     if (level == DIAG_ERROR && diag_too_many(d)) {
       d->suppressing = true;
       d->limit_hit = true;

@@ -39,8 +39,10 @@ int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
       ast_dump(out, c.prog.items.items[i]);
       fputc('\n', out);
     }
-  /* Type errors after syntax errors would mostly be echoes of them. */
-  if (c.diag.errors == 0)
+  /* Type errors after syntax errors would mostly be echoes of them; after
+   * lexical errors (a bad escape, an unknown unit) the tokens are sound
+   * and checking goes on. */
+  if (c.syntax_errors == 0 && !diag_too_many(&c.diag))
     check_program(&c);
   if (o->print_types && c.diag.errors == 0)
     check_print_chains(&c, out);

@@ -406,6 +406,8 @@ struct Symbol {
   const char *format;    /* SYM_SOURCE, SYM_SINK: csv, json or lines */
   Node *conn;        /* SYM_SOURCE, SYM_SINK: the connector call */
   bool is_stream;    /* SYM_LET: names a stream, not a value */
+  char csv_delim;    /* csv: the delimiter if not ',' (0: ',') */
+  bool csv_no_header; /* csv: header: false */
 };
 
 /* The checker's results, read by the printer and by later phases. */

@@ -273,7 +273,7 @@ args1:
 
 arg:
   expr                  { $$ = $1; }
-| IDENT ':' expr        { $$ = named(A, ND_NAMED_ARG, @$, $1, @1); $$->a = $3; }
+| fieldname ':' expr    { $$ = named(A, ND_NAMED_ARG, @$, $1, @1); $$->a = $3; }
 ;
 
 rfields:
@@ -380,6 +380,16 @@ static bool is_operator_token(yysymbol_kind_t k) {
   return false;
 }
 
+/* The token that broke the parse, as the user wrote it: "name 'price'". */
+static const char *found_text(Ctx *c, yysymbol_kind_t k, const Loc *loc) {
+  if (k != YYSYMBOL_IDENT && k != YYSYMBOL_INT && k != YYSYMBOL_FLOAT &&
+      k != YYSYMBOL_DURATION)
+    return token_name(k);
+  int n = loc->len < 40 ? (int)loc->len : 40;
+  return arena_printf(&c->arena, "%s '%.*s'", token_name(k), n,
+                      c->src->text + loc->off);
+}
+
 static int yyreport_syntax_error(const yypcontext_t *ctx, Ctx *c,
                                  void *scanner) {
   (void)scanner;
@@ -390,38 +400,45 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, Ctx *c,
   const Loc *loc = yypcontext_location(ctx);
   char buf[512];
   size_t k = 0;
-  bool wants_expr = false;
-  for (int i = 0; i < n; i++)
+  bool wants_expr = false, wants_field = false;
+  for (int i = 0; i < n; i++) {
     if (expected[i] == YYSYMBOL_INT)
       wants_expr = true;
+    if (expected[i] == YYSYMBOL_TYPE)
+      wants_field = true;
+  }
   if (wants_expr) {
     snprintf(buf, sizeof buf, "expected an expression, found %s",
-             token_name(found));
+             found_text(c, found, loc));
+  } else if (wants_field) {
+    /* After '.' or '{' only a field name (keywords included) can come. */
+    snprintf(buf, sizeof buf, "expected a field name, found %s",
+             found_text(c, found, loc));
   } else {
     /* Name the brackets and keywords that could come; operators that
      * could continue an expression are summed up as "an operator". */
+    const char *names[MAX + 1];
     int shown = 0;
     bool ops = false;
-    k += (size_t)snprintf(buf + k, sizeof buf - k, "expected ");
     for (int i = 0; i < n; i++) {
-      if (is_operator_token(expected[i])) {
+      if (is_operator_token(expected[i]))
         ops = true;
-        continue;
-      }
-      if (shown == MAX)
-        continue;
-      k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s",
-                            shown ? ", " : "", token_name(expected[i]));
-      shown++;
+      else if (shown < MAX)
+        names[shown++] = token_name(expected[i]);
     }
     if (ops)
-      k += (size_t)snprintf(buf + k, sizeof buf - k, "%san operator",
-                            shown ? " or " : "");
-    if (!shown && !ops)
-      k = (size_t)snprintf(buf, sizeof buf, "unexpected %s",
-                           token_name(found));
-    else
-      snprintf(buf + k, sizeof buf - k, ", found %s", token_name(found));
+      names[shown++] = "an operator";
+    if (!shown) {
+      snprintf(buf, sizeof buf, "unexpected %s", token_name(found));
+    } else {
+      k += (size_t)snprintf(buf + k, sizeof buf - k, "expected ");
+      for (int i = 0; i < shown; i++)
+        k += (size_t)snprintf(buf + k, sizeof buf - k, "%s%s",
+                              i == 0 ? "" : i == shown - 1 ? " or " : ", ",
+                              names[i]);
+      snprintf(buf + k, sizeof buf - k, ", found %s",
+               found_text(c, found, loc));
+    }
   }
   c->syntax_errors++;
   diag_error(&c->diag, *loc, "%s", buf);
@@ -458,7 +475,6 @@ int parse_program(Ctx *c) {
     return 1;
   }
   c->recovering = false;
-  c->syntax_errors = 0;
   pspf_yyparse(c, scanner);
   lex_close(scanner);
   return c->syntax_errors;

@@ -163,7 +163,7 @@ Test(cli, staged_install, .timeout = 120) {
                    "test -x usr/bin/pspfc && test -f usr/lib/libpspf.a && "
                    "test -f usr/include/pspf/pspf.h && "
                    "test -f usr/share/man/man1/pspfc.1 && "
-                   "PKG_CONFIG_SYSROOT_DIR=$d PKG_CONFIG_LIBDIR=$d/usr/lib/"
+                   "PKG_CONFIG_PATH=$d/usr/lib/"
                    "pkgconfig pkg-config --cflags --libs pspf && "
                    "usr/bin/pspfc --version && rm -rf $d",
                    &out);
