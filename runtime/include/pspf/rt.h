@@ -1,0 +1,264 @@
+/*
+ * rt.h -- what a program emitted by pspfc calls: the per-record context
+ * (scratch memory, faults for bad records), checked integer arithmetic,
+ * the program description its main() hands to pspf_main(), sources and
+ * sinks.
+ *
+ * The emitted code is straight-line C over plain structs; it calls into
+ * this header only for work that is the same for every program.
+ */
+#ifndef PSPF_RT_H
+#define PSPF_RT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pspf/format.h"
+#include "pspf/io.h"
+#include "pspf/pspf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PSPF_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PSPF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Exit statuses of a built program (spec section 9). */
+enum {
+  PSPF_EXIT_OK = 0,       /* done */
+  PSPF_EXIT_USAGE = 1,    /* bad command line */
+  PSPF_EXIT_FAILURE = 2,  /* runtime failure */
+  PSPF_EXIT_TOO_BAD = 3   /* --max-bad-records reached */
+};
+
+/* Optional scalars: [has] false is none. */
+typedef struct pspf_opt_i64_s {
+  bool has;  /* a value is present */
+  int64_t v; /* the value when [has] */
+} pspf_opt_i64;
+typedef struct pspf_opt_f64_s {
+  bool has; /* a value is present */
+  double v; /* the value when [has] */
+} pspf_opt_f64;
+typedef struct pspf_opt_bool_s {
+  bool has; /* a value is present */
+  bool v;   /* the value when [has] */
+} pspf_opt_bool;
+typedef struct pspf_opt_str_s {
+  bool has;     /* a value is present */
+  pspf_str_t v; /* the value when [has] */
+} pspf_opt_str;
+
+/* A list of strings (split's result), items in scratch memory. */
+typedef struct pspf_list_str_s {
+  pspf_str_t *items; /* the items */
+  size_t n;          /* how many */
+} pspf_list_str;
+
+/* Where a record came from, for the dead-letter file. */
+typedef struct pspf_pos_s {
+  const char *source; /* the source's name in the program */
+  const char *path;   /* file path, or "-" for stdin */
+  uint64_t offset;    /* byte offset of the record in the input */
+  uint64_t line;      /* 1-based record number (line, or CSV record) */
+} pspf_pos_t;
+
+typedef struct pspf_ctx_s pspf_ctx_t;
+
+/* The per-run state every generated function receives. */
+struct pspf_ctx_s {
+  const char *fault;   /* set when the record at hand is bad: the reason */
+  pspf_buf_t scratch;  /* per-record memory, reset after each record */
+  pspf_str_t input;    /* the raw text of the record at hand */
+  pspf_pos_t pos;      /* where it came from */
+  uint64_t bad;        /* bad records so far */
+  uint64_t max_bad;    /* stop after this many (0: never) */
+  uint64_t records_in; /* records read from all sources */
+  void *dead;          /* the dead-letter file (FILE *), opened lazily */
+  const char *dead_path; /* its path */
+  int log_level;       /* 0 error, 1 warn, 2 info, 3 debug */
+  int exit_status;     /* set when the program must stop */
+  bool stopping;       /* stop reading sources */
+};
+
+/* ---- faults and scratch memory ----------------------------------------- */
+
+/* Marks the record at hand bad with [reason] (a static string). The first
+ * fault of a record wins. */
+static inline void pspf_fault(pspf_ctx_t *ctx, const char *reason) {
+  if (!ctx->fault)
+    ctx->fault = reason;
+}
+
+/* Writes the record at hand to the dead-letter file with ctx->fault as the
+ * reason, counts it, and stops the program after --max-bad-records. Then
+ * clears the fault. */
+PSPF_EXTERN void pspf_bad_record(pspf_ctx_t *ctx);
+
+/* [n] bytes of per-record memory, valid until the record is done. Never
+ * NULL: out of memory ends the program with status 2. */
+PSPF_EXTERN char *pspf_scratch(pspf_ctx_t *ctx, size_t n);
+
+/* Logs a formatted line at [level] (0 error .. 3 debug) on stderr. */
+PSPF_EXTERN void pspf_log(pspf_ctx_t *ctx, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- checked arithmetic: overflow and division by zero are faults ------ */
+
+static inline int64_t pspf_add_i64(pspf_ctx_t *ctx, int64_t a, int64_t b) {
+  int64_t r;
+  if (PSPF_UNLIKELY(__builtin_add_overflow(a, b, &r))) {
+    pspf_fault(ctx, "integer overflow in +");
+    return 0;
+  }
+  return r;
+}
+
+static inline int64_t pspf_sub_i64(pspf_ctx_t *ctx, int64_t a, int64_t b) {
+  int64_t r;
+  if (PSPF_UNLIKELY(__builtin_sub_overflow(a, b, &r))) {
+    pspf_fault(ctx, "integer overflow in -");
+    return 0;
+  }
+  return r;
+}
+
+static inline int64_t pspf_mul_i64(pspf_ctx_t *ctx, int64_t a, int64_t b) {
+  int64_t r;
+  if (PSPF_UNLIKELY(__builtin_mul_overflow(a, b, &r))) {
+    pspf_fault(ctx, "integer overflow in *");
+    return 0;
+  }
+  return r;
+}
+
+static inline int64_t pspf_div_i64(pspf_ctx_t *ctx, int64_t a, int64_t b) {
+  if (PSPF_UNLIKELY(b == 0)) {
+    pspf_fault(ctx, "division by zero");
+    return 0;
+  }
+  if (PSPF_UNLIKELY(a == INT64_MIN && b == -1)) {
+    pspf_fault(ctx, "integer overflow in /");
+    return 0;
+  }
+  return a / b;
+}
+
+static inline int64_t pspf_mod_i64(pspf_ctx_t *ctx, int64_t a, int64_t b) {
+  if (PSPF_UNLIKELY(b == 0)) {
+    pspf_fault(ctx, "division by zero in %");
+    return 0;
+  }
+  if (PSPF_UNLIKELY(b == -1))
+    return 0; /* INT64_MIN % -1 traps in C; the answer is 0 */
+  return a % b;
+}
+
+static inline int64_t pspf_neg_i64(pspf_ctx_t *ctx, int64_t a) {
+  if (PSPF_UNLIKELY(a == INT64_MIN)) {
+    pspf_fault(ctx, "integer overflow in unary -");
+    return 0;
+  }
+  return -a;
+}
+
+/* ---- strings -------------------------------------------------------------- */
+
+/* A slice of a C string literal. */
+#define PSPF_STR(lit) ((pspf_str_t){(lit), sizeof(lit) - 1})
+
+static inline bool pspf_str_eq(pspf_str_t a, pspf_str_t b) {
+  return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+/* Byte-wise order, as memcmp; shorter first on a common prefix. */
+static inline int pspf_str_cmp(pspf_str_t a, pspf_str_t b) {
+  size_t n = a.n < b.n ? a.n : b.n;
+  int c = n ? memcmp(a.p, b.p, n) : 0;
+  if (c)
+    return c;
+  return a.n < b.n ? -1 : a.n > b.n;
+}
+
+/* a + b, in scratch memory. */
+PSPF_EXTERN pspf_str_t pspf_str_concat(pspf_ctx_t *ctx, pspf_str_t a,
+                                       pspf_str_t b);
+
+/* ---- the program, as the emitted main() describes it -------------------- */
+
+/* A `param`: becomes --name=VALUE and PSPF_NAME. */
+typedef struct pspf_param_s {
+  const char *name;  /* as declared */
+  char type;         /* i int, f float, b bool, s string, t timestamp,
+                        d duration */
+  const char *deflt; /* default as text, or NULL if required */
+  void *storage;     /* int64_t, double, bool or pspf_str_t to fill */
+} pspf_param_t;
+
+/* Input framing and format of a source. */
+typedef enum pspf_format_e {
+  PSPF_FMT_CSV,
+  PSPF_FMT_JSON,
+  PSPF_FMT_LINES
+} pspf_format_t;
+
+/* A source: the emitted code parses each record and runs the pipelines. */
+typedef struct pspf_source_s {
+  const char *name;      /* in the program */
+  const char *path;      /* file path; "-" is stdin */
+  pspf_format_t format;  /* csv, json or lines */
+  bool header;           /* csv: the first record names the columns */
+  char delim;            /* csv delimiter */
+  /* csv with a header: called once with the header record; returns 0 or
+   * sets ctx->exit_status and returns -1 (a required column is missing). */
+  int (*on_header)(pspf_ctx_t *ctx, const char *p, size_t n);
+  /* Parses and processes one record; a bad one sets ctx->fault. */
+  void (*on_record)(pspf_ctx_t *ctx, const char *p, size_t n);
+} pspf_source_t;
+
+/* A buffered output: a file, stdout or the console. */
+typedef struct pspf_sink_s {
+  const char *name;  /* in the program */
+  const char *path;  /* file path; "-" is stdout */
+  bool append;       /* open for appending */
+  int fd;            /* open descriptor, or -1 */
+  pspf_buf_t buf;    /* pending output */
+  uint64_t records;  /* records written */
+} pspf_sink_t;
+
+/* Opens [s]; returns 0 or logs and returns a negative code. */
+PSPF_EXTERN int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s);
+/* Writes pending output when it is large; call after each record. */
+PSPF_EXTERN void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s);
+/* Writes everything pending and closes [s]. */
+PSPF_EXTERN int pspf_sink_close(pspf_ctx_t *ctx, pspf_sink_t *s);
+
+/* The whole program. */
+typedef struct pspf_program_s {
+  const char *name;         /* program name (the .pspf file's stem) */
+  const char *source_file;  /* the .pspf path it was built from */
+  pspf_param_t *params;     /* its params */
+  int nparams;              /* how many */
+  pspf_source_t *sources;   /* its sources */
+  int nsources;             /* how many */
+  pspf_sink_t *sinks;       /* its sinks */
+  int nsinks;               /* how many */
+  /* After flags are parsed: compute lets, fill source and sink paths.
+   * Returns 0 or an exit status. */
+  int (*start)(pspf_ctx_t *ctx);
+  /* After every source has ended: fire what is still open. */
+  void (*finish)(pspf_ctx_t *ctx);
+} pspf_program_t;
+
+/* Parses the command line, runs [prog] to the end of its sources, and
+ * returns the exit status. */
+PSPF_EXTERN int pspf_main(pspf_program_t *prog, int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PSPF_RT_H */
