@@ -95,34 +95,50 @@ ParameterizedTest(GoldenCase *c, golden, examples) {
   free(out);
 }
 
-/* The contract's own programs, read from the spec itself when it is
- * beside the checkout (it is in CI); tests/golden/ok keeps copies. */
-Test(golden, spec_programs) {
-  char *spec = slurp("../shared/spec/language.md");
-  if (!spec)
-    cr_skip_test("../shared/spec/language.md not found");
+/* Checks every ```pspf block of [path]; returns how many there were. */
+static int check_blocks(const char *path, const char *flags) {
+  char *doc = slurp(path);
+  if (!doc)
+    return -1;
   int blocks = 0;
-  for (char *p = strstr(spec, "```pspf\n"); p; p = strstr(p, "```pspf\n")) {
+  for (char *p = strstr(doc, "```pspf\n"); p; p = strstr(p, "```pspf\n")) {
     p += 8;
     char *end = strstr(p, "```");
-    cr_assert(end, "unterminated pspf block in the spec");
-    char path[] = "/tmp/pspfc-spec-XXXXXX.pspf";
-    int fd = mkstemps(path, 5);
+    cr_assert(end, "%s: unterminated pspf block", path);
+    char tmp[] = "/tmp/pspfc-block-XXXXXX.pspf";
+    int fd = mkstemps(tmp, 5);
     cr_assert(fd >= 0);
     FILE *f = fdopen(fd, "w");
     fwrite(p, 1, (size_t)(end - p), f);
     fclose(f);
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "'%s' check -fdiagnostics-color=never '%s'",
-             pspfc_path(), path);
+    snprintf(cmd, sizeof cmd, "'%s' check -fdiagnostics-color=never %s '%s'",
+             pspfc_path(), flags, tmp);
     char *out;
     int status = run_cmd(cmd, &out);
-    unlink(path);
-    cr_expect_eq(status, 0, "spec block %d fails:\n%s", blocks + 1, out);
-    free(out);
+    unlink(tmp);
     blocks++;
+    cr_expect_eq(status, 0, "%s: block %d fails:\n%.*s\n%s", path, blocks,
+                 (int)(end - p), p, out);
+    cr_expect_str_empty(out, "%s: block %d warns:\n%s", path, blocks, out);
+    free(out);
     p = end + 3;
   }
-  cr_expect_gt(blocks, 0, "no ```pspf block found in the spec");
-  free(spec);
+  free(doc);
+  return blocks;
+}
+
+/* The contract's own programs, read from the spec itself when it is
+ * beside the checkout (it is in CI); tests/golden/ok keeps copies. */
+Test(golden, spec_programs) {
+  int n = check_blocks("../shared/spec/language.md", "");
+  if (n < 0)
+    cr_skip_test("../shared/spec/language.md not found");
+  cr_expect_gt(n, 0, "no ```pspf block found in the spec");
+}
+
+/* Every example in the reference is a whole program that checks cleanly. */
+Test(golden, docs_programs) {
+  int n = check_blocks("docs/language.md", "-Werror");
+  cr_assert_gt(n, 20, "docs/language.md: %d pspf blocks", n);
 }
