@@ -36,7 +36,8 @@ SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
 
 COMPILER_SRC = compiler/arena.c compiler/source.c compiler/diag.c \
                compiler/ast.c compiler/literals.c compiler/types.c \
-               compiler/builtins.c compiler/check.c compiler/driver.c
+               compiler/builtins.c compiler/check.c compiler/emit_c.c \
+               compiler/driver.c
 GEN_SRC      = $(B)/gen/parse.c $(B)/gen/lex.c
 RUNTIME_SRC  = $(wildcard runtime/src/*.c) $(wildcard stdlib/*.c)
 # Public headers, staged in build/include/pspf as they are installed, so
@@ -50,8 +51,9 @@ INC = -Icompiler -I$(B)/gen -Iruntime/include -Istdlib
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(notdir $(2)))
 
-COMPILER_OBJ     = $(call obj,$(B),$(COMPILER_SRC) $(GEN_SRC))
-COMPILER_OBJ_SAN = $(call obj,$(SAN),$(COMPILER_SRC) $(GEN_SRC))
+# The compiler shares the runtime's exact scalar formatting (format.c).
+COMPILER_OBJ     = $(call obj,$(B),$(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c)
+COMPILER_OBJ_SAN = $(call obj,$(SAN),$(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c)
 RUNTIME_OBJ      = $(call obj,$(B),$(RUNTIME_SRC))
 RUNTIME_OBJ_SAN  = $(call obj,$(SAN),$(RUNTIME_SRC))
 TEST_OBJ_SAN     = $(call obj,$(SAN),$(TEST_SRC))
@@ -133,7 +135,7 @@ demo:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh scripts/demo.sh
 
-$(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(RUNTIME_OBJ_SAN)
+$(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(filter-out $(SAN)/obj/format.o,$(RUNTIME_OBJ_SAN))
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv) -lm
 
@@ -151,9 +153,9 @@ bench: all
 # ---- fuzzing (clang, libFuzzer) --------------------------------------------
 
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) $(INC) -std=c11
-$(B)/fuzz/fuzz_check: tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC)
+$(B)/fuzz/fuzz_check: tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c
 	@mkdir -p $(@D)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC)
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c
 
 fuzz: $(B)/fuzz/fuzz_check
 	@mkdir -p $(B)/fuzz/corpus

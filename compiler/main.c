@@ -2,6 +2,8 @@
  * main.c -- the pspfc command line: verbs and flags in the manner of cc.
  *
  *   pspfc check FILE [--print-types] [--dump-ast] [diagnostic flags]
+ *   pspfc emit-c FILE [-o OUT.c] [--no-line]
+ *   pspfc build FILE [-o EXE] [--save-temps] [-v]
  *   pspfc --help | --version
  */
 #include <errno.h>
@@ -17,6 +19,17 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  check FILE           parse and type-check FILE; report every error\n"
+    "  emit-c FILE          write the program as readable C\n"
+    "  build FILE           compile FILE into a native executable\n"
+    "\n"
+    "emit-c and build options:\n"
+    "  -o PATH              output file (emit-c: default stdout; build:\n"
+    "                       default a.out)\n"
+    "  --no-line            leave out #line directives\n"
+    "  --save-temps         build: keep the C file as PATH.c\n"
+    "  -v                   build: show the C compiler command\n"
+    "  The C compiler is $CC (default cc) with $CFLAGS (default -O2) and\n"
+    "  $LDFLAGS.\n"
     "\n"
     "check options:\n"
     "  --print-types        print each pipeline's stages and their types\n"
@@ -84,7 +97,8 @@ int main(int argc, char **argv) {
     printf("pspfc %s\n", PSPFC_VERSION);
     return 0;
   }
-  if (strcmp(cmd, "check") != 0) {
+  bool is_emit = strcmp(cmd, "emit-c") == 0, is_build = strcmp(cmd, "build") == 0;
+  if (strcmp(cmd, "check") != 0 && !is_emit && !is_build) {
     if (cmd[0] == '-')
       return fail("unrecognized option '%s' (see pspfc --help)", cmd);
     return fail("unknown command '%s' (see pspfc --help)", cmd);
@@ -92,12 +106,25 @@ int main(int argc, char **argv) {
 
   Options o;
   options_init(&o);
+  BuildOptions bo = {0};
   const char *file = NULL;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       fputs(usage, stdout);
       return 0;
+    } else if ((is_emit || is_build) && strcmp(a, "-o") == 0) {
+      if (i + 1 >= argc)
+        return fail("%s", "missing file name after '-o'");
+      bo.output = argv[++i];
+    } else if ((is_emit || is_build) && strncmp(a, "-o", 2) == 0) {
+      bo.output = a + 2;
+    } else if ((is_emit || is_build) && strcmp(a, "--no-line") == 0) {
+      bo.no_line = true;
+    } else if (is_build && strcmp(a, "--save-temps") == 0) {
+      bo.save_temps = true;
+    } else if (is_build && strcmp(a, "-v") == 0) {
+      bo.verbose = true;
     } else if (strcmp(a, "--print-types") == 0) {
       o.print_types = true;
     } else if (strcmp(a, "--dump-ast") == 0) {
@@ -146,7 +173,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!file)
-    return fail("%s", "no input file (usage: pspfc check FILE)");
+    return fail("no input file (usage: pspfc %s FILE)", cmd);
 
   Arena arena;
   arena_init(&arena);
@@ -158,7 +185,9 @@ int main(int argc, char **argv) {
     arena_free(&arena);
     return 1;
   }
-  int status = driver_check(src, &arena, &o, stderr, stdout);
+  int status = is_emit    ? driver_emit(src, &arena, &o, &bo, stderr)
+               : is_build ? driver_build(src, &arena, &o, &bo, stderr)
+                          : driver_check(src, &arena, &o, stderr, stdout);
   arena_free(&arena);
   return status;
 }

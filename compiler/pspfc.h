@@ -436,6 +436,19 @@ int check_program(Ctx *c);
 void check_print_chains(Ctx *c, FILE *out);
 
 /* ------------------------------------------------------------------ */
+/* emit_c.c: C code generation                                         */
+/* ------------------------------------------------------------------ */
+
+typedef struct EmitOptions {
+  bool no_line;         /* leave out #line directives */
+  const char *out_path; /* the C file's name, for #line and the banner */
+} EmitOptions;
+
+/* Emits the checked program [c] as C into a malloc'd [*out]. Returns the
+ * number of errors (constructs not supported yet, reported to c->diag). */
+int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len);
+
+/* ------------------------------------------------------------------ */
 /* driver.c: one compile, as the CLI and the tests run it              */
 /* ------------------------------------------------------------------ */
 
@@ -454,5 +467,22 @@ void options_init(Options *o);
  * to [out]. Returns the exit status: 0 clean, 1 errors. */
 int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
                  FILE *out);
+
+/* What `emit-c` and `build` are asked to produce. */
+typedef struct BuildOptions {
+  const char *output;  /* -o: the C file or the executable */
+  bool no_line;        /* --no-line */
+  bool save_temps;     /* --save-temps: keep the C file beside the program */
+  bool verbose;        /* -v: show the C compiler's command */
+} BuildOptions;
+
+/* Checks [src] and writes its C to b->output ("-": stdout). Returns the
+ * exit status: 0, 1 (errors in the program), 4 (internal error). */
+int driver_emit(Source *src, Arena *arena, const Options *o,
+                const BuildOptions *b, FILE *diag_out);
+/* Checks [src], emits C and compiles it into the executable b->output with
+ * $CC (default cc) and $CFLAGS (default -O2), linked with libpspf. */
+int driver_build(Source *src, Arena *arena, const Options *o,
+                 const BuildOptions *b, FILE *diag_out);
 
 #endif

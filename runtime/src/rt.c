@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -94,6 +95,11 @@ void pspf_bad_record(pspf_ctx_t *ctx) {
 }
 
 /* ---- sinks ------------------------------------------------------------- */
+
+bool pspf_file_is_empty(const char *path) {
+  struct stat st;
+  return stat(path, &st) != 0 || st.st_size == 0;
+}
 
 int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
   if (strcmp(s->path, "-") == 0) {

@@ -229,6 +229,10 @@ typedef struct pspf_sink_s {
   uint64_t records;  /* records written */
 } pspf_sink_t;
 
+/* True if [path] does not exist or holds no bytes (a CSV sink opened for
+ * appending writes its header only then). */
+PSPF_EXTERN bool pspf_file_is_empty(const char *path);
+
 /* Opens [s]; returns 0 or logs and returns a negative code. */
 PSPF_EXTERN int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s);
 /* Writes pending output when it is large; call after each record. */

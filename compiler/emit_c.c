@@ -1,0 +1,1458 @@
+/*
+ * emit_c.c -- checked program to readable C.
+ *
+ * Input: the typed chains of check.c. Output: one C file that includes
+ * <pspf/rt.h> and <pspf/std.h> and holds, in order:
+ *
+ *   record structs          struct rec_Bid { int64_t f_auction; ... };
+ *   params and constants    static pspf_str_t P_input; static int64_t L_k;
+ *   user functions          static double fn_dollars(pspf_ctx_t *ctx, ...)
+ *   sinks and writers       static void sink_q1_write(ctx, const T *r)
+ *   readers                 static void src_bids_record(ctx, p, n)
+ *   flows                   one function a source: every pipeline that
+ *                           starts from it, fused into straight-line code
+ *   main                    the program description for pspf_main()
+ *
+ * Each statement is preceded by a comment quoting its .pspf line and a
+ * #line directive pointing at it (unless --no-line); glue switches back
+ * to the C file's own lines, so gdb steps through .pspf lines.
+ *
+ * This slice generates stateless pipelines (map, filter, flat_map and
+ * event_time's timestamps); stateful operators are reported as not yet
+ * supported rather than compiled wrongly.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "builtins.h"
+#include "pspf/format.h"
+#include "pspfc.h"
+
+/* ---- the writer ------------------------------------------------------- */
+
+typedef struct CW {
+  Arena *a;      /* for strings */
+  char *buf;     /* the output */
+  size_t len;    /* bytes used */
+  size_t cap;    /* allocated */
+  int line;      /* lines written so far (the next line is line + 1) */
+  int indent;    /* current depth, two spaces each */
+  bool at_bol;   /* the next byte starts a line */
+} CW;
+
+static void cw_raw(CW *w, const char *s, size_t n) {
+  if (w->len + n + 1 > w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 1 << 16;
+    while (cap < w->len + n + 1)
+      cap *= 2;
+    char *nb = realloc(w->buf, cap);
+    if (!nb) {
+      fputs("pspfc: out of memory\n", stderr);
+      exit(4);
+    }
+    w->buf = nb;
+    w->cap = cap;
+  }
+  memcpy(w->buf + w->len, s, n);
+  w->len += n;
+  w->buf[w->len] = 0;
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '\n')
+      w->line++;
+}
+
+/* Writes formatted text, indenting each new line. */
+static void cw(CW *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void cw(CW *w, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char *s = NULL;
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  s = arena_alloc(w->a, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(s, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  for (const char *p = s; *p;) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    if (w->at_bol && len && *p != '#')
+      for (int i = 0; i < w->indent; i++)
+        cw_raw(w, "  ", 2);
+    cw_raw(w, p, len);
+    w->at_bol = false;
+    p += len;
+    if (nl) {
+      cw_raw(w, "\n", 1);
+      w->at_bol = true;
+      p++;
+    }
+  }
+}
+
+/* ---- emitter state ---------------------------------------------------- */
+
+/* A record type given a C struct. */
+typedef struct RecDecl {
+  Type *type;        /* the record */
+  const char *cname; /* "struct rec_Bid" */
+  const char *tag;   /* "rec_Bid" */
+} RecDecl;
+
+/* A local name in scope: a lambda parameter bound to a C expression. */
+typedef struct Env {
+  const char *name;  /* interned .pspf name */
+  const char *code;  /* C expression for it */
+  struct Env *next;  /* outer */
+} Env;
+
+typedef struct Emitter {
+  Ctx *c;            /* the compile */
+  Arena *a;          /* = &c->arena */
+  CW w;              /* the output */
+  const EmitOptions *opt; /* options */
+  PtrVec recs;       /* RecDecl *: records with a C struct */
+  PtrVec opt_recs;   /* RecDecl *: optional records (struct with has/v) */
+  PtrVec list_types; /* RecDecl *: list types of records */
+  PtrVec json_types; /* Type *: records that need a JSON reader */
+  int tmp;           /* counter for fresh C names */
+  int errors;        /* "not supported yet" reports */
+} Emitter;
+
+#define A (e->a)
+
+static const char *s_(Emitter *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *s_(Emitter *e, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  char *p = arena_alloc(A, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+static void unsupported(Emitter *e, Loc loc, const char *what) {
+  diag_error(&e->c->diag, loc, "%s is not supported by the code generator "
+             "yet", what);
+  diag_note_plain(&e->c->diag, "'pspfc check' accepts this program; "
+                  "'pspfc build' will in a later version");
+  e->errors++;
+}
+
+/* ---- C types ------------------------------------------------------------ */
+
+static const char *ctype(Emitter *e, Type *t);
+
+static RecDecl *rec_decl(Emitter *e, Type *t) {
+  for (int i = 0; i < e->recs.len; i++) {
+    RecDecl *r = e->recs.items[i];
+    if (type_equal(r->type, t))
+      return r;
+  }
+  RecDecl *r = arena_alloc(A, sizeof *r);
+  r->type = t;
+  r->tag = t->name ? s_(e, "rec_%s", t->name) : s_(e, "rec_%d", e->recs.len);
+  /* Two distinct structures may share a type name only through aliases;
+   * keep the C tags unique anyway. */
+  for (int i = 0; i < e->recs.len; i++)
+    if (strcmp(((RecDecl *)e->recs.items[i])->tag, r->tag) == 0)
+      r->tag = s_(e, "%s_%d", r->tag, e->recs.len);
+  r->cname = s_(e, "struct %s", r->tag);
+  /* Nested records first, so they are declared before use. */
+  for (int i = 0; i < t->nfields; i++)
+    ctype(e, t->fields[i].type);
+  vec_push(A, &e->recs, r);
+  return r;
+}
+
+static const char *ctype(Emitter *e, Type *t) {
+  switch (t->kind) {
+  case TY_INT:
+  case TY_TIMESTAMP:
+  case TY_DURATION:
+    return "int64_t";
+  case TY_FLOAT:
+    return "double";
+  case TY_BOOL:
+    return "bool";
+  case TY_STRING:
+    return "pspf_str_t";
+  case TY_RECORD:
+    return rec_decl(e, t)->cname;
+  case TY_OPTIONAL:
+    switch (t->elem->kind) {
+    case TY_INT:
+    case TY_TIMESTAMP:
+    case TY_DURATION:
+      return "pspf_opt_i64";
+    case TY_FLOAT:
+      return "pspf_opt_f64";
+    case TY_BOOL:
+      return "pspf_opt_bool";
+    case TY_STRING:
+      return "pspf_opt_str";
+    default: {
+      RecDecl *inner = rec_decl(e, t->elem);
+      for (int i = 0; i < e->opt_recs.len; i++) {
+        RecDecl *o = e->opt_recs.items[i];
+        if (type_equal(o->type, t))
+          return o->cname;
+      }
+      RecDecl *o = arena_alloc(A, sizeof *o);
+      o->type = t;
+      o->tag = s_(e, "opt_%s", inner->tag);
+      o->cname = s_(e, "struct %s", o->tag);
+      vec_push(A, &e->opt_recs, o);
+      return o->cname;
+    }
+    }
+  case TY_LIST:
+    if (!t->elem || t->elem->kind == TY_STRING)
+      return "pspf_list_str";
+    for (int i = 0; i < e->list_types.len; i++) {
+      RecDecl *l = e->list_types.items[i];
+      if (type_equal(l->type, t))
+        return l->cname;
+    }
+    {
+      RecDecl *l = arena_alloc(A, sizeof *l);
+      const char *et = ctype(e, t->elem);
+      l->type = t;
+      l->tag = s_(e, "list_%d", e->list_types.len);
+      l->cname = s_(e, "struct %s", l->tag);
+      (void)et;
+      vec_push(A, &e->list_types, l);
+      return l->cname;
+    }
+  default:
+    return "int";
+  }
+}
+
+/* The field name in C: prefixed, so .pspf names never clash with C. */
+static const char *cfield(Emitter *e, const char *name) {
+  return s_(e, "f_%s", name);
+}
+
+/* ---- expressions ------------------------------------------------------- */
+
+static const char *expr(Emitter *e, Node *n, Env *env);
+
+/* [code] of type [from] as a value of type [to]. */
+static const char *coerce(Emitter *e, const char *code, Type *from,
+                          Type *to) {
+  if (!to || !from || type_equal(from, to) || to->kind == TY_ERROR)
+    return code;
+  if (to->kind == TY_OPTIONAL) {
+    if (from->kind == TY_NONE)
+      return s_(e, "((%s){false})", ctype(e, to));
+    if (from->kind != TY_OPTIONAL)
+      return s_(e, "((%s){true, %s})", ctype(e, to),
+                coerce(e, code, from, to->elem));
+  }
+  if (from->kind == TY_RECORD && to->kind == TY_RECORD &&
+      from->nfields == to->nfields) {
+    const char *s = s_(e, "((%s){", ctype(e, to));
+    for (int i = 0; i < to->nfields; i++)
+      s = s_(e, "%s%s.%s = %s", s, i ? ", " : "",
+             cfield(e, to->fields[i].name),
+             coerce(e, s_(e, "(%s).%s", code, cfield(e, from->fields[i].name)),
+                    from->fields[i].type, to->fields[i].type));
+    return s_(e, "%s})", s);
+  }
+  if (from->kind == TY_OPTIONAL && to->kind == TY_OPTIONAL)
+    return s_(e, "((%s).has ? (%s){true, %s} : (%s){false})", code,
+              ctype(e, to), coerce(e, s_(e, "(%s).v", code), from->elem,
+                                   to->elem),
+              ctype(e, to));
+  return code;
+}
+
+static const char *c_string_literal(Emitter *e, const char *s, size_t n) {
+  /* Octal escapes for anything but plain printable ASCII; '?' escaped to
+   * keep trigraphs out of C11. */
+  char *out = arena_alloc(A, n * 4 + 3);
+  size_t k = 0;
+  out[k++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\' || c == '?') {
+      out[k++] = '\\';
+      out[k++] = (char)c;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out[k++] = (char)c;
+    } else {
+      k += (size_t)sprintf(out + k, "\\%03o", c);
+    }
+  }
+  out[k++] = '"';
+  out[k] = 0;
+  return out;
+}
+
+static const char *int_lit(Emitter *e, int64_t v) {
+  if (v == INT64_MIN)
+    return "INT64_MIN";
+  if (v < 0)
+    return s_(e, "(-INT64_C(%" PRId64 "))", -v);
+  return s_(e, "INT64_C(%" PRId64 ")", v);
+}
+
+static bool is_intlike(const Type *t) {
+  return t->kind == TY_INT || t->kind == TY_TIMESTAMP ||
+         t->kind == TY_DURATION;
+}
+
+static const char *compare(Emitter *e, BinOp op, const char *l, const char *r,
+                           Type *lt, Type *rt) {
+  const char *cop = binop_spelling(op);
+  if (lt->kind == TY_OPTIONAL || rt->kind == TY_OPTIONAL ||
+      lt->kind == TY_NONE || rt->kind == TY_NONE) {
+    const char *eq;
+    if (lt->kind == TY_NONE)
+      eq = s_(e, "(!(%s).has)", r);
+    else if (rt->kind == TY_NONE)
+      eq = s_(e, "(!(%s).has)", l);
+    else if (lt->kind != TY_OPTIONAL)
+      eq = s_(e, "((%s).has && %s)", r,
+              compare(e, OP_EQ, l, s_(e, "(%s).v", r), lt, rt->elem));
+    else if (rt->kind != TY_OPTIONAL)
+      eq = s_(e, "((%s).has && %s)", l,
+              compare(e, OP_EQ, s_(e, "(%s).v", l), r, lt->elem, rt));
+    else
+      eq = s_(e, "((%s).has == (%s).has && (!(%s).has || %s))", l, r, l,
+              compare(e, OP_EQ, s_(e, "(%s).v", l), s_(e, "(%s).v", r),
+                      lt->elem, rt->elem));
+    return op == OP_EQ ? eq : s_(e, "(!%s)", eq);
+  }
+  if (lt->kind == TY_STRING) {
+    if (op == OP_EQ)
+      return s_(e, "pspf_str_eq(%s, %s)", l, r);
+    if (op == OP_NE)
+      return s_(e, "(!pspf_str_eq(%s, %s))", l, r);
+    return s_(e, "(pspf_str_cmp(%s, %s) %s 0)", l, r, cop);
+  }
+  if (lt->kind == TY_RECORD) {
+    /* Field by field; records compare equal when every field does. */
+    const char *s = "true";
+    for (int i = 0; i < lt->nfields; i++) {
+      const char *f = cfield(e, lt->fields[i].name);
+      s = s_(e, "%s && %s", s,
+             compare(e, OP_EQ, s_(e, "(%s).%s", l, f), s_(e, "(%s).%s", r, f),
+                     lt->fields[i].type, rt->fields[i].type));
+    }
+    return op == OP_EQ ? s_(e, "(%s)", s) : s_(e, "(!(%s))", s);
+  }
+  return s_(e, "(%s %s %s)", l, cop, r);
+}
+
+static const char *call_builtin(Emitter *e, Node *n, Env *env) {
+  const Builtin *b = &builtins[n->ival];
+  const char *s = s_(e, "pspf_std_%s_%s(ctx", b->name, b->params);
+  for (int i = 0; i < n->list.len; i++)
+    s = s_(e, "%s, %s", s, expr(e, n->list.items[i], env));
+  return s_(e, "%s)", s);
+}
+
+static const char *expr(Emitter *e, Node *n, Env *env) {
+  switch (n->kind) {
+  case ND_INT:
+    return int_lit(e, (int64_t)n->ival);
+  case ND_FLOAT: {
+    char buf[PSPF_FMT_MAX];
+    pspf_format_f64(n->fval, buf); /* shortest text, reads back the same */
+    return s_(e, "%s", buf);
+  }
+  case ND_STRING:
+    return s_(e, "PSPF_STR(%s)", c_string_literal(e, n->sval, n->slen));
+  case ND_BOOL:
+    return n->bval ? "true" : "false";
+  case ND_NONE:
+    return "NONE"; /* replaced by coerce() where a type is known */
+  case ND_DURATION:
+    return int_lit(e, (int64_t)n->ival);
+  case ND_TIMESTAMP:
+    return int_lit(e, n->tval);
+  case ND_NAME: {
+    for (Env *v = env; v; v = v->next)
+      if (v->name == n->name)
+        return v->code;
+    Symbol *s = n->sym;
+    if (s && s->kind == SYM_PARAM)
+      return s_(e, "P_%s", s->name);
+    if (s && s->kind == SYM_LET)
+      return s_(e, "L_%s", s->name);
+    return "0";
+  }
+  case ND_FIELD:
+    return s_(e, "(%s).%s", expr(e, n->a, env), cfield(e, n->name));
+  case ND_CALL: {
+    Symbol *s = n->sym;
+    if (s && s->kind == SYM_BUILTIN)
+      return call_builtin(e, n, env);
+    const char *c = s_(e, "fn_%s(ctx", n->name);
+    Node *d = s ? s->decl : NULL;
+    for (int i = 0; i < n->list.len; i++) {
+      Node *arg = n->list.items[i];
+      c = s_(e, "%s, %s", c,
+             coerce(e, expr(e, arg, env), arg->type,
+                    d ? d->list.items[i]->type : arg->type));
+    }
+    return s_(e, "%s)", c);
+  }
+  case ND_BINARY: {
+    Type *lt = n->a->type, *rt = n->b->type;
+    const char *l = expr(e, n->a, env), *r = expr(e, n->b, env);
+    switch (n->op) {
+    case OP_AND:
+      return s_(e, "(%s && %s)", l, r);
+    case OP_OR:
+      return s_(e, "(%s || %s)", l, r);
+    case OP_EQ:
+    case OP_NE:
+    case OP_LT:
+    case OP_LE:
+    case OP_GT:
+    case OP_GE:
+      return compare(e, n->op, l, r, lt, rt);
+    default:
+      break;
+    }
+    if (lt->kind == TY_STRING)
+      return s_(e, "pspf_str_concat(ctx, %s, %s)", l, r);
+    if (lt->kind == TY_FLOAT) {
+      if (n->op == OP_MOD)
+        return s_(e, "fmod(%s, %s)", l, r);
+      return s_(e, "(%s %s %s)", l, binop_spelling(n->op), r);
+    }
+    if (is_intlike(lt) && is_intlike(rt)) {
+      static const char *const fns[] = {"add", "sub", "mul", "div", "mod"};
+      return s_(e, "pspf_%s_i64(ctx, %s, %s)", fns[n->op - OP_ADD], l, r);
+    }
+    return s_(e, "(%s %s %s)", l, binop_spelling(n->op), r);
+  }
+  case ND_UNARY:
+    if (n->op == OP_NOT)
+      return s_(e, "(!%s)", expr(e, n->a, env));
+    if (n->a->kind == ND_INT && n->a->ival == (uint64_t)INT64_MAX + 1)
+      return "INT64_MIN";
+    if (n->a->type->kind == TY_FLOAT)
+      return s_(e, "(-%s)", expr(e, n->a, env));
+    return s_(e, "pspf_neg_i64(ctx, %s)", expr(e, n->a, env));
+  case ND_IF:
+    return s_(e, "(%s ? %s : %s)", expr(e, n->a, env),
+              coerce(e, expr(e, n->b, env), n->b->type, n->type),
+              coerce(e, expr(e, n->c, env), n->c->type, n->type));
+  case ND_COALESCE: {
+    Type *x = n->a->type;
+    const char *a = expr(e, n->a, env);
+    if (x->kind != TY_OPTIONAL)
+      return a;
+    if (n->type->kind == TY_OPTIONAL)
+      return s_(e, "((%s).has ? (%s) : %s)", a, a,
+                coerce(e, expr(e, n->b, env), n->b->type, n->type));
+    return s_(e, "((%s).has ? (%s).v : %s)", a, a,
+              coerce(e, expr(e, n->b, env), n->b->type, n->type));
+  }
+  case ND_RECORD: {
+    Type *t = n->type;
+    const char *s = s_(e, "((%s){", ctype(e, t));
+    for (int i = 0; i < t->nfields; i++) {
+      const char *fname = t->fields[i].name;
+      const char *val = "0";
+      /* The last writer of the field wins: an explicit field or a spread
+       * record that holds it. */
+      for (int j = n->list.len - 1; j >= 0; j--) {
+        Node *f = n->list.items[j];
+        if (f->kind == ND_FIELD_INIT && f->name == fname) {
+          val = coerce(e, expr(e, f->a, env), f->a->type, t->fields[i].type);
+          break;
+        }
+        if (f->kind == ND_SPREAD && type_field(f->a->type, fname)) {
+          const Field *sf = type_field(f->a->type, fname);
+          val = coerce(e, s_(e, "(%s).%s", expr(e, f->a, env),
+                             cfield(e, fname)),
+                       sf->type, t->fields[i].type);
+          break;
+        }
+      }
+      s = s_(e, "%s%s.%s = %s", s, i ? ", " : "", cfield(e, fname), val);
+    }
+    return s_(e, "%s})", s);
+  }
+  case ND_LIST: {
+    Type *t = n->type;
+    if (!t->elem || n->list.len == 0)
+      return s_(e, "((%s){NULL, 0})", ctype(e, t));
+    const char *et = ctype(e, t->elem);
+    const char *s = s_(e, "((%s){(%s[]){", ctype(e, t), et);
+    for (int i = 0; i < n->list.len; i++)
+      s = s_(e, "%s%s%s", s, i ? ", " : "",
+             coerce(e, expr(e, n->list.items[i], env), n->list.items[i]->type,
+                    t->elem));
+    return s_(e, "%s}, %d})", s, n->list.len);
+  }
+  default:
+    unsupported(e, n->loc, node_kind_name(n->kind));
+    return "0";
+  }
+}
+
+/* ---- source lines: comments and #line ------------------------------------ */
+
+static void line_comment(Emitter *e, Loc loc) {
+  const Source *src = e->c->src;
+  int line = source_line(src, loc.off);
+  size_t len;
+  const char *text = source_line_text(src, line, &len);
+  while (len && (*text == ' ' || *text == '\t'))
+    text++, len--;
+  /* Keep comment terminators out of the quoted line. */
+  char *q = arena_strndup(A, text, len > 100 ? 100 : len);
+  for (char *p = q; *p; p++)
+    if ((p[0] == '*' && p[1] == '/') || (p[0] == '/' && p[1] == '*'))
+      p[0] = '_';
+  cw(&e->w, "/* %s:%d  %s */\n", src->path, line, q);
+  if (!e->opt->no_line)
+    cw(&e->w, "#line %d %s\n", line,
+       c_string_literal(e, src->path, strlen(src->path)));
+}
+
+/* Switches line numbers back to the C file. The number is only known once
+ * the file is assembled: "#line @" is filled in by fix_lines(). */
+static void back_to_c(Emitter *e) {
+  if (!e->opt->no_line)
+    cw(&e->w, "#line @ %s\n",
+       c_string_literal(e, e->opt->out_path, strlen(e->opt->out_path)));
+}
+
+/* Replaces each "#line @" with the number of the line after it. */
+static char *fix_lines(const char *text, size_t *len) {
+  size_t cap = *len + *len / 8 + 64, k = 0;
+  char *out = malloc(cap);
+  int line = 1;
+  for (const char *p = text; *p;) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+    if (k + n + 32 > cap) {
+      cap = (k + n + 32) * 2;
+      out = realloc(out, cap);
+    }
+    if (n > 8 && strncmp(p, "#line @ ", 8) == 0) {
+      k += (size_t)sprintf(out + k, "#line %d ", line + 1);
+      memcpy(out + k, p + 8, n - 8);
+      k += n - 8;
+    } else {
+      memcpy(out + k, p, n);
+      k += n;
+    }
+    line++;
+    p += n;
+  }
+  out[k] = 0;
+  *len = k;
+  return out;
+}
+
+/* ---- writers: one function per sink ------------------------------------- */
+
+/* Appends a scalar to buffer [buf] in text form. [csv]: empty for none. */
+static void write_scalar(Emitter *e, const char *buf, const char *v, Type *t,
+                         const char *fmt) {
+  bool json = strcmp(fmt, "json") == 0 || strcmp(fmt, "console") == 0;
+  switch (t->kind) {
+  case TY_INT:
+  case TY_DURATION:
+    cw(&e->w, "{ char nb[PSPF_FMT_MAX]; pspf_buf_add(%s, nb, "
+       "pspf_format_i64(%s, nb)); }\n", buf, v);
+    break;
+  case TY_FLOAT:
+    if (json)
+      cw(&e->w, "if (isfinite(%s)) { char nb[PSPF_FMT_MAX]; pspf_buf_add(%s, "
+         "nb, pspf_format_f64(%s, nb)); } else pspf_buf_add(%s, \"null\", 4);\n",
+         v, buf, v, buf);
+    else
+      cw(&e->w, "{ char nb[PSPF_FMT_MAX]; pspf_buf_add(%s, nb, "
+         "pspf_format_f64(%s, nb)); }\n", buf, v);
+    break;
+  case TY_BOOL:
+    cw(&e->w, "if (%s) pspf_buf_add(%s, \"true\", 4); else pspf_buf_add(%s, "
+       "\"false\", 5);\n", v, buf, buf);
+    break;
+  case TY_TIMESTAMP:
+    cw(&e->w, "{ char nb[PSPF_FMT_MAX]; size_t nn = pspf_format_timestamp(%s, "
+       "nb); %s }\n", v,
+       json ? s_(e, "pspf_json_write_string(%s, nb, nn);", buf)
+            : s_(e, "pspf_buf_add(%s, nb, nn);", buf));
+    break;
+  case TY_STRING:
+    if (json)
+      cw(&e->w, "pspf_json_write_string(%s, (%s).p, (%s).n);\n", buf, v, v);
+    else if (strcmp(fmt, "lines") == 0)
+      cw(&e->w, "pspf_buf_add(%s, (%s).p, (%s).n);\n", buf, v, v);
+    else
+      cw(&e->w, "pspf_csv_write_field(%s, (%s).p, (%s).n, DELIM);\n", buf, v,
+         v);
+    break;
+  default:
+    break;
+  }
+}
+
+static void write_value(Emitter *e, const char *buf, const char *v, Type *t,
+                        const char *fmt);
+
+static void write_record(Emitter *e, const char *buf, const char *v, Type *t,
+                         const char *fmt) {
+  bool csv = strcmp(fmt, "csv") == 0;
+  bool console = strcmp(fmt, "console") == 0;
+  if (!csv)
+    cw(&e->w, "pspf_buf_add(%s, \"{\", 1);\n", buf);
+  for (int i = 0; i < t->nfields; i++) {
+    const char *name = t->fields[i].name;
+    const char *sep = csv ? "DELIM_S" : i ? "\",\"" : "\"\"";
+    if (csv) {
+      if (i)
+        cw(&e->w, "pspf_buf_add(%s, DELIM_S, 1);\n", buf);
+    } else if (console) {
+      cw(&e->w, "pspf_buf_add(%s, %s, %zu);\n", buf,
+         c_string_literal(e, s_(e, "%s%s: ", i ? ", " : "", name),
+                          strlen(name) + 2 + (i ? 2 : 0)),
+         strlen(name) + 2 + (i ? 2 : 0));
+    } else {
+      const char *key = s_(e, "%s\"%s\":", i ? "," : "", name);
+      cw(&e->w, "pspf_buf_add(%s, %s, %zu);\n", buf,
+         c_string_literal(e, key, strlen(key)), strlen(key));
+    }
+    (void)sep;
+    write_value(e, buf, s_(e, "(%s).%s", v, cfield(e, name)),
+                t->fields[i].type, fmt);
+  }
+  if (!csv)
+    cw(&e->w, "pspf_buf_add(%s, \"}\", 1);\n", buf);
+}
+
+static void write_value(Emitter *e, const char *buf, const char *v, Type *t,
+                        const char *fmt) {
+  bool csv = strcmp(fmt, "csv") == 0;
+  if (t->kind == TY_OPTIONAL) {
+    cw(&e->w, "if ((%s).has) {\n", v);
+    e->w.indent++;
+    write_value(e, buf, s_(e, "(%s).v", v), t->elem, fmt);
+    e->w.indent--;
+    if (csv)
+      cw(&e->w, "}\n");
+    else
+      cw(&e->w, "} else {\n  pspf_buf_add(%s, \"null\", 4);\n}\n", buf);
+    return;
+  }
+  if (t->kind == TY_RECORD) {
+    write_record(e, buf, v, t, fmt);
+    return;
+  }
+  write_scalar(e, buf, v, t, fmt);
+}
+
+/* C identifier-safe name of a sink or source. */
+static const char *sym_c(Emitter *e, const char *prefix, Symbol *s) {
+  return s_(e, "%s_%s", prefix, s->name);
+}
+
+static char fmt_delim(Symbol *s) { return s->csv_delim ? s->csv_delim : ','; }
+
+static void emit_sink(Emitter *e, Symbol *s, int index) {
+  Type *t = s->sink_type;
+  const char *fmt = s->format ? s->format : "json";
+  if (strcmp(s->connector, "file") != 0 && strcmp(s->connector, "stdout") != 0 &&
+      strcmp(s->connector, "console") != 0) {
+    unsupported(e, s->decl->loc, s_(e, "a '%s' sink", s->connector));
+    return;
+  }
+  const char *ct = ctype(e, t);
+  cw(&e->w, "\n/* sink %s: %s, %s */\n", s->name, s->connector, fmt);
+  cw(&e->w, "static void %s(pspf_ctx_t *ctx, const %s *r) {\n",
+     sym_c(e, "write", s), ct);
+  e->w.indent++;
+  cw(&e->w, "pspf_sink_t *sk = &sinks[%d];\n", index);
+  cw(&e->w, "pspf_buf_t *b = &sk->buf;\n");
+  if (strcmp(fmt, "csv") == 0) {
+    char d = fmt_delim(s);
+    cw(&e->w, "#define DELIM %s\n#define DELIM_S %s\n",
+       s_(e, "'%s'", d == '\t' ? "\\t" : d == '\'' ? "\\'" : d == '\\' ? "\\\\" : s_(e, "%c", d)),
+       c_string_literal(e, &d, 1));
+  }
+  write_value(e, "b", "*r", t, fmt);
+  if (strcmp(fmt, "csv") == 0)
+    cw(&e->w, "#undef DELIM\n#undef DELIM_S\n");
+  cw(&e->w, "pspf_buf_add(b, \"\\n\", 1);\n");
+  cw(&e->w, "sk->records++;\n");
+  cw(&e->w, "pspf_sink_maybe_flush(ctx, sk);\n");
+  e->w.indent--;
+  cw(&e->w, "}\n");
+}
+
+/* ---- readers ------------------------------------------------------------ */
+
+/* Parses a text slice [p]/[n] into lvalue [dst] of scalar type [t]; on
+ * failure sets a fault naming [field]. CSV and lines readers. */
+static void read_scalar_text(Emitter *e, const char *dst, Type *t,
+                             const char *p, const char *n, const char *field) {
+  bool opt = t->kind == TY_OPTIONAL;
+  Type *st = opt ? t->elem : t;
+  const char *target = opt ? s_(e, "(%s).v", dst) : dst;
+  if (opt) {
+    cw(&e->w, "if (%s == 0) {\n  (%s).has = false;\n} else {\n", n, dst);
+    e->w.indent++;
+    cw(&e->w, "(%s).has = true;\n", dst);
+  }
+  const char *what = NULL, *fn = NULL;
+  switch (st->kind) {
+  case TY_INT:
+  case TY_DURATION:
+    fn = "pspf_parse_i64", what = "an int";
+    break;
+  case TY_FLOAT:
+    fn = "pspf_parse_f64", what = "a float";
+    break;
+  case TY_TIMESTAMP:
+    fn = "pspf_parse_timestamp", what = "a timestamp";
+    break;
+  case TY_BOOL:
+    cw(&e->w, "{ int bv = 0; if (pspf_parse_bool(%s, %s, &bv) < 0) "
+       "pspf_fault(ctx, %s); %s = bv; }\n", p, n,
+       c_string_literal(e, s_(e, "field '%s' is not true or false", field),
+                        strlen(field) + 32),
+       target);
+    break;
+  case TY_STRING:
+    cw(&e->w, "%s = (pspf_str_t){%s, %s};\n", target, p, n);
+    break;
+  default:
+    break;
+  }
+  if (fn) {
+    const char *msg = s_(e, "field '%s' is not %s", field, what);
+    const char *omsg = s_(e, "field '%s' is out of range", field);
+    cw(&e->w, "{ int rc = %s(%s, %s, &%s); if (rc < 0) pspf_fault(ctx, rc == "
+       "PSPF_EOVERFLOW ? %s : %s); }\n", fn, p, n, target,
+       c_string_literal(e, omsg, strlen(omsg)),
+       c_string_literal(e, msg, strlen(msg)));
+  }
+  if (opt) {
+    e->w.indent--;
+    cw(&e->w, "}\n");
+  }
+}
+
+static void emit_json_reader(Emitter *e, Type *t);
+
+/* JSON value [v] (pspf_str_t) of kind [k] into [dst] of type [t]. */
+static void read_json_value(Emitter *e, const char *dst, Type *t,
+                            const char *v, const char *k, const char *field) {
+  if (t->kind == TY_OPTIONAL) {
+    cw(&e->w, "if (%s == PSPF_JSON_NULL) {\n  (%s).has = false;\n} else {\n",
+       k, dst);
+    e->w.indent++;
+    cw(&e->w, "(%s).has = true;\n", dst);
+    read_json_value(e, s_(e, "(%s).v", dst), t->elem, v, k, field);
+    e->w.indent--;
+    cw(&e->w, "}\n");
+    return;
+  }
+  const char *bad = s_(e, "field '%s' is not %s", field,
+                       t->kind == TY_RECORD ? "an object" : type_str(A, t));
+  const char *badlit = c_string_literal(e, bad, strlen(bad));
+  switch (t->kind) {
+  case TY_STRING:
+    cw(&e->w, "if (%s != PSPF_JSON_STRING || pspf_json_string(%s, "
+       "&ctx->scratch, &%s) < 0) pspf_fault(ctx, %s);\n", k, v, dst, badlit);
+    break;
+  case TY_BOOL:
+    cw(&e->w, "if (%s != PSPF_JSON_BOOL) pspf_fault(ctx, %s); else %s = "
+       "(%s).p[0] == 't';\n", k, badlit, dst, v);
+    break;
+  case TY_INT:
+  case TY_DURATION:
+  case TY_FLOAT: {
+    const char *fn = t->kind == TY_FLOAT ? "pspf_parse_f64" : "pspf_parse_i64";
+    cw(&e->w, "if (%s != PSPF_JSON_NUMBER || %s((%s).p, (%s).n, &%s) < 0) "
+       "pspf_fault(ctx, %s);\n", k, fn, v, v, dst, badlit);
+    break;
+  }
+  case TY_TIMESTAMP:
+    cw(&e->w, "if (%s == PSPF_JSON_NUMBER) {\n  if (pspf_parse_i64((%s).p, "
+       "(%s).n, &%s) < 0) pspf_fault(ctx, %s);\n} else if (%s == "
+       "PSPF_JSON_STRING && (%s).n >= 2) {\n  if (pspf_parse_timestamp((%s).p "
+       "+ 1, (%s).n - 2, &%s) < 0) pspf_fault(ctx, %s);\n} else {\n  "
+       "pspf_fault(ctx, %s);\n}\n",
+       k, v, v, dst, badlit, k, v, v, v, dst, badlit, badlit);
+    break;
+  case TY_RECORD:
+    cw(&e->w, "if (%s != PSPF_JSON_OBJECT) pspf_fault(ctx, %s); else "
+       "json_%s(ctx, (%s).p, (%s).n, &%s);\n", k, badlit,
+       rec_decl(e, t)->tag, v, v, dst);
+    break;
+  default:
+    break;
+  }
+}
+
+/* Notes that record type [t] (and the records inside it) need a JSON
+ * reader; they are all written by emit_json_readers(). */
+static void emit_json_reader(Emitter *e, Type *t) {
+  for (int i = 0; i < e->json_types.len; i++)
+    if (type_equal(e->json_types.items[i], t))
+      return;
+  for (int i = 0; i < t->nfields; i++) {
+    Type *ft = t->fields[i].type;
+    if (ft->kind == TY_OPTIONAL)
+      ft = ft->elem;
+    if (ft->kind == TY_RECORD)
+      emit_json_reader(e, ft);
+  }
+  vec_push(A, &e->json_types, t);
+}
+
+static void emit_json_readers(Emitter *e) {
+  CW *w = &e->w;
+  for (int k = 0; k < e->json_types.len; k++) {
+    Type *t = e->json_types.items[k];
+    RecDecl *r = rec_decl(e, t);
+    cw(w, "static void json_%s(pspf_ctx_t *ctx, const char *p, size_t n, "
+       "%s *out);\n", r->tag, r->cname);
+  }
+  for (int k = 0; k < e->json_types.len; k++) {
+    Type *t = e->json_types.items[k];
+    RecDecl *r = rec_decl(e, t);
+    cw(w, "\n/* JSON reader for %s */\n", type_str(A, t));
+    cw(w, "static void json_%s(pspf_ctx_t *ctx, const char *p, size_t n, "
+       "%s *out) {\n", r->tag, r->cname);
+    w->indent++;
+    cw(w, "pspf_json_t j;\npspf_str_t key, val;\npspf_json_kind_t kind;\n"
+       "uint32_t seen = 0;\nint rc;\n");
+    cw(w, "memset(out, 0, sizeof *out);\n");
+    cw(w, "if (pspf_json_begin(&j, p, n) < 0) {\n  pspf_fault(ctx, \"not a "
+       "JSON object\");\n  return;\n}\n");
+    cw(w, "while ((rc = pspf_json_next(&j, &key, &val, &kind)) == 1) {\n");
+    w->indent++;
+    for (int i = 0; i < t->nfields; i++) {
+      const char *name = t->fields[i].name;
+      cw(w, "%sif (key.n == %zu && memcmp(key.p, %s, %zu) == 0) {\n",
+         i ? "} else " : "", strlen(name),
+         c_string_literal(e, name, strlen(name)), strlen(name));
+      w->indent++;
+      cw(w, "seen |= UINT32_C(1) << %d;\n", i < 31 ? i : 31);
+      read_json_value(e, s_(e, "out->%s", cfield(e, name)), t->fields[i].type,
+                      "val", "kind", name);
+      w->indent--;
+    }
+    if (t->nfields)
+      cw(w, "}\n");
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "if (rc < 0) {\n  pspf_fault(ctx, \"malformed JSON\");\n  "
+       "return;\n}\n");
+    for (int i = 0; i < t->nfields && i < 31; i++)
+      if (t->fields[i].type->kind != TY_OPTIONAL) {
+        const char *msg = s_(e, "missing field '%s'", t->fields[i].name);
+        cw(w, "if (!(seen & (UINT32_C(1) << %d)))\n  pspf_fault(ctx, %s);\n",
+           i, c_string_literal(e, msg, strlen(msg)));
+      }
+    w->indent--;
+    cw(w, "}\n");
+  }
+}
+
+/* ---- flows: the fused pipelines of one source ----------------------------- */
+
+typedef struct FlowCtx {
+  int depth;          /* nesting of blocks opened by filter/flat_map */
+  const char *label;  /* goto target that abandons this pipeline */
+} FlowCtx;
+
+/* Emits stages [from..] of chain [ch] applied to value [v] of type [t]. */
+static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
+                        Type *t, FlowCtx *fc);
+
+/* The stages of a chain, with named streams (lets) expanded in place. */
+static void flatten_chain(Emitter *e, Chain *ch, PtrVec *out, Symbol **root) {
+  Stage *first = ch->stages.items[0];
+  Symbol *s = first->node->sym;
+  if (s && s->kind == SYM_LET) {
+    Checked *ck = e->c->checked;
+    for (int i = 0; i < ck->chains.len; i++) {
+      Chain *lc = ck->chains.items[i];
+      if (lc->stmt == s->decl) {
+        flatten_chain(e, lc, out, root);
+        break;
+      }
+    }
+  } else if (first->node->kind == ND_CALL) {
+    unsupported(e, first->node->loc, "merge");
+    *root = NULL;
+  } else {
+    *root = s;
+  }
+  for (int i = 1; i < ch->stages.len; i++)
+    vec_push(A, out, ch->stages.items[i]);
+}
+
+static const char *lambda_body(Emitter *e, Node *fn, const char **args,
+                               int nargs, Type **types, Type *want) {
+  if (fn->kind == ND_NAME) { /* a user fn passed by name */
+    const char *c = s_(e, "fn_%s(ctx", fn->name);
+    Node *d = fn->sym->decl;
+    for (int i = 0; i < nargs; i++)
+      c = s_(e, "%s, %s", c, coerce(e, args[i], types[i],
+                                     d->list.items[i]->type));
+    return coerce(e, s_(e, "%s)", c), fn->sym->type, want);
+  }
+  Env *env = NULL;
+  for (int i = 0; i < nargs; i++) {
+    Env *v = arena_alloc(A, sizeof *v);
+    *v = (Env){fn->list.items[i]->name, args[i], env};
+    env = v;
+  }
+  return coerce(e, expr(e, fn->b, env), fn->b->type, want);
+}
+
+static void check_fault(Emitter *e, FlowCtx *fc) {
+  cw(&e->w, "if (PSPF_UNLIKELY(ctx->fault))\n  goto %s;\n", fc->label);
+}
+
+static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
+                        Type *t, FlowCtx *fc) {
+  PtrVec *st = &ch->stages;
+  if (from >= st->len)
+    return;
+  Stage *sg = st->items[from];
+  Node *n = sg->node;
+  line_comment(e, n->loc);
+  if (!sg->type) { /* a sink */
+    Symbol *s = n->sym;
+    Type *want = s->sink_type;
+    const char *val = coerce(e, v, t, want);
+    if (val == v)
+      cw(&e->w, "%s(ctx, &%s);\n", sym_c(e, "write", s), v);
+    else
+      cw(&e->w, "{\n  %s out = %s;\n  %s(ctx, &out);\n}\n", ctype(e, want),
+         val, sym_c(e, "write", s));
+    back_to_c(e);
+    return;
+  }
+  const char *op = n->name;
+  Type *elem = sg->type->elem;
+  Node *fn = n->list.len ? n->list.items[0] : NULL;
+  if (strcmp(op, "map") == 0) {
+    const char *nv = s_(e, "v%d", ++e->tmp);
+    cw(&e->w, "%s %s = %s;\n", ctype(e, elem), nv,
+       lambda_body(e, fn, &v, 1, &t, elem));
+    check_fault(e, fc);
+    back_to_c(e);
+    emit_stages(e, ch, from + 1, nv, elem, fc);
+    return;
+  }
+  if (strcmp(op, "filter") == 0) {
+    cw(&e->w, "if (%s) {\n", lambda_body(e, fn, &v, 1, &t, &ty_bool));
+    back_to_c(e);
+    e->w.indent++;
+    check_fault(e, fc);
+    emit_stages(e, ch, from + 1, v, t, fc);
+    e->w.indent--;
+    cw(&e->w, "}\n");
+    check_fault(e, fc);
+    return;
+  }
+  if (strcmp(op, "flat_map") == 0) {
+    int id = ++e->tmp;
+    Type *lt = fn->kind == ND_LAMBDA ? fn->b->type : fn->sym->type;
+    if (lt->elem && type_equal(lt->elem, elem) == false)
+      lt = type_list(A, elem);
+    cw(&e->w, "%s l%d = %s;\n", ctype(e, lt), id,
+       lambda_body(e, fn, &v, 1, &t, lt));
+    check_fault(e, fc);
+    cw(&e->w, "for (size_t i%d = 0; i%d < l%d.n; i%d++) {\n", id, id, id, id);
+    back_to_c(e);
+    e->w.indent++;
+    const char *nv = s_(e, "v%d", id);
+    cw(&e->w, "%s %s = l%d.items[i%d];\n", ctype(e, elem), nv, id, id);
+    emit_stages(e, ch, from + 1, nv, elem, fc);
+    e->w.indent--;
+    cw(&e->w, "}\n");
+    return;
+  }
+  if (strcmp(op, "event_time") == 0) {
+    /* Without a window downstream, event time only checks its function. */
+    bool windowed_later = false;
+    for (int i = from + 1; i < st->len; i++) {
+      Stage *x = st->items[i];
+      if (x->type && x->node->kind == ND_CALL &&
+          (strcmp(x->node->name, "window") == 0 ||
+           strcmp(x->node->name, "dedupe") == 0))
+        windowed_later = true;
+    }
+    if (!windowed_later) {
+      cw(&e->w, "(void)%s; /* event time is not used downstream */\n",
+         lambda_body(e, fn, &v, 1, &t, &ty_timestamp));
+      back_to_c(e);
+      emit_stages(e, ch, from + 1, v, t, fc);
+      return;
+    }
+  }
+  if (strcmp(op, "key_by") == 0) {
+    /* The key matters only to stateful stages, which report themselves. */
+    back_to_c(e);
+    emit_stages(e, ch, from + 1, v, t, fc);
+    return;
+  }
+  unsupported(e, n->name_loc, s_(e, "'%s'", op));
+}
+
+/* ---- the program ---------------------------------------------------------- */
+
+static const char *param_letter(Type *t) {
+  switch (t->kind) {
+  case TY_INT:
+    return "i";
+  case TY_FLOAT:
+    return "f";
+  case TY_BOOL:
+    return "b";
+  case TY_STRING:
+    return "s";
+  case TY_TIMESTAMP:
+    return "t";
+  case TY_DURATION:
+    return "d";
+  default:
+    return "s";
+  }
+}
+
+/* The text of a literal default for --help and flag parsing, or NULL. */
+static const char *literal_text(Emitter *e, Node *n) {
+  char buf[PSPF_FMT_MAX];
+  switch (n->kind) {
+  case ND_STRING:
+    return n->sval;
+  case ND_INT:
+    return s_(e, "%" PRIu64, n->ival);
+  case ND_FLOAT:
+    return s_(e, "%.17g", n->fval);
+  case ND_BOOL:
+    return n->bval ? "true" : "false";
+  case ND_DURATION:
+    return s_(e, "%" PRIu64 "ms", n->ival);
+  case ND_TIMESTAMP:
+    pspf_format_timestamp(n->tval, buf);
+    return s_(e, "%s", buf);
+  case ND_UNARY:
+    if (n->op == OP_NEG && n->a->kind == ND_INT)
+      return s_(e, "-%" PRIu64, n->a->ival);
+    return NULL;
+  default:
+    return NULL;
+  }
+}
+
+int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
+  Emitter em = {0};
+  Emitter *e = &em;
+  e->c = c;
+  e->a = &c->arena;
+  e->opt = opt;
+  e->w.a = e->a;
+  e->w.at_bol = true;
+  Checked *ck = c->checked;
+
+  /* Symbols by kind, in source order. */
+  PtrVec params = {0}, sources = {0}, sinks = {0}, fns = {0}, lets = {0};
+  for (int i = 0; i < ck->symbols.len; i++) {
+    Symbol *s = ck->symbols.items[i];
+    switch (s->kind) {
+    case SYM_PARAM:
+      vec_push(A, &params, s);
+      break;
+    case SYM_SOURCE:
+      vec_push(A, &sources, s);
+      break;
+    case SYM_SINK:
+      if (s->sink_type)
+        vec_push(A, &sinks, s);
+      break;
+    case SYM_FN:
+      vec_push(A, &fns, s);
+      break;
+    case SYM_LET:
+      if (!s->is_stream)
+        vec_push(A, &lets, s);
+      break;
+    default:
+      break;
+    }
+  }
+
+  /* The body is written first into [body]; structs, which it discovers as
+   * it goes, are written before it at the end. */
+  CW *w = &e->w;
+  cw(w, "\n/* ---- params and constants ---- */\n");
+  for (int i = 0; i < params.len; i++) {
+    Symbol *s = params.items[i];
+    cw(w, "static %s P_%s;\n", ctype(e, s->type), s->name);
+  }
+  for (int i = 0; i < lets.len; i++) {
+    Symbol *s = lets.items[i];
+    cw(w, "static %s L_%s;\n", ctype(e, s->type), s->name);
+  }
+  cw(w, "static pspf_sink_t sinks[%d];\n", sinks.len ? sinks.len : 1);
+  cw(w, "static pspf_source_t sources[%d];\n", sources.len ? sources.len : 1);
+
+  if (fns.len)
+    cw(w, "\n/* ---- functions ---- */\n");
+  for (int i = 0; i < fns.len; i++) {
+    Symbol *s = fns.items[i];
+    Node *d = s->decl;
+    const char *sig = s_(e, "static %s fn_%s(pspf_ctx_t *ctx", ctype(e, s->type),
+                         s->name);
+    for (int j = 0; j < d->list.len; j++)
+      sig = s_(e, "%s, %s p_%s", sig, ctype(e, d->list.items[j]->type),
+               d->list.items[j]->name);
+    cw(w, "%s);\n", sig);
+  }
+  for (int i = 0; i < fns.len; i++) {
+    Symbol *s = fns.items[i];
+    Node *d = s->decl;
+    Env *env = NULL;
+    const char *sig = s_(e, "static %s fn_%s(pspf_ctx_t *ctx", ctype(e, s->type),
+                         s->name);
+    for (int j = 0; j < d->list.len; j++) {
+      Node *p = d->list.items[j];
+      sig = s_(e, "%s, %s p_%s", sig, ctype(e, p->type), p->name);
+      Env *v = arena_alloc(A, sizeof *v);
+      *v = (Env){p->name, s_(e, "p_%s", p->name), env};
+      env = v;
+    }
+    cw(w, "\n");
+    line_comment(e, d->loc);
+    cw(w, "%s) {\n", sig);
+    w->indent++;
+    cw(w, "(void)ctx;\nreturn %s;\n",
+       coerce(e, expr(e, d->b, env), d->b->type, s->type));
+    w->indent--;
+    cw(w, "}\n");
+    back_to_c(e);
+  }
+
+  for (int si = 0; si < sources.len; si++) {
+    Symbol *src = sources.items[si];
+    if (src->format && strcmp(src->format, "json") == 0 &&
+        src->type->kind == TY_RECORD)
+      emit_json_reader(e, src->type);
+  }
+  if (e->json_types.len) {
+    cw(w, "\n/* ---- JSON readers ---- */\n");
+    emit_json_readers(e);
+  }
+
+  cw(w, "\n/* ---- sinks ---- */\n");
+  for (int i = 0; i < sinks.len; i++)
+    emit_sink(e, sinks.items[i], i);
+
+  /* Flows: for each source, every pipeline rooted at it. */
+  cw(w, "\n/* ---- pipelines ---- */\n");
+  int nchains = 0;
+  for (int si = 0; si < sources.len; si++) {
+    Symbol *src = sources.items[si];
+    cw(w, "\n/* Every pipeline that reads source '%s'. */\n", src->name);
+    cw(w, "static void flow_%s(pspf_ctx_t *ctx, const %s *in) {\n", src->name,
+       ctype(e, src->type));
+    w->indent++;
+    cw(w, "%s v0 = *in;\n", ctype(e, src->type));
+    for (int i = 0; i < ck->chains.len; i++) {
+      Chain *ch = ck->chains.items[i];
+      if (ch->stmt->kind != ND_PIPELINE)
+        continue;
+      Chain flat = {ch->stmt, {0}};
+      Symbol *root = NULL;
+      vec_push(A, &flat.stages, ch->stages.items[0]);
+      flatten_chain(e, ch, &flat.stages, &root);
+      if (root != src)
+        continue;
+      nchains++;
+      FlowCtx fc = {0, s_(e, "done_%d", i)};
+      cw(w, "{\n");
+      w->indent++;
+      emit_stages(e, &flat, 1, "v0", src->type, &fc);
+      w->indent--;
+      cw(w, "}\n%s:;\n", fc.label);
+    }
+    cw(w, "(void)v0;\n");
+    w->indent--;
+    cw(w, "}\n");
+  }
+
+  /* Readers: one a source, for its declared type and format. */
+  cw(w, "\n/* ---- sources ---- */\n");
+  for (int si = 0; si < sources.len; si++) {
+    Symbol *src = sources.items[si];
+    Type *t = src->type;
+    const char *fmt = src->format ? src->format : "json";
+    if (strcmp(src->connector, "file") != 0 &&
+        strcmp(src->connector, "stdin") != 0) {
+      unsupported(e, src->decl->loc, s_(e, "a '%s' source", src->connector));
+      continue;
+    }
+    if (strcmp(fmt, "csv") == 0) {
+      int nf = t->nfields;
+      cw(w, "\n/* CSV columns of '%s': column -> field, -1 unused. */\n",
+         src->name);
+      cw(w, "static int cols_%s[256];\nstatic int ncols_%s = %d;\n", src->name,
+         src->name, nf);
+      cw(w, "\nstatic int header_%s(pspf_ctx_t *ctx, const char *p, size_t "
+         "n) {\n", src->name);
+      w->indent++;
+      cw(w, "static const char *const names[] = {");
+      for (int i = 0; i < nf; i++)
+        cw(w, "%s%s", i ? ", " : "",
+           c_string_literal(e, t->fields[i].name, strlen(t->fields[i].name)));
+      cw(w, "%s};\n", nf ? "" : "NULL");
+      cw(w, "pspf_buf_t scratch = {0};\npspf_buf_reserve(&scratch, n + 1);\n"
+         "pspf_csv_t it;\npspf_str_t f;\nint col = 0;\nbool found[%d] = "
+         "{false};\n", nf ? nf : 1);
+      cw(w, "pspf_csv_init(&it, p, n, %s);\n",
+         s_(e, "%d", fmt_delim(src)));
+      cw(w, "while (pspf_csv_next(&it, &scratch, &f) == 1 && col < 256) {\n");
+      w->indent++;
+      cw(w, "cols_%s[col] = -1;\n", src->name);
+      cw(w, "for (int i = 0; i < %d; i++)\n  if (strlen(names[i]) == f.n && "
+         "memcmp(names[i], f.p, f.n) == 0) {\n    cols_%s[col] = i;\n    "
+         "found[i] = true;\n  }\n", nf, src->name);
+      cw(w, "col++;\n");
+      w->indent--;
+      cw(w, "}\nncols_%s = col;\npspf_buf_free(&scratch);\n", src->name);
+      for (int i = 0; i < nf; i++)
+        if (t->fields[i].type->kind != TY_OPTIONAL)
+          cw(w, "if (!found[%d]) {\n  pspf_log(ctx, 0, \"source '%s': column "
+             "'%s' is missing from the header of %%s\", ctx->pos.path);\n  "
+             "ctx->exit_status = PSPF_EXIT_FAILURE;\n  return -1;\n}\n", i,
+             src->name, t->fields[i].name);
+      cw(w, "return 0;\n");
+      w->indent--;
+      cw(w, "}\n");
+      cw(w, "\nstatic void record_%s(pspf_ctx_t *ctx, const char *p, size_t "
+         "n) {\n", src->name);
+      w->indent++;
+      cw(w, "%s r;\nmemset(&r, 0, sizeof r);\n", ctype(e, t));
+      cw(w, "pspf_buf_reserve(&ctx->scratch, n + 1);\n");
+      cw(w, "pspf_csv_t it;\npspf_str_t f;\nint col = 0, rc;\nuint32_t seen "
+         "= 0;\n");
+      cw(w, "pspf_csv_init(&it, p, n, %d);\n", fmt_delim(src));
+      cw(w, "while ((rc = pspf_csv_next(&it, &ctx->scratch, &f)) == 1) {\n");
+      w->indent++;
+      cw(w, "int field = col < ncols_%s ? cols_%s[col] : -2;\ncol++;\n",
+         src->name, src->name);
+      cw(w, "switch (field) {\n");
+      for (int i = 0; i < nf; i++) {
+        cw(w, "case %d:\n", i);
+        w->indent++;
+        cw(w, "seen |= UINT32_C(1) << %d;\n", i < 31 ? i : 31);
+        read_scalar_text(e, s_(e, "r.%s", cfield(e, t->fields[i].name)),
+                         t->fields[i].type, "f.p", "f.n", t->fields[i].name);
+        cw(w, "break;\n");
+        w->indent--;
+      }
+      cw(w, "case -2:\n  pspf_fault(ctx, \"more fields than columns\");\n  "
+         "break;\ndefault:\n  break;\n}\n");
+      w->indent--;
+      cw(w, "}\n");
+      cw(w, "if (rc < 0)\n  pspf_fault(ctx, \"malformed CSV quoting\");\n");
+      for (int i = 0; i < nf && i < 31; i++)
+        if (t->fields[i].type->kind != TY_OPTIONAL)
+          cw(w, "if (!(seen & (UINT32_C(1) << %d)))\n  pspf_fault(ctx, "
+             "\"missing field '%s'\");\n", i, t->fields[i].name);
+      cw(w, "if (!ctx->fault)\n  flow_%s(ctx, &r);\n", src->name);
+      w->indent--;
+      cw(w, "}\n");
+    } else if (strcmp(fmt, "json") == 0) {
+      cw(w, "\nstatic void record_%s(pspf_ctx_t *ctx, const char *p, size_t "
+         "n) {\n", src->name);
+      w->indent++;
+      cw(w, "%s r;\njson_%s(ctx, p, n, &r);\nif (!ctx->fault)\n  flow_%s(ctx, "
+         "&r);\n", ctype(e, t), rec_decl(e, t)->tag, src->name);
+      w->indent--;
+      cw(w, "}\n");
+    } else {
+      cw(w, "\nstatic void record_%s(pspf_ctx_t *ctx, const char *p, size_t "
+         "n) {\n", src->name);
+      w->indent++;
+      cw(w, "pspf_str_t r = {p, n};\nflow_%s(ctx, &r);\n", src->name);
+      w->indent--;
+      cw(w, "}\n");
+    }
+  }
+
+  /* start(): constants, connector arguments, CSV headers. */
+  cw(w, "\n/* ---- start and finish ---- */\n");
+  cw(w, "static const char *cstr(pspf_str_t s) {\n  char *p = malloc(s.n + 1);"
+     "\n  if (!p)\n    exit(PSPF_EXIT_FAILURE);\n  memcpy(p, s.p, s.n);\n  "
+     "p[s.n] = 0;\n  return p;\n}\n");
+  cw(w, "\nstatic int start(pspf_ctx_t *ctx) {\n");
+  w->indent++;
+  for (int i = 0; i < lets.len; i++) {
+    Symbol *s = lets.items[i];
+    cw(w, "L_%s = %s;\n", s->name,
+       coerce(e, expr(e, s->decl->b, NULL), s->decl->b->type, s->type));
+  }
+  for (int i = 0; i < sources.len; i++) {
+    Symbol *s = sources.items[i];
+    Node *path = NULL;
+    for (int j = 0; s->conn && j < s->conn->list.len; j++)
+      if (s->conn->list.items[j]->kind != ND_NAMED_ARG)
+        path = s->conn->list.items[j];
+    const char *fmt = s->format ? s->format : "json";
+    cw(w, "sources[%d] = (pspf_source_t){%s, %s, %s, %s, %d, %s, record_%s};\n",
+       i, c_string_literal(e, s->name, strlen(s->name)),
+       path ? s_(e, "cstr(%s)", expr(e, path, NULL)) : "\"-\"",
+       strcmp(fmt, "csv") == 0    ? "PSPF_FMT_CSV"
+       : strcmp(fmt, "json") == 0 ? "PSPF_FMT_JSON"
+                                  : "PSPF_FMT_LINES",
+       strcmp(fmt, "csv") == 0 && !s->csv_no_header ? "true" : "false",
+       fmt_delim(s),
+       strcmp(fmt, "csv") == 0 ? s_(e, "header_%s", s->name) : "NULL",
+       s->name);
+    if (strcmp(fmt, "csv") == 0 && s->csv_no_header)
+      cw(w, "for (int i = 0; i < %d; i++)\n  cols_%s[i] = i;\n",
+         s->type->nfields, s->name);
+  }
+  for (int i = 0; i < sinks.len; i++) {
+    Symbol *s = sinks.items[i];
+    Node *path = NULL;
+    bool append = false;
+    for (int j = 0; s->conn && j < s->conn->list.len; j++) {
+      Node *a = s->conn->list.items[j];
+      if (a->kind != ND_NAMED_ARG)
+        path = a;
+      else if (strcmp(a->name, "append") == 0 && a->a->kind == ND_BOOL)
+        append = a->a->bval;
+    }
+    bool console = strcmp(s->connector, "file") != 0;
+    cw(w, "sinks[%d] = (pspf_sink_t){.name = %s, .path = %s, .append = %s, "
+       ".fd = -1};\n", i, c_string_literal(e, s->name, strlen(s->name)),
+       console || !path ? "\"-\"" : s_(e, "cstr(%s)", expr(e, path, NULL)),
+       append ? "true" : "false");
+    if (s->format && strcmp(s->format, "csv") == 0 && !s->csv_no_header &&
+        s->sink_type->kind == TY_RECORD) {
+      /* The header: field names in declared order. */
+      const char *h = "";
+      char d = fmt_delim(s);
+      for (int j = 0; j < s->sink_type->nfields; j++)
+        h = s_(e, "%s%s%s", h, j ? s_(e, "%c", d) : "",
+               s->sink_type->fields[j].name);
+      h = s_(e, "%s\n", h);
+      if (append)
+        cw(w, "if (pspf_file_is_empty(sinks[%d].path))\n  ", i);
+      cw(w, "pspf_buf_add(&sinks[%d].buf, %s, %zu);\n", i,
+         c_string_literal(e, h, strlen(h)), strlen(h));
+    }
+  }
+  cw(w, "(void)ctx;\nreturn ctx->fault ? PSPF_EXIT_FAILURE : 0;\n");
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void finish(pspf_ctx_t *ctx) {\n  (void)ctx;\n}\n");
+
+  /* main */
+  const char *stem = c->src->path;
+  const char *slash = strrchr(stem, '/');
+  if (slash)
+    stem = slash + 1;
+  size_t stem_len = strlen(stem);
+  if (stem_len > 5 && strcmp(stem + stem_len - 5, ".pspf") == 0)
+    stem_len -= 5;
+  cw(w, "\nint main(int argc, char **argv) {\n");
+  w->indent++;
+  cw(w, "static pspf_param_t params[] = {\n");
+  w->indent++;
+  for (int i = 0; i < params.len; i++) {
+    Symbol *s = params.items[i];
+    Node *d = s->decl;
+    const char *def = d->b ? literal_text(e, d->b) : NULL;
+    if (d->b && !def)
+      unsupported(e, d->b->loc, "a param default that is not a literal");
+    cw(w, "{%s, '%s', %s, &P_%s},\n",
+       c_string_literal(e, s->name, strlen(s->name)), param_letter(s->type),
+       def ? c_string_literal(e, def, strlen(def)) : "NULL", s->name);
+  }
+  if (!params.len)
+    cw(w, "{NULL, 0, NULL, NULL},\n");
+  w->indent--;
+  cw(w, "};\n");
+  cw(w, "pspf_program_t prog = {\n");
+  w->indent++;
+  cw(w, ".name = %s,\n", c_string_literal(e, stem, stem_len));
+  cw(w, ".source_file = %s,\n",
+     c_string_literal(e, c->src->path, strlen(c->src->path)));
+  cw(w, ".params = params,\n.nparams = %d,\n", params.len);
+  cw(w, ".sources = sources,\n.nsources = %d,\n", sources.len);
+  cw(w, ".sinks = sinks,\n.nsinks = %d,\n", sinks.len);
+  cw(w, ".start = start,\n.finish = finish,\n");
+  w->indent--;
+  cw(w, "};\nreturn pspf_main(&prog, argc, argv);\n");
+  w->indent--;
+  cw(w, "}\n");
+  (void)nchains;
+
+  /* Now the head: banner, includes, structs, JSON readers. */
+  CW head = {0};
+  head.a = e->a;
+  head.at_bol = true;
+  cw(&head, "/* %s generated by pspfc %s from %s -- do not edit */\n",
+     opt->out_path, PSPFC_VERSION, c->src->path);
+  cw(&head, "#include <math.h>\n#include <stdbool.h>\n#include <stdint.h>\n"
+     "#include <stdlib.h>\n#include <string.h>\n\n#include <pspf/rt.h>\n"
+     "#include <pspf/std.h>\n");
+  cw(&head, "\n/* ---- records ---- */\n");
+  for (int i = 0; i < e->recs.len; i++) {
+    RecDecl *r = e->recs.items[i];
+    cw(&head, "\n%s {\n", r->cname);
+    head.indent++;
+    for (int j = 0; j < r->type->nfields; j++)
+      cw(&head, "%s %s;\n", ctype(e, r->type->fields[j].type),
+         cfield(e, r->type->fields[j].name));
+    if (!r->type->nfields)
+      cw(&head, "char unused;\n");
+    head.indent--;
+    cw(&head, "};\n");
+  }
+  for (int i = 0; i < e->opt_recs.len; i++) {
+    RecDecl *o = e->opt_recs.items[i];
+    cw(&head, "\n%s {\n  bool has;\n  %s v;\n};\n", o->cname,
+       ctype(e, o->type->elem));
+  }
+  for (int i = 0; i < e->list_types.len; i++) {
+    RecDecl *l = e->list_types.items[i];
+    cw(&head, "\n%s {\n  %s *items;\n  size_t n;\n};\n", l->cname,
+       ctype(e, l->type->elem));
+  }
+  /* Assemble the head and the body, then number the #line directives. */
+  size_t total = head.len + e->w.len;
+  char *joined = malloc(total + 1);
+  memcpy(joined, head.buf, head.len);
+  memcpy(joined + head.len, e->w.buf, e->w.len);
+  joined[total] = 0;
+  free(head.buf);
+  free(e->w.buf);
+  char *all = joined;
+  if (!opt->no_line) {
+    all = fix_lines(joined, &total);
+    free(joined);
+  }
+  *out = all;
+  *out_len = total;
+  return e->errors;
+}

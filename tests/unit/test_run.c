@@ -1,0 +1,98 @@
+/*
+ * test_run.c -- end to end: every tests/run/X.pspf is built with pspfc
+ * into a real executable (compiled with AddressSanitizer and
+ * UndefinedBehaviorSanitizer), run with X.in on standard input, and its
+ * standard output compared with X.out; where X.dead exists, the
+ * dead-letter file is compared with it too. The exit status must be 0,
+ * or the number in X.status.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+typedef struct RunCase {
+  char name[120]; /* X, for tests/run/X.pspf */
+} RunCase;
+
+ParameterizedTestParameters(run, programs) {
+  glob_t g;
+  size_t n = 0;
+  RunCase *v = NULL;
+  if (glob("tests/run/*.pspf", 0, NULL, &g) == 0) {
+    n = g.gl_pathc;
+    v = cr_malloc(sizeof *v * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) {
+      const char *base = strrchr(g.gl_pathv[i], '/') + 1;
+      memset(&v[i], 0, sizeof v[i]);
+      snprintf(v[i].name, sizeof v[i].name, "%.*s", (int)(strlen(base) - 5),
+               base);
+    }
+    globfree(&g);
+  }
+  return cr_make_param_array(RunCase, v, n);
+}
+
+ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
+  char dir[] = "/tmp/pspfc-run-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char cmd[4096], *out;
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  /* Build with the sanitized compiler; the program itself is compiled
+   * with the sanitizers as well. */
+  snprintf(cmd, sizeof cmd,
+           "CFLAGS='-O1 -g -fsanitize=address,undefined "
+           "-fno-sanitize-recover=undefined -fno-omit-frame-pointer' "
+           "PSPF_RUNTIME_DIR='%s/build' '%s' build -fdiagnostics-color=never "
+           "'%s/tests/run/%s.pspf' -o '%s/prog'",
+           root, pspfc_path(), root, c->name, dir);
+  int st = run_cmd(cmd, &out);
+  cr_assert_eq(st, 0, "%s: build failed:\n%s", c->name, out);
+  free(out);
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && ./prog --dead-letter dead.jsonl < '%s/tests/run/%s.in' "
+           "> out.txt 2> err.txt; echo $?",
+           dir, root, c->name);
+  run_cmd(cmd, &out);
+  int status = atoi(out);
+  free(out);
+  char path[512];
+  snprintf(path, sizeof path, "%s/tests/run/%s.status", root, c->name);
+  char *want_status = slurp(path);
+  snprintf(path, sizeof path, "%s/err.txt", dir);
+  char *err = slurp(path);
+  cr_expect_eq(status, want_status ? atoi(want_status) : 0,
+               "%s: exit status %d\n%s", c->name, status, err ? err : "");
+  cr_expect_null(err ? strstr(err, "Sanitizer") : NULL, "%s:\n%s", c->name,
+                 err);
+  snprintf(path, sizeof path, "%s/out.txt", dir);
+  char *got = slurp(path);
+  snprintf(path, sizeof path, "%s/tests/run/%s.out", root, c->name);
+  char *want = slurp(path);
+  cr_assert(want, "%s: missing %s", c->name, path);
+  cr_expect_str_eq(got, want, "%s: output differs\n--- got:\n%s--- want:\n%s",
+                   c->name, got, want);
+  snprintf(path, sizeof path, "%s/tests/run/%s.dead", root, c->name);
+  char *want_dead = slurp(path);
+  snprintf(path, sizeof path, "%s/dead.jsonl", dir);
+  char *dead = slurp(path);
+  if (want_dead)
+    cr_expect_str_eq(dead ? dead : "", want_dead,
+                     "%s: dead letters differ\n--- got:\n%s--- want:\n%s",
+                     c->name, dead ? dead : "", want_dead);
+  else
+    cr_expect_null(dead, "%s: unexpected dead letters:\n%s", c->name, dead);
+  free(got);
+  free(want);
+  free(want_dead);
+  free(dead);
+  free(err);
+  free(want_status);
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  run_cmd(cmd, &out);
+  free(out);
+}
