@@ -146,9 +146,11 @@ typedef struct Suggest {
 static void suggest_try(Suggest *s, const char *cand) {
   if (!cand || cand == s->want)
     return;
-  int d = diag_edit_distance(s->want, cand);
-  size_t wl = strlen(s->want);
+  size_t wl = strlen(s->want), cl = strlen(cand);
   int limit = wl <= 2 ? 0 : wl <= 4 ? 1 : 2; /* "b" is no typo of "a" */
+  if ((wl > cl ? wl - cl : cl - wl) > (size_t)limit)
+    return; /* cheap: lengths alone rule it out */
+  int d = diag_edit_distance(s->want, cand);
   if (d <= limit && d < s->dist) {
     s->dist = d;
     s->best = cand;
@@ -161,6 +163,8 @@ static void suggest_help(Checker *k, Suggest *s) {
 }
 
 static void suggest_values(Checker *k, Suggest *s, Local *env) {
+  if (k->d->suppressing)
+    return; /* past -fmax-errors: the hint would not be printed */
   for (Local *l = env; l; l = l->next)
     suggest_try(s, l->name);
   for (int i = 0; i < k->symbols.len; i++) {
@@ -1034,14 +1038,15 @@ static Type *check_call(Checker *k, Node *e, Local *env) {
       return builtin_result(k->a, b);
     }
   }
-  const char *got = "";
-  for (int j = 0; j < nargs; j++)
-    got = arena_printf(k->a, "%s%s%s", got, j ? ", " : "", tstr(k, at[j]));
-  if (!arity_ok)
+  if (!arity_ok) {
     diag_error(k->d, e->loc, "'%s' cannot take %d argument%s", e->name,
                nargs, nargs == 1 ? "" : "s");
-  else
+  } else {
+    const char *got = "";
+    for (int j = 0; j < nargs; j++)
+      got = arena_printf(k->a, "%s%s%s", got, j ? ", " : "", tstr(k, at[j]));
     diag_error(k->d, e->loc, "'%s' cannot take (%s)", e->name, got);
+  }
   for (int i = first; i <= last; i++)
     diag_note_plain(k->d, "%s", builtin_signature(k->a, &builtins[i]));
   for (int j = 0; j < nargs; j++)
@@ -1160,10 +1165,13 @@ static void resolve_fn(Checker *k, Symbol *s) {
   Type *ret = d->a ? texpr(k, d->a) : NULL;
   if (ret)
     s->type = ret; /* known before the body: recursion reports once */
-  if (k->fn_depth < 64)
+  /* The stack only names the cycle in messages; deeper chains are fine. */
+  bool pushed = k->fn_depth < 64;
+  if (pushed)
     k->fn_stack[k->fn_depth++] = s;
   Type *body = expr(k, d->b, env);
-  k->fn_depth--;
+  if (pushed)
+    k->fn_depth--;
   if (s->state != 1) /* recursion was reported */
     return;
   if (ret) {

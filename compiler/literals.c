@@ -107,14 +107,15 @@ bool lit_duration(Diag *d, Loc loc, const char *t, size_t n, uint64_t *out) {
   if (frac_end > frac_start) {
     /* A fraction must come to whole milliseconds: 1.5s, not 1.5ms. */
     uint64_t num = 0, den = 1;
+    bool beyond = false; /* a non-zero digit past the ninth */
     for (size_t k = frac_start; k < frac_end && k < frac_start + 9; k++) {
       num = num * 10 + (uint64_t)(t[k] - '0');
       den *= 10;
     }
     for (size_t k = frac_start + 9; k < frac_end; k++)
       if (t[k] != '0')
-        num = num * 10 + 1, den *= 10; /* forces a remainder */
-    if ((num * mult) % den != 0) {
+        beyond = true;
+    if (beyond || (num * mult) % den != 0) {
       diag_error(d, loc, "duration is not a whole number of milliseconds");
       diag_help(d, "durations count milliseconds; write it in ms");
       return false;

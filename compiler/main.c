@@ -84,6 +84,9 @@ static Source *read_source(Arena *a, const char *path) {
 }
 
 int main(int argc, char **argv) {
+  /* Diagnostics are written a line at a time, not a byte at a time. */
+  static char errbuf[1 << 16];
+  setvbuf(stderr, errbuf, _IOFBF, sizeof errbuf);
   if (argc < 2) {
     fputs(usage, stderr);
     return 1;

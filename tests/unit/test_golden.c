@@ -142,3 +142,22 @@ Test(golden, docs_programs) {
   int n = check_blocks("docs/language.md", "-Werror");
   cr_assert_gt(n, 20, "docs/language.md: %d pspf blocks", n);
 }
+
+/* Inputs the fuzzer once crashed or stalled the front end on (saved in
+ * tests/fuzz/crashes): each must now finish quickly with status 0 or 1. */
+ParameterizedTestParameters(golden, fuzz_regressions) {
+  return cases_in("tests/fuzz/crashes/*.pspf");
+}
+
+ParameterizedTest(GoldenCase *c, golden, fuzz_regressions, .timeout = 60) {
+  char cmd[1024], *out;
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && timeout 20 '%s' check -fdiagnostics-color=never '%s' "
+           "> /dev/null 2>/tmp/pspfc-fuzz-$$.err; s=$?; grep -c Sanitizer "
+           "/tmp/pspfc-fuzz-$$.err; rm -f /tmp/pspfc-fuzz-$$.err; exit $s",
+           c->dir, pspfc_path(), c->name);
+  int st = run_cmd(cmd, &out);
+  cr_expect(st == 0 || st == 1, "%s: exit status %d", c->name, st);
+  cr_expect_str_eq(out, "0\n", "%s: sanitizer reports", c->name);
+  free(out);
+}
