@@ -180,7 +180,21 @@ static void suggest_values(Checker *k, Suggest *s, Local *env) {
 
 static Type *resolve_type_decl(Checker *k, Symbol *s);
 
+static Type *texpr_inner(Checker *k, Node *n);
+static bool too_deep(Checker *k, Node *e);
+
+/* Type expressions nest (and named types chain) without a parser bound:
+ * the same depth limit as expressions keeps the C stack safe. */
 static Type *texpr(Checker *k, Node *n) {
+  if (too_deep(k, n))
+    return &ty_error;
+  k->depth++;
+  Type *t = texpr_inner(k, n);
+  k->depth--;
+  return t;
+}
+
+static Type *texpr_inner(Checker *k, Node *n) {
   switch (n->kind) {
   case TE_NAME: {
     static const struct {
@@ -699,8 +713,10 @@ static bool too_deep(Checker *k, Node *e) {
   if (k->depth < MAX_DEPTH)
     return false;
   if (!k->depth_reported) {
-    diag_error(k->d, e->loc, "expression nested too deeply (more than %d "
-               "levels)", MAX_DEPTH);
+    diag_error(k->d, e->loc, "%s nested too deeply (more than %d levels)",
+               e->kind >= TE_NAME && e->kind <= TE_OPTIONAL ? "type"
+                                                            : "expression",
+               MAX_DEPTH);
     diag_help(k->d, "split it with fn or let declarations");
     k->depth_reported = true;
   }

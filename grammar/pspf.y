@@ -42,7 +42,7 @@ void lex_close(void *scanner);
 
 static int pspf_yylex(PSPF_YYSTYPE *v, Loc *l, Ctx *c, void *scanner);
 static void pspf_yyerror(Loc *l, Ctx *c, void *scanner, const char *msg);
-static void recover(Ctx *c, int lookahead);
+static bool recover(Ctx *c, int lookahead);
 
 #define A (&c->arena)
 #define NEW(kind, loc) ast_new(A, kind, loc)
@@ -115,7 +115,7 @@ static Node *binary(Arena *a, BinOp op, Node *l, Node *r, Loc loc) {
 program:
   %empty
 | program item    { if ($2) ast_list_push(A, &c->prog.items, $2); }
-| program error   { recover(c, yychar); }
+| program error   { if (recover(c, yychar)) yyclearin; yyerrok; }
 ;
 
 item:
@@ -341,15 +341,17 @@ static int pspf_yylex(PSPF_YYSTYPE *v, Loc *l, Ctx *c, void *scanner) {
   }
 }
 
-/* Called when the parser has shifted `error` at the statement level: the
- * offending token is dropped unless it already starts a new statement. */
-static void recover(Ctx *c, int lookahead) {
-  if (lookahead == TK_PSPF_YYEMPTY)
-    return;
+/* Called when the parser has shifted `error` at the statement level.
+ * Returns true if the offending token must be dropped (it does not start a
+ * statement), and then skips the rest of the broken statement too. */
+static bool recover(Ctx *c, int lookahead) {
+  if (lookahead == TK_PSPF_YYEMPTY || lookahead == TK_YYEOF)
+    return false;
   if (is_statement_start(lookahead) ||
       (lookahead == TK_IDENT && c->tok_at_bol))
-    return;
+    return false;
   c->recovering = true;
+  return true;
 }
 
 static const char *token_name(yysymbol_kind_t k) {
