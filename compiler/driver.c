@@ -25,18 +25,24 @@ void ctx_init(Ctx *c, Source *src, FILE *diag_out, DiagColor color) {
 
 void ctx_free(Ctx *c) { arena_free(&c->arena); }
 
+/* A compile of [src] in the caller's [arena] (which already holds [src]),
+ * with diagnostics set up from [o]. */
+static void ctx_for(Ctx *c, Source *src, Arena *arena, const Options *o,
+                    FILE *diag_out) {
+  memset(c, 0, sizeof *c);
+  c->arena = *arena;
+  c->src = src;
+  diag_init(&c->diag, src, diag_out, o->color);
+  c->diag.json = o->json;
+  c->diag.werror = o->werror;
+  c->diag.no_warnings = o->no_warnings;
+  c->diag.max_errors = o->max_errors;
+}
+
 int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
                  FILE *out) {
   Ctx c;
-  memset(&c, 0, sizeof c);
-  c.arena = *arena; /* the caller's arena holds [src]; keep using it */
-  c.src = src;
-  diag_init(&c.diag, src, diag_out, o->color);
-  c.diag.json = o->json;
-  c.diag.werror = o->werror;
-  c.diag.no_warnings = o->no_warnings;
-  c.diag.max_errors = o->max_errors;
-
+  ctx_for(&c, src, arena, o, diag_out);
   parse_program(&c);
   if (o->dump_ast && c.diag.errors == 0)
     for (int i = 0; i < c.prog.items.len; i++) {
@@ -60,14 +66,7 @@ static int front_and_emit(Source *src, Arena *arena, const Options *o,
                           const char *c_path, bool no_line, FILE *diag_out,
                           char **c_text, size_t *c_len) {
   Ctx c;
-  memset(&c, 0, sizeof c);
-  c.arena = *arena;
-  c.src = src;
-  diag_init(&c.diag, src, diag_out, o->color);
-  c.diag.json = o->json;
-  c.diag.werror = o->werror;
-  c.diag.no_warnings = o->no_warnings;
-  c.diag.max_errors = o->max_errors;
+  ctx_for(&c, src, arena, o, diag_out);
   parse_program(&c);
   if (c.syntax_errors == 0 && !diag_too_many(&c.diag))
     check_program(&c);

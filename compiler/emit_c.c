@@ -123,19 +123,8 @@ typedef struct Emitter {
 
 #define A (e->a)
 
-static const char *s_(Emitter *e, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static const char *s_(Emitter *e, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  char *p = arena_alloc(A, (size_t)n + 1);
-  va_start(ap, fmt);
-  vsnprintf(p, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  return p;
-}
+/* Formatted text in the compile's arena. */
+#define s_(e, ...) ((const char *)arena_printf((e)->a, __VA_ARGS__))
 
 static void unsupported(Emitter *e, Loc loc, const char *what) {
   diag_error(&e->c->diag, loc, "%s is not supported by the code generator "
@@ -222,11 +211,10 @@ static const char *ctype(Emitter *e, Type *t) {
     }
     {
       RecDecl *l = arena_alloc(A, sizeof *l);
-      const char *et = ctype(e, t->elem);
+      ctype(e, t->elem); /* declare the item type first */
       l->type = t;
       l->tag = s_(e, "list_%d", e->list_types.len);
       l->cname = s_(e, "struct %s", l->tag);
-      (void)et;
       vec_push(A, &e->list_types, l);
       return l->cname;
     }
@@ -616,7 +604,6 @@ static void write_record(Emitter *e, const char *buf, const char *v, Type *t,
     cw(&e->w, "pspf_buf_add(%s, \"{\", 1);\n", buf);
   for (int i = 0; i < t->nfields; i++) {
     const char *name = t->fields[i].name;
-    const char *sep = csv ? "DELIM_S" : i ? "\",\"" : "\"\"";
     if (csv) {
       if (i)
         cw(&e->w, "pspf_buf_add(%s, DELIM_S, 1);\n", buf);
@@ -630,7 +617,6 @@ static void write_record(Emitter *e, const char *buf, const char *v, Type *t,
       cw(&e->w, "pspf_buf_add(%s, %s, %zu);\n", buf,
          c_string_literal(e, key, strlen(key)), strlen(key));
     }
-    (void)sep;
     write_value(e, buf, s_(e, "(%s).%s", v, cfield(e, name)),
                 t->fields[i].type, fmt);
   }
@@ -1166,7 +1152,6 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
 
   /* Flows: for each source, every pipeline rooted at it. */
   cw(w, "\n/* ---- pipelines ---- */\n");
-  int nchains = 0;
   for (int si = 0; si < sources.len; si++) {
     Symbol *src = sources.items[si];
     cw(w, "\n/* Every pipeline that reads source '%s'. */\n", src->name);
@@ -1184,7 +1169,6 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       flatten_chain(e, ch, &flat.stages, &root);
       if (root != src)
         continue;
-      nchains++;
       FlowCtx fc = {0, s_(e, "done_%d", i)};
       cw(w, "{\n");
       w->indent++;
@@ -1405,7 +1389,6 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, "};\nreturn pspf_main(&prog, argc, argv);\n");
   w->indent--;
   cw(w, "}\n");
-  (void)nchains;
 
   /* Now the head: banner, includes, structs, JSON readers. */
   CW head = {0};

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "literals.h"
+#include "pspf/format.h"
 
 /* Reports underscores that are not between two digits. */
 static bool check_underscores(Diag *d, Loc loc, const char *t, size_t n) {
@@ -126,17 +127,6 @@ bool lit_duration(Diag *d, Loc loc, const char *t, size_t n, uint64_t *out) {
   return true;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
- * (Howard Hinnant's days_from_civil). */
-int64_t lit_days_from_civil(int64_t y, unsigned m, unsigned dd) {
-  y -= m <= 2;
-  int64_t era = (y >= 0 ? y : y - 399) / 400;
-  unsigned yoe = (unsigned)(y - era * 400);
-  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int digits(const char *t, size_t n, size_t at, size_t count) {
   if (at + count > n)
     return -1;
@@ -165,7 +155,7 @@ bool lit_timestamp(Diag *d, Loc loc, const char *t, size_t n, int64_t *out) {
     diag_error(d, loc, "no such date: %04d-%02d-%02d", y, mo, dd);
     return false;
   }
-  int64_t ms = lit_days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400000;
+  int64_t ms = pspf_days_from_civil(y, (unsigned)mo, (unsigned)dd) * 86400000;
   if (n == 10) {
     *out = ms;
     return true;

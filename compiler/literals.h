@@ -16,6 +16,5 @@ bool lit_timestamp(Diag *d, Loc loc, const char *t, size_t n, int64_t *out);
 /* [t] is the quoted token; the decoded bytes go into [a]. */
 bool lit_string(Arena *a, Diag *d, Loc loc, const char *t, size_t n,
                 const char **out, size_t *out_len);
-int64_t lit_days_from_civil(int64_t y, unsigned m, unsigned d);
 
 #endif
