@@ -20,6 +20,17 @@ int pspf_parse_i64(const char *p, size_t n, int64_t *out) {
     return PSPF_EBADREC;
   uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
   uint64_t v = 0;
+  if (n - i <= 18) {
+    /* Up to 18 digits cannot overflow: no check a digit. */
+    for (; i < n; i++) {
+      unsigned d = (unsigned)(unsigned char)p[i] - '0';
+      if (d > 9)
+        return PSPF_EBADREC;
+      v = v * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 0;
+  }
   for (; i < n; i++) {
     unsigned d = (unsigned)(unsigned char)p[i] - '0';
     if (d > 9)
@@ -194,13 +205,18 @@ size_t pspf_format_f64(double v, char *buf) {
     return (size_t)snprintf(buf, PSPF_FMT_MAX, "nan");
   if (isinf(v))
     return (size_t)snprintf(buf, PSPF_FMT_MAX, v < 0 ? "-inf" : "inf");
-  /* The shortest precision that reads back the same double. */
-  int len = 0;
-  for (int prec = 1; prec <= 17; prec++) {
-    len = snprintf(buf, PSPF_FMT_MAX, "%.*g", prec, v);
+  /* The shortest precision that reads back the same double: whether a
+   * precision reads back only gets truer as it grows, so search it. */
+  int lo = 1, hi = 17;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    snprintf(buf, PSPF_FMT_MAX, "%.*g", mid, v);
     if (strtod(buf, NULL) == v)
-      break;
+      hi = mid;
+    else
+      lo = mid + 1;
   }
+  int len = snprintf(buf, PSPF_FMT_MAX, "%.*g", lo, v);
   /* Keep it recognisably a float: 3 -> 3.0 (but not 1e+100). */
   if (!strpbrk(buf, ".en") && len + 2 < PSPF_FMT_MAX) {
     buf[len++] = '.';

@@ -78,6 +78,8 @@ void pspf_csv_init(pspf_csv_t *c, const char *p, size_t n, char delim) {
   c->n = n;
   c->delim = delim;
   c->done = false;
+  /* One scan for quotes a record; most records have none. */
+  c->quotes = memchr(p, '"', n) != NULL;
 }
 
 int pspf_csv_next(pspf_csv_t *c, pspf_buf_t *scratch, pspf_str_t *out) {
@@ -85,7 +87,7 @@ int pspf_csv_next(pspf_csv_t *c, pspf_buf_t *scratch, pspf_str_t *out) {
     return 0;
   const char *p = c->p;
   size_t n = c->n;
-  if (n && p[0] == '"') {
+  if (c->quotes && n && p[0] == '"') {
     /* Quoted: up to the closing quote; "" is one quote. */
     size_t i = 1;
     bool escaped = false;
@@ -131,7 +133,7 @@ int pspf_csv_next(pspf_csv_t *c, pspf_buf_t *scratch, pspf_str_t *out) {
   }
   const char *d = memchr(p, c->delim, n);
   size_t len = d ? (size_t)(d - p) : n;
-  if (memchr(p, '"', len))
+  if (c->quotes && memchr(p, '"', len))
     return PSPF_EBADREC; /* RFC 4180: a quote only in a quoted field */
   out->p = p;
   out->n = len;

@@ -64,6 +64,7 @@ typedef struct pspf_csv_s {
   size_t n;       /* bytes left */
   char delim;     /* field separator */
   bool done;      /* the last field has been returned */
+  bool quotes;    /* the record holds a '"' somewhere */
 } pspf_csv_t;
 
 PSPF_EXTERN void pspf_csv_init(pspf_csv_t *c, const char *p, size_t n,
