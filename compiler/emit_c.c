@@ -117,6 +117,7 @@ typedef struct Emitter {
   PtrVec opt_recs;   /* RecDecl *: optional records (struct with has/v) */
   PtrVec list_types; /* RecDecl *: list types of records */
   PtrVec json_types; /* Type *: records that need a JSON reader */
+  CW state;          /* keyed state: structs, tables, placed before flows */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -860,6 +861,8 @@ static void emit_json_readers(Emitter *e) {
 typedef struct FlowCtx {
   int depth;          /* nesting of blocks opened by filter/flat_map */
   const char *label;  /* goto target that abandons this pipeline */
+  const char *key;    /* C variable holding the current key, or NULL */
+  Type *key_type;     /* its type */
 } FlowCtx;
 
 /* Emits stages [from..] of chain [ch] applied to value [v] of type [t]. */
@@ -910,6 +913,216 @@ static const char *lambda_body(Emitter *e, Node *fn, const char **args,
 
 static void check_fault(Emitter *e, FlowCtx *fc) {
   cw(&e->w, "if (PSPF_UNLIKELY(ctx->fault))\n  goto %s;\n", fc->label);
+}
+
+/* ---- keyed state ---------------------------------------------------------- */
+
+/* C expression hashing key [k] of type [t]. */
+static const char *key_hash(Emitter *e, const char *k, Type *t) {
+  switch (t->kind) {
+  case TY_STRING:
+    return s_(e, "pspf_hash_bytes((%s).p, (%s).n)", k, k);
+  case TY_RECORD: {
+    const char *h = "UINT64_C(0)";
+    for (int i = 0; i < t->nfields; i++)
+      h = s_(e, "pspf_hash_u64(%s ^ %s)", h,
+             key_hash(e, s_(e, "(%s).%s", k, cfield(e, t->fields[i].name)),
+                      t->fields[i].type));
+    return h;
+  }
+  default:
+    return s_(e, "pspf_hash_u64((uint64_t)(%s))", k);
+  }
+}
+
+/* Statements that make key [k] (in place) outlive the record. */
+static void key_keep(Emitter *e, CW *w, const char *k, Type *t) {
+  if (t->kind == TY_STRING)
+    cw(w, "%s = pspf_str_keep(%s);\n", k, k);
+  else if (t->kind == TY_RECORD)
+    for (int i = 0; i < t->nfields; i++)
+      key_keep(e, w, s_(e, "(%s).%s", k, cfield(e, t->fields[i].name)),
+               t->fields[i].type);
+}
+
+/* One accumulator of a running or windowed aggregate. */
+typedef struct Agg {
+  const char *name; /* output field */
+  int kind;         /* 0 count 1 sum 2 min 3 max 4 avg 5 first 6 last */
+  Node *fn;         /* its function, or NULL for count */
+  Type *in;         /* the function's result type */
+  Type *out;        /* the output field's type */
+} Agg;
+
+/* A keyed table for stage [id]: struct st_ID { used, key, accumulators }
+ * and find_ID(), which returns the entry of a key, adding it if new. The
+ * table is open-addressing with linear probing, grown at 70% full. */
+static void emit_table(Emitter *e, int id, Type *kt, Agg *aggs, int n) {
+  CW *w = &e->state;
+  const char *kc = ctype(e, kt);
+  cw(w, "\n/* Keyed state of stage %d: key -> accumulators. */\n", id);
+  cw(w, "struct st_%d {\n", id);
+  w->indent++;
+  cw(w, "bool used;\n%s key;\n", kc);
+  for (int i = 0; i < n; i++) {
+    Agg *a = &aggs[i];
+    switch (a->kind) {
+    case 0:
+      cw(w, "int64_t a%d; /* %s: count */\n", i, a->name);
+      break;
+    case 4:
+      cw(w, "double a%d; /* %s: sum for avg */\nint64_t n%d;\n", i, a->name,
+         i);
+      break;
+    default:
+      cw(w, "%s a%d; /* %s */\nbool h%d;\n", ctype(e, a->in), i, a->name, i);
+      break;
+    }
+  }
+  w->indent--;
+  cw(w, "};\n");
+  cw(w, "static struct st_%d *tab_%d;\nstatic size_t cap_%d, len_%d;\n", id,
+     id, id, id);
+  cw(w, "\nstatic struct st_%d *find_%d(%s key) {\n", id, id, kc);
+  w->indent++;
+  cw(w, "if ((len_%d + 1) * 10 > cap_%d * 7) {\n", id, id);
+  w->indent++;
+  cw(w, "size_t ncap = cap_%d ? cap_%d * 2 : 64;\n", id, id);
+  cw(w, "struct st_%d *nt = pspf_state_alloc(ncap * sizeof *nt);\n", id);
+  cw(w, "for (size_t i = 0; i < cap_%d; i++) {\n", id);
+  w->indent++;
+  cw(w, "if (!tab_%d[i].used)\n  continue;\n", id);
+  cw(w, "size_t j = %s & (ncap - 1);\n",
+     key_hash(e, s_(e, "tab_%d[i].key", id), kt));
+  cw(w, "while (nt[j].used)\n  j = (j + 1) & (ncap - 1);\n");
+  cw(w, "nt[j] = tab_%d[i];\n", id);
+  w->indent--;
+  cw(w, "}\nfree(tab_%d);\ntab_%d = nt;\ncap_%d = ncap;\n", id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "for (size_t i = %s & (cap_%d - 1);; i = (i + 1) & (cap_%d - 1)) {\n",
+     key_hash(e, "key", kt), id, id);
+  w->indent++;
+  cw(w, "struct st_%d *s = &tab_%d[i];\n", id, id);
+  cw(w, "if (!s->used) {\n");
+  w->indent++;
+  cw(w, "s->used = true;\ns->key = key;\n");
+  key_keep(e, w, "s->key", kt);
+  cw(w, "len_%d++;\nreturn s;\n", id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "if (%s)\n  return s;\n",
+     compare(e, OP_EQ, "s->key", "key", kt, kt));
+  w->indent--;
+  cw(w, "}\n");
+  w->indent--;
+  cw(w, "}\n");
+}
+
+static int agg_kind(const char *name) {
+  static const char *const names[] = {"count", "sum",   "min", "max",
+                                      "avg",   "first", "last"};
+  for (int i = 0; i < 7; i++)
+    if (strcmp(names[i], name) == 0)
+      return i;
+  return -1;
+}
+
+static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
+                        Type *t, FlowCtx *fc);
+
+/* key_by(...) |> aggregate(...): one updated result a record. */
+static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
+                                   const char *v, Type *t, FlowCtx *fc) {
+  Stage *sg = ch->stages.items[from];
+  Node *n = sg->node;
+  Type *out = sg->type->elem;
+  int na = n->list.len;
+  Agg *aggs = arena_alloc(A, sizeof *aggs * (size_t)(na ? na : 1));
+  for (int i = 0; i < na; i++) {
+    Node *arg = n->list.items[i];
+    Agg *a = &aggs[i];
+    a->name = arg->name;
+    a->kind = agg_kind(arg->a->name);
+    a->fn = arg->a->list.len ? arg->a->list.items[0] : NULL;
+    a->in = a->fn ? (a->fn->kind == ND_LAMBDA ? a->fn->b->type
+                                              : a->fn->sym->type)
+                  : &ty_int;
+    a->out = type_field(out, a->name)->type;
+    if (a->kind < 0) {
+      unsupported(e, arg->a->loc, s_(e, "the aggregate '%s'", arg->a->name));
+      return;
+    }
+    if (a->in->kind == TY_STRING || a->in->kind == TY_RECORD ||
+        a->in->kind == TY_OPTIONAL) {
+      unsupported(e, arg->a->loc, s_(e, "%s over %s values", arg->a->name,
+                                     type_str(A, a->in)));
+      return;
+    }
+  }
+  int id = ++e->tmp;
+  emit_table(e, id, fc->key_type, aggs, na);
+  cw(&e->w, "struct st_%d *s%d = find_%d(%s);\n", id, id, id, fc->key);
+  /* New values first; the state changes only if the record is good. */
+  for (int i = 0; i < na; i++) {
+    Agg *a = &aggs[i];
+    const char *x = a->fn ? lambda_body(e, a->fn, &v, 1, &t, a->in) : NULL;
+    const char *st = s_(e, "s%d->a%d", id, i);
+    const char *has = s_(e, "s%d->h%d", id, i);
+    const char *nv = s_(e, "n%d_%d", id, i);
+    switch (a->kind) {
+    case 0:
+      cw(&e->w, "int64_t %s = %s + 1;\n", nv, st);
+      break;
+    case 1:
+      if (a->in->kind == TY_FLOAT)
+        cw(&e->w, "double %s = %s + %s;\n", nv, st, x);
+      else
+        cw(&e->w, "int64_t %s = pspf_add_i64(ctx, %s, %s);\n", nv, st, x);
+      break;
+    case 2:
+    case 3: {
+      const char *ct = ctype(e, a->in);
+      cw(&e->w, "%s x%d_%d = %s;\n", ct, id, i, x);
+      cw(&e->w, "%s %s = !%s || x%d_%d %s %s ? x%d_%d : %s;\n", ct, nv, has,
+         id, i, a->kind == 2 ? "<" : ">", st, id, i, st);
+      break;
+    }
+    case 4:
+      cw(&e->w, "double %s = %s + (double)(%s);\n", nv, st, x);
+      break;
+    case 5:
+      cw(&e->w, "%s %s = %s ? %s : %s;\n", ctype(e, a->in), nv, has, st, x);
+      break;
+    case 6:
+      cw(&e->w, "%s %s = %s;\n", ctype(e, a->in), nv, x);
+      break;
+    }
+  }
+  check_fault(e, fc);
+  for (int i = 0; i < na; i++) {
+    Agg *a = &aggs[i];
+    cw(&e->w, "s%d->a%d = n%d_%d;\n", id, i, id, i);
+    if (a->kind == 4)
+      cw(&e->w, "s%d->n%d++;\n", id, i);
+    else if (a->kind != 0 && a->kind != 1)
+      cw(&e->w, "s%d->h%d = true;\n", id, i);
+  }
+  const char *rec = s_(e, "((%s){.f_key = s%d->key", ctype(e, out), id);
+  for (int i = 0; i < na; i++) {
+    Agg *a = &aggs[i];
+    const char *val = a->kind == 4
+                          ? s_(e, "s%d->a%d / (double)s%d->n%d", id, i, id, i)
+                          : s_(e, "s%d->a%d", id, i);
+    rec = s_(e, "%s, .%s = %s", rec, cfield(e, a->name),
+             coerce(e, val, a->kind == 4 ? &ty_float : a->in, a->out));
+  }
+  const char *nv = s_(e, "v%d", ++e->tmp);
+  cw(&e->w, "%s %s = %s});\n", ctype(e, out), nv, rec);
+  back_to_c(e);
+  FlowCtx inner = *fc;
+  inner.key = NULL;
+  emit_stages(e, ch, from + 1, nv, out, &inner);
 }
 
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
@@ -992,9 +1205,22 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     }
   }
   if (strcmp(op, "key_by") == 0) {
-    /* The key matters only to stateful stages, which report themselves. */
+    Type *kt = sg->type->key;
+    const char *kv = s_(e, "k%d", ++e->tmp);
+    cw(&e->w, "%s %s = %s;\n", ctype(e, kt), kv,
+       lambda_body(e, fn, &v, 1, &t, kt));
+    check_fault(e, fc);
     back_to_c(e);
-    emit_stages(e, ch, from + 1, v, t, fc);
+    FlowCtx inner = *fc;
+    inner.key = kv;
+    inner.key_type = kt;
+    emit_stages(e, ch, from + 1, v, t, &inner);
+    return;
+  }
+  Stage *prev = st->items[from - 1];
+  if (strcmp(op, "aggregate") == 0 && prev->type &&
+      prev->type->shape == SHAPE_KEYED && fc->key) {
+    emit_running_aggregate(e, ch, from, v, t, fc);
     return;
   }
   unsupported(e, n->name_loc, s_(e, "'%s'", op));
@@ -1055,6 +1281,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   e->opt = opt;
   e->w.a = e->a;
   e->w.at_bol = true;
+  e->state.a = e->a;
+  e->state.at_bol = true;
   Checked *ck = c->checked;
 
   /* Symbols by kind, in source order. */
@@ -1151,6 +1379,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     emit_sink(e, sinks.items[i], i);
 
   /* Flows: for each source, every pipeline rooted at it. */
+  size_t flows_at = w->len; /* keyed state goes here, once known */
   cw(w, "\n/* ---- pipelines ---- */\n");
   for (int si = 0; si < sources.len; si++) {
     Symbol *src = sources.items[si];
@@ -1169,7 +1398,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       flatten_chain(e, ch, &flat.stages, &root);
       if (root != src)
         continue;
-      FlowCtx fc = {0, s_(e, "done_%d", i)};
+      FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL};
       cw(w, "{\n");
       w->indent++;
       emit_stages(e, &flat, 1, "v0", src->type, &fc);
@@ -1423,13 +1652,18 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        ctype(e, l->type->elem));
   }
   /* Assemble the head and the body, then number the #line directives. */
-  size_t total = head.len + e->w.len;
+  size_t total = head.len + e->w.len + e->state.len;
   char *joined = malloc(total + 1);
   memcpy(joined, head.buf, head.len);
-  memcpy(joined + head.len, e->w.buf, e->w.len);
+  memcpy(joined + head.len, e->w.buf, flows_at);
+  if (e->state.len)
+    memcpy(joined + head.len + flows_at, e->state.buf, e->state.len);
+  memcpy(joined + head.len + flows_at + e->state.len, e->w.buf + flows_at,
+         e->w.len - flows_at);
   joined[total] = 0;
   free(head.buf);
   free(e->w.buf);
+  free(e->state.buf);
   char *all = joined;
   if (!opt->no_line) {
     all = fix_lines(joined, &total);

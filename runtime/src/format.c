@@ -216,6 +216,16 @@ size_t pspf_format_f64(double v, char *buf) {
     else
       lo = mid + 1;
   }
+  /* %g switches to an exponent when the precision is shorter than the
+   * integer part (10 -> "1e+01"): give it all the integer digits. */
+  double mag = fabs(v);
+  if (mag >= 1 && mag < 1e17) {
+    int int_digits = 1;
+    for (double p10 = 10; p10 <= mag && int_digits < 17; p10 *= 10)
+      int_digits++;
+    if (lo < int_digits)
+      lo = int_digits;
+  }
   int len = snprintf(buf, PSPF_FMT_MAX, "%.*g", lo, v);
   /* Keep it recognisably a float: 3 -> 3.0 (but not 1e+100). */
   if (!strpbrk(buf, ".en") && len + 2 < PSPF_FMT_MAX) {

@@ -44,6 +44,22 @@ char *pspf_scratch(pspf_ctx_t *ctx, size_t n) {
   return p;
 }
 
+void *pspf_state_alloc(size_t n) {
+  void *p = calloc(1, n ? n : 1);
+  if (!p) {
+    pspf_log(NULL, 0, "out of memory for keyed state");
+    exit(PSPF_EXIT_FAILURE);
+  }
+  return p;
+}
+
+pspf_str_t pspf_str_keep(pspf_str_t s) {
+  char *p = pspf_state_alloc(s.n + 1);
+  if (s.n)
+    memcpy(p, s.p, s.n);
+  return (pspf_str_t){p, s.n};
+}
+
 pspf_str_t pspf_str_concat(pspf_ctx_t *ctx, pspf_str_t a, pspf_str_t b) {
   char *p = pspf_scratch(ctx, a.n + b.n);
   if (a.n)

@@ -49,6 +49,12 @@ Test(format, shortest_float_round_trips) {
   cr_assert_str_eq(b, "0.30000000000000004");
   pspf_format_f64(3.0, b);
   cr_assert_str_eq(b, "3.0");
+  pspf_format_f64(10.0, b);
+  cr_assert_str_eq(b, "10.0");
+  pspf_format_f64(1200.0, b);
+  cr_assert_str_eq(b, "1200.0");
+  pspf_format_f64(1e16, b);
+  cr_assert_str_eq(b, "10000000000000000.0");
   pspf_format_f64(1e100, b);
   cr_assert_str_eq(b, "1e+100");
   pspf_format_f64(-0.0, b);

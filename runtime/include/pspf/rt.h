@@ -183,6 +183,38 @@ static inline int pspf_str_cmp(pspf_str_t a, pspf_str_t b) {
   return a.n < b.n ? -1 : a.n > b.n;
 }
 
+/* A copy of [s] that outlives the record (keyed state keeps it). Never
+ * fails: out of memory ends the program with status 2. */
+PSPF_EXTERN pspf_str_t pspf_str_keep(pspf_str_t s);
+
+/* 64-bit hashes for keyed state: a mix of an integer, and of bytes. */
+static inline uint64_t pspf_hash_u64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ull;
+  x ^= x >> 33;
+  return x;
+}
+
+static inline uint64_t pspf_hash_bytes(const char *p, size_t n) {
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    h = pspf_hash_u64(h ^ w);
+    p += 8;
+    n -= 8;
+  }
+  uint64_t w = 0;
+  if (n)
+    memcpy(&w, p, n);
+  return pspf_hash_u64(h ^ w ^ ((uint64_t)n << 56));
+}
+
+/* Zeroed memory for keyed state; never NULL (out of memory: status 2). */
+PSPF_EXTERN void *pspf_state_alloc(size_t n);
+
 /* a + b, in scratch memory. */
 PSPF_EXTERN pspf_str_t pspf_str_concat(pspf_ctx_t *ctx, pspf_str_t a,
                                        pspf_str_t b);
