@@ -15,15 +15,16 @@ Source *source_from_string(Arena *a, const char *path, const char *text,
   s->text = arena_strndup(a, text, len);
   s->len = len;
   int n = 1;
-  for (size_t i = 0; i < len; i++)
-    if (text[i] == '\n')
-      n++;
+  const char *end = text + len;
+  for (const char *p = memchr(text, '\n', len); p;
+       p = memchr(p + 1, '\n', (size_t)(end - p - 1)))
+    n++;
   s->lines = arena_alloc(a, (size_t)n * sizeof *s->lines);
   s->lines[0] = 0;
   int k = 1;
-  for (size_t i = 0; i < len; i++)
-    if (text[i] == '\n')
-      s->lines[k++] = (uint32_t)(i + 1);
+  for (const char *p = memchr(text, '\n', len); p;
+       p = memchr(p + 1, '\n', (size_t)(end - p - 1)))
+    s->lines[k++] = (uint32_t)(p - text + 1);
   s->nlines = n;
   return s;
 }
