@@ -118,6 +118,7 @@ typedef struct Emitter {
   PtrVec list_types; /* RecDecl *: list types of records */
   PtrVec json_types; /* Type *: records that need a JSON reader */
   CW state;          /* keyed state: structs, tables, placed before flows */
+  PtrVec unsupported_at; /* Loc *: constructs reported as not supported */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -128,6 +129,14 @@ typedef struct Emitter {
 #define s_(e, ...) ((const char *)arena_printf((e)->a, __VA_ARGS__))
 
 static void unsupported(Emitter *e, Loc loc, const char *what) {
+  /* A named stream is expanded into every pipeline that reads it: report
+   * each construct once. */
+  for (int i = 0; i < e->unsupported_at.len; i++)
+    if (((Loc *)e->unsupported_at.items[i])->off == loc.off)
+      return;
+  Loc *l = arena_alloc(A, sizeof *l);
+  *l = loc;
+  vec_push(A, &e->unsupported_at, l);
   diag_error(&e->c->diag, loc, "%s is not supported by the code generator "
              "yet", what);
   diag_note_plain(&e->c->diag, "'pspfc check' accepts this program; "

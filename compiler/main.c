@@ -69,6 +69,11 @@ static Source *read_source(Arena *a, const char *path) {
   size_t n;
   while ((n = fread(buf + len, 1, cap - len, stdin)) > 0) {
     len += n;
+    if (len >= ((size_t)1 << 31)) { /* source offsets are 32-bit */
+      free(buf);
+      errno = EFBIG;
+      return NULL;
+    }
     if (len == cap) {
       char *nb = realloc(buf, cap *= 2);
       if (!nb) {
