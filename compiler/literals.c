@@ -223,29 +223,6 @@ static int hexval(char c) {
   return -1;
 }
 
-static size_t put_utf8(char *o, uint32_t cp) {
-  if (cp < 0x80) {
-    o[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    o[0] = (char)(0xC0 | (cp >> 6));
-    o[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    o[0] = (char)(0xE0 | (cp >> 12));
-    o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  o[0] = (char)(0xF0 | (cp >> 18));
-  o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  o[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
-}
-
 /* Length of the valid UTF-8 sequence at t[i], or 0. */
 static size_t utf8_len(const unsigned char *t, size_t n, size_t i) {
   unsigned char c = t[i];
@@ -333,7 +310,7 @@ bool lit_string(Arena *a, Diag *d, Loc loc, const char *t, size_t n,
         diag_error(d, eloc, "\\u{%X} is not a Unicode scalar value", cp);
         ok = false;
       } else {
-        k += put_utf8(o + k, cp);
+        k += pspf_utf8_put(o + k, cp);
       }
       i = good ? j + 1 : j;
       continue;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pspf/format.h"
 #include "pspf/io.h"
 
 /* ---- buffers ------------------------------------------------------------ */
@@ -367,21 +368,7 @@ int pspf_json_string(pspf_str_t raw, pspf_buf_t *scratch, pspf_str_t *out) {
         return PSPF_EBADREC;
       }
       /* UTF-8 is never longer than the escape it came from. */
-      if (cp < 0x80) {
-        dst[k++] = (char)cp;
-      } else if (cp < 0x800) {
-        dst[k++] = (char)(0xC0 | (cp >> 6));
-        dst[k++] = (char)(0x80 | (cp & 0x3F));
-      } else if (cp < 0x10000) {
-        dst[k++] = (char)(0xE0 | (cp >> 12));
-        dst[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        dst[k++] = (char)(0x80 | (cp & 0x3F));
-      } else {
-        dst[k++] = (char)(0xF0 | (cp >> 18));
-        dst[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        dst[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        dst[k++] = (char)(0x80 | (cp & 0x3F));
-      }
+      k += pspf_utf8_put(dst + k, (uint32_t)cp);
       break;
     }
     default:

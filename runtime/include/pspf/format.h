@@ -53,6 +53,10 @@ PSPF_EXTERN size_t pspf_format_f64(double v, char *buf);
  * sign and more digits, as ISO 8601 allows. */
 PSPF_EXTERN size_t pspf_format_timestamp(int64_t ms, char *buf);
 
+/* Writes code point [cp] (at most 0x10FFFF) as UTF-8 into [out] (room for
+ * 4 bytes); returns the bytes written. */
+PSPF_EXTERN size_t pspf_utf8_put(char *out, uint32_t cp);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 PSPF_EXTERN int64_t pspf_days_from_civil(int64_t y, unsigned m, unsigned d);
 PSPF_EXTERN void pspf_civil_from_days(int64_t days, int64_t *y, unsigned *m,
