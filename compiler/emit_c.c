@@ -990,34 +990,34 @@ static void emit_table(Emitter *e, int id, Type *kt, Agg *aggs, int n) {
   }
   w->indent--;
   cw(w, "};\n");
-  cw(w, "static struct st_%d *tab_%d;\nstatic size_t cap_%d, len_%d;\n", id,
-     id, id, id);
-  cw(w, "\nstatic struct st_%d *find_%d(%s key) {\n", id, id, kc);
+  cw(w, "struct tab_%d {\n  struct st_%d *slots;\n  size_t cap, len;\n};\n",
+     id, id);
+  cw(w, "\nstatic struct st_%d *find_%d(struct tab_%d *t, %s key) {\n", id, id,
+     id, kc);
   w->indent++;
-  cw(w, "if ((len_%d + 1) * 10 > cap_%d * 7) {\n", id, id);
+  cw(w, "if ((t->len + 1) * 10 > t->cap * 7) {\n");
   w->indent++;
-  cw(w, "size_t ncap = cap_%d ? cap_%d * 2 : 64;\n", id, id);
+  cw(w, "size_t ncap = t->cap ? t->cap * 2 : 64;\n");
   cw(w, "struct st_%d *nt = pspf_state_alloc(ncap * sizeof *nt);\n", id);
-  cw(w, "for (size_t i = 0; i < cap_%d; i++) {\n", id);
+  cw(w, "for (size_t i = 0; i < t->cap; i++) {\n");
   w->indent++;
-  cw(w, "if (!tab_%d[i].used)\n  continue;\n", id);
-  cw(w, "size_t j = %s & (ncap - 1);\n",
-     key_hash(e, s_(e, "tab_%d[i].key", id), kt));
+  cw(w, "if (!t->slots[i].used)\n  continue;\n");
+  cw(w, "size_t j = %s & (ncap - 1);\n", key_hash(e, "t->slots[i].key", kt));
   cw(w, "while (nt[j].used)\n  j = (j + 1) & (ncap - 1);\n");
-  cw(w, "nt[j] = tab_%d[i];\n", id);
+  cw(w, "nt[j] = t->slots[i];\n");
   w->indent--;
-  cw(w, "}\nfree(tab_%d);\ntab_%d = nt;\ncap_%d = ncap;\n", id, id, id);
+  cw(w, "}\nfree(t->slots);\nt->slots = nt;\nt->cap = ncap;\n");
   w->indent--;
   cw(w, "}\n");
-  cw(w, "for (size_t i = %s & (cap_%d - 1);; i = (i + 1) & (cap_%d - 1)) {\n",
-     key_hash(e, "key", kt), id, id);
+  cw(w, "for (size_t i = %s & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {\n",
+     key_hash(e, "key", kt));
   w->indent++;
-  cw(w, "struct st_%d *s = &tab_%d[i];\n", id, id);
+  cw(w, "struct st_%d *s = &t->slots[i];\n", id);
   cw(w, "if (!s->used) {\n");
   w->indent++;
   cw(w, "s->used = true;\ns->key = key;\n");
   key_keep(e, w, "s->key", kt);
-  cw(w, "len_%d++;\nreturn s;\n", id);
+  cw(w, "t->len++;\nreturn s;\n");
   w->indent--;
   cw(w, "}\n");
   cw(w, "if (%s)\n  return s;\n",
@@ -1071,7 +1071,9 @@ static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
   }
   int id = ++e->tmp;
   emit_table(e, id, fc->key_type, aggs, na);
-  cw(&e->w, "struct st_%d *s%d = find_%d(%s);\n", id, id, id, fc->key);
+  cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
+  cw(&e->w, "struct st_%d *s%d = find_%d(&tab_%d, %s);\n", id, id, id, id,
+     fc->key);
   /* New values first; the state changes only if the record is good. */
   for (int i = 0; i < na; i++) {
     Agg *a = &aggs[i];
