@@ -119,6 +119,8 @@ typedef struct Emitter {
   PtrVec json_types; /* Type *: records that need a JSON reader */
   CW state;          /* keyed state: structs, tables, placed before flows */
   PtrVec unsupported_at; /* Loc *: constructs reported as not supported */
+  PtrVec fires;      /* const char *: fire functions, upstream first */
+  PtrVec frees;      /* const char *: statements freeing state at the end */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -872,6 +874,8 @@ typedef struct FlowCtx {
   const char *label;  /* goto target that abandons this pipeline */
   const char *key;    /* C variable holding the current key, or NULL */
   Type *key_type;     /* its type */
+  const char *ts;     /* C expression of the record's event time, or NULL */
+  const char *wm;     /* C expression of the watermark, or NULL */
 } FlowCtx;
 
 /* Emits stages [from..] of chain [ch] applied to value [v] of type [t]. */
@@ -954,6 +958,16 @@ static void key_keep(Emitter *e, CW *w, const char *k, Type *t) {
                t->fields[i].type);
 }
 
+/* Statements that free what key_keep() made of key [k]. */
+static void key_drop(Emitter *e, CW *w, const char *k, Type *t) {
+  if (t->kind == TY_STRING)
+    cw(w, "pspf_str_drop(%s);\n", k);
+  else if (t->kind == TY_RECORD)
+    for (int i = 0; i < t->nfields; i++)
+      key_drop(e, w, s_(e, "(%s).%s", k, cfield(e, t->fields[i].name)),
+               t->fields[i].type);
+}
+
 /* One accumulator of a running or windowed aggregate. */
 typedef struct Agg {
   const char *name; /* output field */
@@ -1026,6 +1040,22 @@ static void emit_table(Emitter *e, int id, Type *kt, Agg *aggs, int n) {
   cw(w, "}\n");
   w->indent--;
   cw(w, "}\n");
+  cw(w, "\n/* Frees what table %d holds and empties it. */\n", id);
+  cw(w, "static void clear_%d(struct tab_%d *t) {\n", id, id);
+  w->indent++;
+  if (kt->kind == TY_STRING || kt->kind == TY_RECORD) {
+    cw(w, "for (size_t i = 0; i < t->cap; i++)\n");
+    w->indent++;
+    cw(w, "if (t->slots[i].used) {\n");
+    w->indent++;
+    key_drop(e, w, "t->slots[i].key", kt);
+    w->indent--;
+    cw(w, "}\n");
+    w->indent--;
+  }
+  cw(w, "free(t->slots);\n*t = (struct tab_%d){NULL, 0, 0};\n", id);
+  w->indent--;
+  cw(w, "}\n");
 }
 
 static int agg_kind(const char *name) {
@@ -1040,12 +1070,9 @@ static int agg_kind(const char *name) {
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
                         Type *t, FlowCtx *fc);
 
-/* key_by(...) |> aggregate(...): one updated result a record. */
-static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
-                                   const char *v, Type *t, FlowCtx *fc) {
-  Stage *sg = ch->stages.items[from];
-  Node *n = sg->node;
-  Type *out = sg->type->elem;
+/* The aggregates of aggregate(...) call [n] producing record [out];
+ * NULL (reported) if one is not supported yet. */
+static Agg *collect_aggs(Emitter *e, Node *n, Type *out, int *na_out) {
   int na = n->list.len;
   Agg *aggs = arena_alloc(A, sizeof *aggs * (size_t)(na ? na : 1));
   for (int i = 0; i < na; i++) {
@@ -1060,26 +1087,38 @@ static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
     a->out = type_field(out, a->name)->type;
     if (a->kind < 0) {
       unsupported(e, arg->a->loc, s_(e, "the aggregate '%s'", arg->a->name));
-      return;
+      return NULL;
     }
     if (a->in->kind == TY_STRING || a->in->kind == TY_RECORD ||
         a->in->kind == TY_OPTIONAL) {
       unsupported(e, arg->a->loc, s_(e, "%s over %s values", arg->a->name,
                                      type_str(A, a->in)));
-      return;
+      return NULL;
     }
   }
-  int id = ++e->tmp;
-  emit_table(e, id, fc->key_type, aggs, na);
-  cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
-  cw(&e->w, "struct st_%d *s%d = find_%d(&tab_%d, %s);\n", id, id, id, id,
-     fc->key);
-  /* New values first; the state changes only if the record is good. */
+  *na_out = na;
+  return aggs;
+}
+
+/* Evaluates each aggregate's function once on record [v]: x<id>_<i>. */
+static void agg_inputs(Emitter *e, int id, Agg *aggs, int na, const char *v,
+                       Type *t, FlowCtx *fc) {
+  for (int i = 0; i < na; i++)
+    if (aggs[i].fn)
+      cw(&e->w, "%s x%d_%d = %s;\n", ctype(e, aggs[i].in), id, i,
+         lambda_body(e, aggs[i].fn, &v, 1, &t, aggs[i].in));
+  check_fault(e, fc);
+}
+
+/* Updates entry [s] (a struct st_<id> *) with the inputs: new values
+ * first, and the entry changes only if no fault came up. */
+static void agg_update(Emitter *e, int id, Agg *aggs, int na, const char *s,
+                       FlowCtx *fc) {
   for (int i = 0; i < na; i++) {
     Agg *a = &aggs[i];
-    const char *x = a->fn ? lambda_body(e, a->fn, &v, 1, &t, a->in) : NULL;
-    const char *st = s_(e, "s%d->a%d", id, i);
-    const char *has = s_(e, "s%d->h%d", id, i);
+    const char *st = s_(e, "%s->a%d", s, i);
+    const char *has = s_(e, "%s->h%d", s, i);
+    const char *x = s_(e, "x%d_%d", id, i);
     const char *nv = s_(e, "n%d_%d", id, i);
     switch (a->kind) {
     case 0:
@@ -1092,13 +1131,10 @@ static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
         cw(&e->w, "int64_t %s = pspf_add_i64(ctx, %s, %s);\n", nv, st, x);
       break;
     case 2:
-    case 3: {
-      const char *ct = ctype(e, a->in);
-      cw(&e->w, "%s x%d_%d = %s;\n", ct, id, i, x);
-      cw(&e->w, "%s %s = !%s || x%d_%d %s %s ? x%d_%d : %s;\n", ct, nv, has,
-         id, i, a->kind == 2 ? "<" : ">", st, id, i, st);
+    case 3:
+      cw(&e->w, "%s %s = !%s || %s %s %s ? %s : %s;\n", ctype(e, a->in), nv,
+         has, x, a->kind == 2 ? "<" : ">", st, x, st);
       break;
-    }
     case 4:
       cw(&e->w, "double %s = %s + (double)(%s);\n", nv, st, x);
       break;
@@ -1113,27 +1149,183 @@ static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
   check_fault(e, fc);
   for (int i = 0; i < na; i++) {
     Agg *a = &aggs[i];
-    cw(&e->w, "s%d->a%d = n%d_%d;\n", id, i, id, i);
+    cw(&e->w, "%s->a%d = n%d_%d;\n", s, i, id, i);
     if (a->kind == 4)
-      cw(&e->w, "s%d->n%d++;\n", id, i);
+      cw(&e->w, "%s->n%d++;\n", s, i);
     else if (a->kind != 0 && a->kind != 1)
-      cw(&e->w, "s%d->h%d = true;\n", id, i);
+      cw(&e->w, "%s->h%d = true;\n", s, i);
   }
-  const char *rec = s_(e, "((%s){.f_key = s%d->key", ctype(e, out), id);
+}
+
+/* ", .f_name = value" for each aggregate of entry [s]. */
+static const char *agg_fields(Emitter *e, Agg *aggs, int na, const char *s) {
+  const char *r = "";
   for (int i = 0; i < na; i++) {
     Agg *a = &aggs[i];
     const char *val = a->kind == 4
-                          ? s_(e, "s%d->a%d / (double)s%d->n%d", id, i, id, i)
-                          : s_(e, "s%d->a%d", id, i);
-    rec = s_(e, "%s, .%s = %s", rec, cfield(e, a->name),
-             coerce(e, val, a->kind == 4 ? &ty_float : a->in, a->out));
+                          ? s_(e, "%s->a%d / (double)%s->n%d", s, i, s, i)
+                          : s_(e, "%s->a%d", s, i);
+    r = s_(e, "%s, .%s = %s", r, cfield(e, a->name),
+           coerce(e, val, a->kind == 4 ? &ty_float : a->in, a->out));
   }
+  return r;
+}
+
+/* key_by(...) |> aggregate(...): one updated result a record. */
+static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
+                                   const char *v, Type *t, FlowCtx *fc) {
+  Stage *sg = ch->stages.items[from];
+  Type *out = sg->type->elem;
+  int na;
+  Agg *aggs = collect_aggs(e, sg->node, out, &na);
+  if (!aggs)
+    return;
+  int id = ++e->tmp;
+  emit_table(e, id, fc->key_type, aggs, na);
+  cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
+  vec_push(A, &e->frees, (void *)s_(e, "clear_%d(&tab_%d)", id, id));
+  agg_inputs(e, id, aggs, na, v, t, fc);
+  const char *sp = s_(e, "s%d", id);
+  cw(&e->w, "struct st_%d *%s = find_%d(&tab_%d, %s);\n", id, sp, id, id,
+     fc->key);
+  agg_update(e, id, aggs, na, sp, fc);
   const char *nv = s_(e, "v%d", ++e->tmp);
-  cw(&e->w, "%s %s = %s});\n", ctype(e, out), nv, rec);
+  cw(&e->w, "%s %s = ((%s){.f_key = %s->key%s});\n", ctype(e, out), nv,
+     ctype(e, out), sp, agg_fields(e, aggs, na, sp));
   back_to_c(e);
   FlowCtx inner = *fc;
   inner.key = NULL;
   emit_stages(e, ch, from + 1, nv, out, &inner);
+}
+
+/* window(tumbling | sliding) |> aggregate(...), on event time: the record
+ * goes into every window that contains its time and has not fired; a
+ * record with none left is late. Windows whose end the watermark has
+ * reached fire in ascending (end, start), then leave the state. */
+static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
+                                  const char *v, Type *t, FlowCtx *fc) {
+  Stage *wsg = ch->stages.items[from];
+  Stage *asg = ch->stages.items[from + 1];
+  Node *wn = wsg->node;
+  WindowSpec *ws = wsg->type->window;
+  Type *out = asg->type->elem;
+  Type *kt = fc->key ? fc->key_type : &ty_bool;
+  const char *key = fc->key ? fc->key : "false";
+  int na;
+  Agg *aggs = collect_aggs(e, asg->node, out, &na);
+  if (!aggs)
+    return;
+  int id = ++e->tmp;
+  const char *size = expr(e, ws->size, NULL);
+  const char *every = ws->kind == WIN_SLIDING ? expr(e, ws->every, NULL) : size;
+  emit_table(e, id, kt, aggs, na);
+  CW *w = &e->state;
+  const char *oc = ctype(e, out);
+  cw(w, "\n/* Open windows of stage %d, by ascending start. */\n", id);
+  cw(w, "struct win_%d {\n  int64_t start;\n  struct tab_%d tab;\n};\n", id,
+     id);
+  cw(w, "static struct win_%d *wins_%d;\nstatic size_t nwins_%d, capwins_%d;\n",
+     id, id, id, id);
+  cw(w, "\nstatic struct tab_%d *win_%d(int64_t start) {\n", id, id);
+  w->indent++;
+  cw(w, "size_t lo = 0, hi = nwins_%d;\n", id);
+  cw(w, "while (lo < hi) {\n  size_t mid = (lo + hi) / 2;\n  if (wins_%d[mid]."
+     "start < start)\n    lo = mid + 1;\n  else\n    hi = mid;\n}\n", id);
+  cw(w, "if (lo < nwins_%d && wins_%d[lo].start == start)\n  return "
+     "&wins_%d[lo].tab;\n", id, id, id);
+  cw(w, "if (nwins_%d == capwins_%d) {\n", id, id);
+  w->indent++;
+  cw(w, "capwins_%d = capwins_%d ? capwins_%d * 2 : 16;\n", id, id, id);
+  cw(w, "struct win_%d *nw = realloc(wins_%d, capwins_%d * sizeof *nw);\n", id,
+     id, id);
+  cw(w, "if (!nw)\n  nw = pspf_state_alloc(0); /* never reached: exits */\n");
+  cw(w, "wins_%d = nw;\n", id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "memmove(wins_%d + lo + 1, wins_%d + lo, (nwins_%d - lo) * sizeof "
+     "*wins_%d);\n", id, id, id, id);
+  cw(w, "nwins_%d++;\nwins_%d[lo].start = start;\nwins_%d[lo].tab = (struct "
+     "tab_%d){NULL, 0, 0};\nreturn &wins_%d[lo].tab;\n", id, id, id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in);\n", id, oc);
+  cw(w, "\n/* Fires the windows of stage %d that end at or before [wm]. */\n",
+     id);
+  cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
+  w->indent++;
+  cw(w, "size_t k = 0;\n");
+  cw(w, "for (; k < nwins_%d; k++) {\n", id);
+  w->indent++;
+  cw(w, "struct win_%d *w = &wins_%d[k];\n", id, id);
+  cw(w, "if (wm != INT64_MAX && w->start + %s > wm)\n  break;\n", size);
+  cw(w, "for (size_t i = 0; i < w->tab.cap; i++) {\n");
+  w->indent++;
+  cw(w, "struct st_%d *s = &w->tab.slots[i];\nif (!s->used)\n  continue;\n",
+     id);
+  cw(w, "%s o = {%s.f_start = w->start, .f_end = w->start + %s%s};\n", oc,
+     fc->key ? ".f_key = s->key, " : "", size, agg_fields(e, aggs, na, "s"));
+  cw(w, "after_%d(ctx, &o);\n", id);
+  w->indent--;
+  cw(w, "}\nclear_%d(&w->tab);\n", id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "if (k) {\n  memmove(wins_%d, wins_%d + k, (nwins_%d - k) * sizeof "
+     "*wins_%d);\n  nwins_%d -= k;\n}\n", id, id, id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
+
+  /* In the flow: place the record, or send it to the late sink. */
+  agg_inputs(e, id, aggs, na, v, t, fc);
+  cw(&e->w, "bool placed%d = false;\n", id);
+  cw(&e->w, "int64_t last%d = pspf_floor_div(%s, %s) * %s;\n", id, fc->ts,
+     every, every);
+  cw(&e->w, "for (int64_t st = last%d; st > %s - %s; st -= %s) {\n", id,
+     fc->ts, size, every);
+  e->w.indent++;
+  cw(&e->w, "if (st + %s <= %s)\n  continue; /* fired already */\n", size,
+     fc->wm);
+  cw(&e->w, "struct st_%d *s = find_%d(win_%d(st), %s);\n", id, id, id, key);
+  agg_update(e, id, aggs, na, "s", fc);
+  cw(&e->w, "placed%d = true;\n", id);
+  e->w.indent--;
+  cw(&e->w, "}\n");
+  cw(&e->w, "if (!placed%d) {\n", id);
+  e->w.indent++;
+  cw(&e->w, "ctx->late++;\n");
+  Node *late = NULL;
+  for (int i = 0; i < wn->list.len; i++)
+    if (wn->list.items[i]->kind == ND_NAMED_ARG &&
+        strcmp(wn->list.items[i]->name, "late") == 0)
+      late = wn->list.items[i]->a;
+  if (late && late->sym)
+    cw(&e->w, "%s(ctx, &%s);\n", sym_c(e, "write", late->sym), v);
+  e->w.indent--;
+  cw(&e->w, "}\n");
+  cw(&e->w, "fire_%d(ctx, %s);\n", id, fc->wm);
+  back_to_c(e);
+
+  /* What follows the aggregate runs when a window fires: after_<id>. */
+  CW saved = e->w;
+  CW aw = {0};
+  aw.a = A;
+  aw.at_bol = true;
+  e->w = aw;
+  cw(&e->w, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in) {\n", id,
+     oc);
+  e->w.indent++;
+  FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL};
+  inner.ts = "((*in).f_end - 1)";
+  inner.wm = fc->wm;
+  cw(&e->w, "%s v = *in;\n", oc);
+  emit_stages(e, ch, from + 2, "v", out, &inner);
+  cw(&e->w, "return;\n");
+  e->w.indent--;
+  cw(&e->w, "bad_%d:\n  pspf_bad_record(ctx);\n}\n", id);
+  aw = e->w;
+  e->w = saved;
+  cw_raw(&e->state, aw.buf ? aw.buf : "", aw.len);
+  free(aw.buf);
 }
 
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
@@ -1214,6 +1406,49 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
       emit_stages(e, ch, from + 1, v, t, fc);
       return;
     }
+    /* The watermark: the largest time seen, less the lateness. */
+    int id = ++e->tmp;
+    Node *lateness = NULL;
+    for (int i = 1; i < n->list.len; i++)
+      if (n->list.items[i]->kind == ND_NAMED_ARG)
+        lateness = n->list.items[i]->a;
+    cw(&e->state, "\n/* Event time of stage %d: the largest time seen and the "
+       "watermark. */\nstatic int64_t maxts_%d = INT64_MIN, wm_%d = "
+       "INT64_MIN;\n", id, id, id);
+    cw(&e->w, "int64_t ts%d = %s;\n", id,
+       lambda_body(e, fn, &v, 1, &t, &ty_timestamp));
+    check_fault(e, fc);
+    cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
+       "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id,
+       lateness ? expr(e, lateness, NULL) : "0");
+    back_to_c(e);
+    FlowCtx inner = *fc;
+    inner.ts = s_(e, "ts%d", id);
+    inner.wm = s_(e, "wm_%d", id);
+    emit_stages(e, ch, from + 1, v, t, &inner);
+    return;
+  }
+  if (strcmp(op, "window") == 0 && from + 1 < st->len) {
+    Stage *next = st->items[from + 1];
+    WindowSpec *ws = sg->type->window;
+    if (!fc->ts) {
+      unsupported(e, n->name_loc, "a window on processing time (without "
+                  "event_time)");
+      return;
+    }
+    if (ws->kind != WIN_TUMBLING && ws->kind != WIN_SLIDING) {
+      unsupported(e, ws->size->loc, ws->kind == WIN_SESSION
+                                        ? "a session window"
+                                        : "a count window");
+      return;
+    }
+    if (!next->type || strcmp(next->node->name, "aggregate") != 0) {
+      unsupported(e, next->node->name_loc,
+                  s_(e, "'%s' after a window", next->node->name));
+      return;
+    }
+    emit_window_aggregate(e, ch, from, v, t, fc);
+    return;
   }
   if (strcmp(op, "key_by") == 0) {
     Type *kt = sg->type->key;
@@ -1409,7 +1644,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       flatten_chain(e, ch, &flat.stages, &root);
       if (root != src)
         continue;
-      FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL};
+      FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL, NULL, NULL};
       cw(w, "{\n");
       w->indent++;
       emit_stages(e, &flat, 1, "v0", src->type, &fc);
@@ -1588,7 +1823,16 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, "(void)ctx;\nreturn ctx->fault ? PSPF_EXIT_FAILURE : 0;\n");
   w->indent--;
   cw(w, "}\n");
-  cw(w, "\nstatic void finish(pspf_ctx_t *ctx) {\n  (void)ctx;\n}\n");
+  cw(w, "\n/* Every source has ended: the watermark is +infinity, every open "
+     "window fires. */\nstatic void finish(pspf_ctx_t *ctx) {\n");
+  w->indent++;
+  for (int i = 0; i < e->fires.len; i++)
+    cw(w, "%s(ctx, INT64_MAX);\n", (const char *)e->fires.items[i]);
+  for (int i = 0; i < e->frees.len; i++)
+    cw(w, "%s;\n", (const char *)e->frees.items[i]);
+  cw(w, "(void)ctx;\n");
+  w->indent--;
+  cw(w, "}\n");
 
   /* main */
   const char *stem = c->src->path;

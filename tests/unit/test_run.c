@@ -3,8 +3,9 @@
  * into a real executable (compiled with AddressSanitizer and
  * UndefinedBehaviorSanitizer), run with X.in on standard input, and its
  * standard output compared with X.out; where X.dead exists, the
- * dead-letter file is compared with it too. The exit status must be 0,
- * or the number in X.status.
+ * dead-letter file is compared with it too, and each X.file.NAME with the
+ * file NAME the program wrote. The exit status must be 0, or the number
+ * in X.status.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -86,6 +87,25 @@ ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
                      c->name, dead ? dead : "", want_dead);
   else
     cr_expect_null(dead, "%s: unexpected dead letters:\n%s", c->name, dead);
+  /* X.file.NAME: the file NAME the program must have written. */
+  glob_t g;
+  snprintf(path, sizeof path, "%s/tests/run/%s.file.*", root, c->name);
+  if (glob(path, 0, NULL, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+      const char *fname = strstr(g.gl_pathv[i], ".file.") + 6;
+      char *want_file = slurp(g.gl_pathv[i]);
+      char gotpath[512];
+      snprintf(gotpath, sizeof gotpath, "%s/%s", dir, fname);
+      char *got_file = slurp(gotpath);
+      cr_expect_str_eq(got_file ? got_file : "(missing)", want_file,
+                       "%s: file %s differs\n--- got:\n%s--- want:\n%s",
+                       c->name, fname, got_file ? got_file : "(missing)\n",
+                       want_file);
+      free(want_file);
+      free(got_file);
+    }
+    globfree(&g);
+  }
   free(got);
   free(want);
   free(want_dead);

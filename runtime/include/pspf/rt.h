@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pspf/format.h"
@@ -77,6 +78,7 @@ struct pspf_ctx_s {
   uint64_t bad;        /* bad records so far */
   uint64_t max_bad;    /* stop after this many (0: never) */
   uint64_t records_in; /* records read from all sources */
+  uint64_t late;       /* records that came after all their windows fired */
   void *dead;          /* the dead-letter file (FILE *), opened lazily */
   const char *dead_path; /* its path */
   int log_level;       /* 0 error, 1 warn, 2 info, 3 debug */
@@ -165,6 +167,20 @@ static inline int64_t pspf_neg_i64(pspf_ctx_t *ctx, int64_t a) {
   return -a;
 }
 
+/* a / b rounded toward minus infinity (window starts of negative times). */
+static inline int64_t pspf_floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* a - b, clamped to the int64 range (watermarks near the epoch's ends). */
+static inline int64_t pspf_sat_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r))
+    return b > 0 ? INT64_MIN : INT64_MAX;
+  return r;
+}
+
 /* ---- strings -------------------------------------------------------------- */
 
 /* A slice of a C string literal. */
@@ -186,6 +202,9 @@ static inline int pspf_str_cmp(pspf_str_t a, pspf_str_t b) {
 /* A copy of [s] that outlives the record (keyed state keeps it). Never
  * fails: out of memory ends the program with status 2. */
 PSPF_EXTERN pspf_str_t pspf_str_keep(pspf_str_t s);
+
+/* Frees a string made by pspf_str_keep(). */
+static inline void pspf_str_drop(pspf_str_t s) { free((void *)s.p); }
 
 /* 64-bit hashes for keyed state: a mix of an integer, and of bytes. */
 static inline uint64_t pspf_hash_u64(uint64_t x) {
