@@ -928,6 +928,9 @@ static void check_fault(Emitter *e, FlowCtx *fc) {
   cw(&e->w, "if (PSPF_UNLIKELY(ctx->fault))\n  goto %s;\n", fc->label);
 }
 
+static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
+                        Type *t, FlowCtx *fc);
+
 /* ---- keyed state ---------------------------------------------------------- */
 
 /* C expression hashing key [k] of type [t]. */
@@ -935,6 +938,8 @@ static const char *key_hash(Emitter *e, const char *k, Type *t) {
   switch (t->kind) {
   case TY_STRING:
     return s_(e, "pspf_hash_bytes((%s).p, (%s).n)", k, k);
+  case TY_FLOAT:
+    return s_(e, "pspf_hash_f64(%s)", k);
   case TY_RECORD: {
     const char *h = "UINT64_C(0)";
     for (int i = 0; i < t->nfields; i++)
@@ -948,64 +953,86 @@ static const char *key_hash(Emitter *e, const char *k, Type *t) {
   }
 }
 
-/* Statements that make key [k] (in place) outlive the record. */
-static void key_keep(Emitter *e, CW *w, const char *k, Type *t) {
-  if (t->kind == TY_STRING)
-    cw(w, "%s = pspf_str_keep(%s);\n", k, k);
-  else if (t->kind == TY_RECORD)
+/* True if a value of type [t] points into memory it must copy to outlive
+ * the record (strings, wherever they are nested). */
+static bool needs_keep(Type *t) {
+  switch (t->kind) {
+  case TY_STRING:
+  case TY_LIST:
+    return true;
+  case TY_OPTIONAL:
+    return needs_keep(t->elem);
+  case TY_RECORD:
     for (int i = 0; i < t->nfields; i++)
-      key_keep(e, w, s_(e, "(%s).%s", k, cfield(e, t->fields[i].name)),
-               t->fields[i].type);
+      if (needs_keep(t->fields[i].type))
+        return true;
+    return false;
+  default:
+    return false;
+  }
 }
 
-/* Statements that free what key_keep() made of key [k]. */
-static void key_drop(Emitter *e, CW *w, const char *k, Type *t) {
-  if (t->kind == TY_STRING)
-    cw(w, "pspf_str_drop(%s);\n", k);
-  else if (t->kind == TY_RECORD)
-    for (int i = 0; i < t->nfields; i++)
-      key_drop(e, w, s_(e, "(%s).%s", k, cfield(e, t->fields[i].name)),
-               t->fields[i].type);
+static bool has_list(Type *t) {
+  if (t->kind == TY_LIST)
+    return true;
+  if (t->kind == TY_OPTIONAL)
+    return has_list(t->elem);
+  for (int i = 0; t->kind == TY_RECORD && i < t->nfields; i++)
+    if (has_list(t->fields[i].type))
+      return true;
+  return false;
 }
 
-/* One accumulator of a running or windowed aggregate. */
-typedef struct Agg {
-  const char *name; /* output field */
-  int kind;         /* 0 count 1 sum 2 min 3 max 4 avg 5 first 6 last */
-  Node *fn;         /* its function, or NULL for count */
-  Type *in;         /* the function's result type */
-  Type *out;        /* the output field's type */
-} Agg;
+/* Statements that make value [v] (in place) outlive the record, or with
+ * [drop], that free what such a copy holds. */
+static void val_keep(Emitter *e, CW *w, const char *v, Type *t, bool drop) {
+  if (t->kind == TY_STRING) {
+    if (drop)
+      cw(w, "pspf_str_drop(%s);\n", v);
+    else
+      cw(w, "%s = pspf_str_keep(%s);\n", v, v);
+  } else if (t->kind == TY_OPTIONAL && needs_keep(t->elem)) {
+    cw(w, "if ((%s).has) {\n", v);
+    w->indent++;
+    val_keep(e, w, s_(e, "(%s).v", v), t->elem, drop);
+    w->indent--;
+    cw(w, "}\n");
+  } else if (t->kind == TY_RECORD) {
+    for (int i = 0; i < t->nfields; i++)
+      val_keep(e, w, s_(e, "(%s).%s", v, cfield(e, t->fields[i].name)),
+               t->fields[i].type, drop);
+  }
+}
 
-/* A keyed table for stage [id]: struct st_ID { used, key, accumulators }
- * and find_ID(), which returns the entry of a key, adding it if new. The
- * table is open-addressing with linear probing, grown at 70% full. */
-static void emit_table(Emitter *e, int id, Type *kt, Agg *aggs, int n) {
+/* A keyed table for stage [id]: struct st_ID { used, key, [payload] } in
+ * an open-addressing table with linear probing, grown at 70% full;
+ * find_ID() returns the entry of a key, adding it (zeroed) if new;
+ * get_ID() only looks ([want_get]); del_ID() removes an entry by backward
+ * shifting ([want_del]); clear_ID() frees everything. [payload_drop]
+ * frees what an entry `s` holds besides its key, or is NULL. */
+static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
+                       const char *payload_drop, bool want_get,
+                       bool want_del) {
   CW *w = &e->state;
   const char *kc = ctype(e, kt);
-  cw(w, "\n/* Keyed state of stage %d: key -> accumulators. */\n", id);
-  cw(w, "struct st_%d {\n", id);
+  const char *h = key_hash(e, "key", kt);
+  bool kd = needs_keep(kt);
+  cw(w, "\nstruct st_%d {\n", id);
   w->indent++;
-  cw(w, "bool used;\n%s key;\n", kc);
-  for (int i = 0; i < n; i++) {
-    Agg *a = &aggs[i];
-    switch (a->kind) {
-    case 0:
-      cw(w, "int64_t a%d; /* %s: count */\n", i, a->name);
-      break;
-    case 4:
-      cw(w, "double a%d; /* %s: sum for avg */\nint64_t n%d;\n", i, a->name,
-         i);
-      break;
-    default:
-      cw(w, "%s a%d; /* %s */\nbool h%d;\n", ctype(e, a->in), i, a->name, i);
-      break;
-    }
-  }
+  cw(w, "bool used;\n%s key;\n%s", kc, payload);
   w->indent--;
   cw(w, "};\n");
   cw(w, "struct tab_%d {\n  struct st_%d *slots;\n  size_t cap, len;\n};\n",
      id, id);
+  if (kd || payload_drop) {
+    cw(w, "\nstatic void drop_%d(struct st_%d *s) {\n", id, id);
+    w->indent++;
+    val_keep(e, w, "s->key", kt, true);
+    if (payload_drop)
+      cw(w, "%s", payload_drop);
+    w->indent--;
+    cw(w, "}\n");
+  }
   cw(w, "\nstatic struct st_%d *find_%d(struct tab_%d *t, %s key) {\n", id, id,
      id, kc);
   w->indent++;
@@ -1024,201 +1051,693 @@ static void emit_table(Emitter *e, int id, Type *kt, Agg *aggs, int n) {
   w->indent--;
   cw(w, "}\n");
   cw(w, "for (size_t i = %s & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {\n",
-     key_hash(e, "key", kt));
+     h);
   w->indent++;
   cw(w, "struct st_%d *s = &t->slots[i];\n", id);
   cw(w, "if (!s->used) {\n");
   w->indent++;
   cw(w, "s->used = true;\ns->key = key;\n");
-  key_keep(e, w, "s->key", kt);
+  val_keep(e, w, "s->key", kt, false);
   cw(w, "t->len++;\nreturn s;\n");
   w->indent--;
   cw(w, "}\n");
-  cw(w, "if (%s)\n  return s;\n",
-     compare(e, OP_EQ, "s->key", "key", kt, kt));
+  cw(w, "if (%s)\n  return s;\n", compare(e, OP_EQ, "s->key", "key", kt, kt));
   w->indent--;
   cw(w, "}\n");
   w->indent--;
   cw(w, "}\n");
-  cw(w, "\n/* Frees what table %d holds and empties it. */\n", id);
-  cw(w, "static void clear_%d(struct tab_%d *t) {\n", id, id);
-  w->indent++;
-  if (kt->kind == TY_STRING || kt->kind == TY_RECORD) {
-    cw(w, "for (size_t i = 0; i < t->cap; i++)\n");
+  if (want_get) {
+    cw(w, "\nstatic struct st_%d *get_%d(struct tab_%d *t, %s key) {\n", id,
+       id, id, kc);
     w->indent++;
-    cw(w, "if (t->slots[i].used) {\n");
+    cw(w, "if (!t->len)\n  return NULL;\n");
+    cw(w, "for (size_t i = %s & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) "
+       "{\n", h);
     w->indent++;
-    key_drop(e, w, "t->slots[i].key", kt);
+    cw(w, "struct st_%d *s = &t->slots[i];\n", id);
+    cw(w, "if (!s->used)\n  return NULL;\n");
+    cw(w, "if (%s)\n  return s;\n",
+       compare(e, OP_EQ, "s->key", "key", kt, kt));
     w->indent--;
     cw(w, "}\n");
     w->indent--;
+    cw(w, "}\n");
   }
+  if (want_del) {
+    cw(w, "\n/* Removes [s]: later entries of its probe run move back. */\n");
+    cw(w, "static void del_%d(struct tab_%d *t, struct st_%d *s) {\n", id, id,
+       id);
+    w->indent++;
+    if (kd || payload_drop)
+      cw(w, "drop_%d(s);\n", id);
+    cw(w, "size_t mask = t->cap - 1, i = (size_t)(s - t->slots);\n");
+    cw(w, "for (size_t j = (i + 1) & mask; t->slots[j].used; j = (j + 1) & "
+       "mask) {\n");
+    w->indent++;
+    cw(w, "size_t home = %s & mask;\n", key_hash(e, "t->slots[j].key", kt));
+    cw(w, "if (((j - home) & mask) >= ((j - i) & mask)) {\n  t->slots[i] = "
+       "t->slots[j];\n  i = j;\n}\n");
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "memset(&t->slots[i], 0, sizeof t->slots[i]);\nt->len--;\n");
+    w->indent--;
+    cw(w, "}\n");
+  }
+  cw(w, "\n/* Frees what table %d holds and empties it. */\n", id);
+  cw(w, "static void clear_%d(struct tab_%d *t) {\n", id, id);
+  w->indent++;
+  if (kd || payload_drop)
+    cw(w, "for (size_t i = 0; i < t->cap; i++)\n  if (t->slots[i].used)\n    "
+       "drop_%d(&t->slots[i]);\n", id);
   cw(w, "free(t->slots);\n*t = (struct tab_%d){NULL, 0, 0};\n", id);
   w->indent--;
   cw(w, "}\n");
 }
 
+/* A min-heap of struct <name> ordered by (.end, .start): push_<name>()
+ * and pop_<name>(). */
+static void emit_heap(Emitter *e, const char *name) {
+  CW *w = &e->state;
+  const char *less = "(a.end < b.end || (a.end == b.end && a.start < b.start))";
+  cw(w, "\nstatic struct %s *%s_heap;\nstatic size_t n%s, cap%s;\n", name,
+     name, name, name);
+  cw(w, "\nstatic bool less_%s(struct %s a, struct %s b) {\n  return %s;\n}\n",
+     name, name, name, less);
+  cw(w, "\nstatic void push_%s(struct %s d) {\n", name, name);
+  w->indent++;
+  cw(w, "if (n%s == cap%s) {\n", name, name);
+  w->indent++;
+  cw(w, "cap%s = cap%s ? cap%s * 2 : 64;\n", name, name, name);
+  cw(w, "struct %s *nh = pspf_state_alloc(cap%s * sizeof *nh);\n", name, name);
+  cw(w, "if (n%s)\n  memcpy(nh, %s_heap, n%s * sizeof *nh);\n", name, name,
+     name);
+  cw(w, "free(%s_heap);\n%s_heap = nh;\n", name, name);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "size_t i = n%s++;\n", name);
+  cw(w, "while (i && less_%s(d, %s_heap[(i - 1) / 2])) {\n  %s_heap[i] = "
+     "%s_heap[(i - 1) / 2];\n  i = (i - 1) / 2;\n}\n%s_heap[i] = d;\n", name,
+     name, name, name, name);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic struct %s pop_%s(void) {\n", name, name);
+  w->indent++;
+  cw(w, "struct %s top = %s_heap[0], d = %s_heap[--n%s];\n", name, name, name,
+     name);
+  cw(w, "size_t i = 0;\n");
+  cw(w, "for (;;) {\n");
+  w->indent++;
+  cw(w, "size_t c = 2 * i + 1;\nif (c >= n%s)\n  break;\n", name);
+  cw(w, "if (c + 1 < n%s && less_%s(%s_heap[c + 1], %s_heap[c]))\n  c++;\n",
+     name, name, name, name);
+  cw(w, "if (!less_%s(%s_heap[c], d))\n  break;\n", name, name);
+  cw(w, "%s_heap[i] = %s_heap[c];\ni = c;\n", name, name);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "if (n%s)\n  %s_heap[i] = d;\nreturn top;\n", name, name);
+  w->indent--;
+  cw(w, "}\n");
+}
+
+/* One accumulator of an aggregate, or the value of a reduce or fold. */
+enum {
+  AG_COUNT, AG_SUM, AG_MIN, AG_MAX, AG_AVG, AG_FIRST, AG_LAST, AG_DISTINCT,
+  AG_REDUCE, AG_FOLD
+};
+typedef struct Agg {
+  const char *name; /* output field */
+  int kind;         /* AG_* */
+  Node *fn;         /* its function, or NULL for count */
+  Node *init;       /* fold: the initial accumulator */
+  Type *in;         /* the function's result type (the value kept) */
+  Type *out;        /* the output field's type */
+  int set;          /* count_distinct: the id of its set's table */
+} Agg;
+
+/* An aggregate stage's accumulators: struct acc_<id>. */
+typedef struct Aggs {
+  int id;
+  Agg *a;
+  int n;
+  Type *elem;   /* the records aggregated */
+  bool merges;  /* session windows: entries merge (acc_merge_<id>) */
+} Aggs;
+
 static int agg_kind(const char *name) {
-  static const char *const names[] = {"count", "sum",   "min", "max",
-                                      "avg",   "first", "last"};
-  for (int i = 0; i < 7; i++)
+  static const char *const names[] = {"count", "sum",   "min",  "max",
+                                      "avg",   "first", "last", "count_distinct"};
+  for (int i = 0; i < 8; i++)
     if (strcmp(names[i], name) == 0)
       return i;
   return -1;
 }
 
-static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
-                        Type *t, FlowCtx *fc);
-
-/* The aggregates of aggregate(...) call [n] producing record [out];
- * NULL (reported) if one is not supported yet. */
-static Agg *collect_aggs(Emitter *e, Node *n, Type *out, int *na_out) {
-  int na = n->list.len;
-  Agg *aggs = arena_alloc(A, sizeof *aggs * (size_t)(na ? na : 1));
-  for (int i = 0; i < na; i++) {
-    Node *arg = n->list.items[i];
-    Agg *a = &aggs[i];
-    a->name = arg->name;
-    a->kind = agg_kind(arg->a->name);
-    a->fn = arg->a->list.len ? arg->a->list.items[0] : NULL;
-    a->in = a->fn ? (a->fn->kind == ND_LAMBDA ? a->fn->b->type
-                                              : a->fn->sym->type)
-                  : &ty_int;
-    a->out = type_field(out, a->name)->type;
-    if (a->kind < 0) {
-      unsupported(e, arg->a->loc, s_(e, "the aggregate '%s'", arg->a->name));
-      return NULL;
-    }
-    if (a->in->kind == TY_STRING || a->in->kind == TY_RECORD ||
-        a->in->kind == TY_OPTIONAL) {
-      unsupported(e, arg->a->loc, s_(e, "%s over %s values", arg->a->name,
-                                     type_str(A, a->in)));
-      return NULL;
+/* The accumulators of aggregate/reduce/fold stage [sg] over records of
+ * type [t]; false (reported) if one is not supported. */
+static bool collect_aggs(Emitter *e, Stage *sg, Type *t, bool windowed,
+                         Aggs *g) {
+  Node *n = sg->node;
+  Type *out = sg->type->elem;
+  g->id = ++e->tmp;
+  g->elem = t;
+  if (strcmp(n->name, "reduce") == 0 || strcmp(n->name, "fold") == 0) {
+    bool fold = n->name[0] == 'f';
+    g->n = 1;
+    g->a = arena_alloc(A, sizeof *g->a);
+    Agg *a = g->a;
+    memset(a, 0, sizeof *a);
+    a->name = "value";
+    a->kind = fold ? AG_FOLD : AG_REDUCE;
+    a->init = fold ? n->list.items[0] : NULL;
+    a->fn = n->list.items[fold ? 1 : 0];
+    if (a->fn->kind == ND_NAMED_ARG)
+      a->fn = a->fn->a;
+    if (a->init && a->init->kind == ND_NAMED_ARG)
+      a->init = a->init->a;
+    a->in = windowed ? out->fields[out->nfields - 1].type /* value */ : out;
+    a->out = a->in;
+  } else {
+    g->n = n->list.len;
+    g->a = arena_alloc(A, sizeof *g->a * (size_t)(g->n ? g->n : 1));
+    for (int i = 0; i < g->n; i++) {
+      Node *arg = n->list.items[i];
+      Agg *a = &g->a[i];
+      memset(a, 0, sizeof *a);
+      a->name = arg->name;
+      a->kind = agg_kind(arg->a->name);
+      a->fn = arg->a->list.len ? arg->a->list.items[0] : NULL;
+      a->in = a->fn ? (a->fn->kind == ND_LAMBDA ? a->fn->b->type
+                                                : a->fn->sym->type)
+                    : &ty_int;
+      a->out = type_field(out, a->name)->type;
     }
   }
-  *na_out = na;
-  return aggs;
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    if (has_list(a->in)) {
+      unsupported(e, n->loc, "a list kept in keyed state");
+      return false;
+    }
+    if (a->kind == AG_DISTINCT) {
+      a->set = ++e->tmp;
+      cw(&e->state, "\n/* The distinct values of %s. */", a->name);
+      emit_table(e, a->set, a->in, "", NULL, false, false);
+    }
+  }
+  return true;
 }
 
-/* Evaluates each aggregate's function once on record [v]: x<id>_<i>. */
-static void agg_inputs(Emitter *e, int id, Agg *aggs, int na, const char *v,
-                       Type *t, FlowCtx *fc) {
-  for (int i = 0; i < na; i++)
-    if (aggs[i].fn)
-      cw(&e->w, "%s x%d_%d = %s;\n", ctype(e, aggs[i].in), id, i,
-         lambda_body(e, aggs[i].fn, &v, 1, &t, aggs[i].in));
+/* struct acc_<id>, and acc_drop_<id>() / acc_merge_<id>() as needed;
+ * true if there is an acc_drop_<id>(). */
+static bool emit_acc(Emitter *e, Aggs *g) {
+  CW *w = &e->state;
+  int id = g->id;
+  cw(w, "\n/* Accumulators of stage %d. */\n", id);
+  cw(w, "struct acc_%d {\n", id);
+  w->indent++;
+  bool drops = false;
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    switch (a->kind) {
+    case AG_COUNT:
+      cw(w, "int64_t a%d; /* %s: count */\n", i, a->name);
+      break;
+    case AG_AVG:
+      cw(w, "double a%d; /* %s: sum for avg */\nint64_t n%d;\n", i, a->name,
+         i);
+      break;
+    case AG_SUM:
+      cw(w, "%s a%d; /* %s */\n", ctype(e, a->in), i, a->name);
+      break;
+    case AG_DISTINCT:
+      cw(w, "struct tab_%d a%d; /* %s: distinct values */\n", a->set, i,
+         a->name);
+      drops = true;
+      break;
+    case AG_FOLD:
+      if (g->merges) { /* sessions merge, folds cannot: keep the records */
+        cw(w, "%s *a%d; /* the session's records, folded as it fires */\n"
+           "uint64_t *q%d; /* their arrival */\nsize_t n%d, cap%d;\n",
+           ctype(e, g->elem), i, i, i, i);
+        drops = true;
+        break;
+      }
+      /* fallthrough */
+    default:
+      cw(w, "%s a%d; /* %s */\nbool h%d;\n", ctype(e, a->in), i, a->name, i);
+      if (g->merges && (a->kind == AG_FIRST || a->kind == AG_LAST))
+        cw(w, "uint64_t q%d; /* arrival of the value */\n", i);
+      drops |= needs_keep(a->in);
+      break;
+    }
+  }
+  w->indent--;
+  cw(w, "};\n");
+  if (drops) {
+    cw(w, "\nstatic void acc_drop_%d(struct acc_%d *a) {\n", id, id);
+    w->indent++;
+    for (int i = 0; i < g->n; i++) {
+      Agg *a = &g->a[i];
+      if (a->kind == AG_DISTINCT) {
+        cw(w, "clear_%d(&a->a%d);\n", a->set, i);
+      } else if (a->kind == AG_FOLD && g->merges) {
+        if (needs_keep(g->elem)) {
+          cw(w, "for (size_t i = 0; i < a->n%d; i++) {\n", i);
+          w->indent++;
+          val_keep(e, w, s_(e, "a->a%d[i]", i), g->elem, true);
+          w->indent--;
+          cw(w, "}\n");
+        }
+        cw(w, "free(a->a%d);\nfree(a->q%d);\n", i, i);
+      } else if (a->kind != AG_COUNT && a->kind != AG_AVG &&
+                 a->kind != AG_SUM && needs_keep(a->in)) {
+        cw(w, "if (a->h%d) {\n", i);
+        w->indent++;
+        val_keep(e, w, s_(e, "a->a%d", i), a->in, true);
+        w->indent--;
+        cw(w, "}\n");
+      }
+    }
+    w->indent--;
+    cw(w, "}\n");
+  }
+  if (!g->merges)
+    return drops;
+  /* Session windows merge: [from] goes into [to], then is left empty. */
+  cw(w, "\nstatic void acc_merge_%d(pspf_ctx_t *ctx, struct acc_%d *to, "
+     "struct acc_%d *from) {\n", id, id, id);
+  w->indent++;
+  cw(w, "(void)ctx;\n");
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    const char *t = s_(e, "to->a%d", i), *f = s_(e, "from->a%d", i);
+    bool keep = needs_keep(a->in);
+    switch (a->kind) {
+    case AG_COUNT:
+      cw(w, "%s += %s;\n", t, f);
+      break;
+    case AG_SUM:
+      if (a->in->kind == TY_FLOAT)
+        cw(w, "%s += %s;\n", t, f);
+      else
+        cw(w, "%s = pspf_add_i64(ctx, %s, %s);\n", t, t, f);
+      break;
+    case AG_AVG:
+      cw(w, "%s += %s;\nto->n%d += from->n%d;\n", t, f, i, i);
+      break;
+    case AG_FOLD: {
+      /* Both record lists are in arrival order: merge them. */
+      const char *ec = ctype(e, g->elem);
+      cw(w, "{\n");
+      w->indent++;
+      cw(w, "size_t n = to->n%d + from->n%d, i = 0, j = 0, k = 0;\n", i, i);
+      cw(w, "%s *r = pspf_state_alloc((n ? n : 1) * sizeof *r);\n", ec);
+      cw(w, "uint64_t *q = pspf_state_alloc((n ? n : 1) * sizeof *q);\n");
+      cw(w, "while (i < to->n%d || j < from->n%d) {\n", i, i);
+      w->indent++;
+      cw(w, "if (j == from->n%d || (i < to->n%d && to->q%d[i] < "
+         "from->q%d[j])) {\n  r[k] = to->a%d[i];\n  q[k++] = to->q%d[i++];\n"
+         "} else {\n  r[k] = from->a%d[j];\n  q[k++] = from->q%d[j++];\n}\n",
+         i, i, i, i, i, i, i, i);
+      w->indent--;
+      cw(w, "}\n");
+      cw(w, "free(to->a%d);\nfree(to->q%d);\nfree(from->a%d);\nfree(from->q%d);"
+         "\n", i, i, i, i);
+      cw(w, "to->a%d = r;\nto->q%d = q;\nto->n%d = to->cap%d = n;\n", i, i, i,
+         i);
+      cw(w, "from->a%d = NULL;\nfrom->q%d = NULL;\nfrom->n%d = from->cap%d = "
+         "0;\n", i, i, i, i);
+      w->indent--;
+      cw(w, "}\n");
+      break;
+    }
+    case AG_DISTINCT:
+      cw(w, "for (size_t i = 0; i < %s.cap; i++)\n  if (%s.slots[i].used)\n"
+         "    find_%d(&%s, %s.slots[i].key);\nclear_%d(&%s);\n", f, f, a->set,
+         t, f, a->set, f);
+      break;
+    default: {
+      /* Whether [from]'s value replaces [to]'s. */
+      const char *take;
+      if (a->kind == AG_MIN || a->kind == AG_MAX)
+        take = s_(e, "from->h%d && (!to->h%d || %s)", i, i,
+                  compare(e, a->kind == AG_MIN ? OP_LT : OP_GT, f, t, a->in,
+                          a->in));
+      else if (a->kind == AG_FIRST)
+        take = s_(e, "from->h%d && (!to->h%d || from->q%d < to->q%d)", i, i,
+                  i, i);
+      else if (a->kind == AG_LAST)
+        take = s_(e, "from->h%d && (!to->h%d || from->q%d > to->q%d)", i, i,
+                  i, i);
+      else /* reduce: [to] is the earlier session */
+        take = NULL;
+      if (take) {
+        cw(w, "if (%s) {\n", take);
+        w->indent++;
+        if (keep)
+          cw(w, "if (to->h%d) {\n", i);
+        if (keep) {
+          w->indent++;
+          val_keep(e, w, t, a->in, true);
+          w->indent--;
+          cw(w, "}\n");
+        }
+        cw(w, "%s = %s;\nto->h%d = true;\n", t, f, i);
+        if (a->kind == AG_FIRST || a->kind == AG_LAST)
+          cw(w, "to->q%d = from->q%d;\n", i, i);
+        cw(w, "from->h%d = false;\n", i);
+        w->indent--;
+        cw(w, "}\n");
+      } else {
+        Type *ts[2] = {a->in, a->in};
+        const char *args[2] = {t, f};
+        cw(w, "if (from->h%d && !to->h%d) {\n  %s = %s;\n  to->h%d = true;\n"
+           "  from->h%d = false;\n} else if (from->h%d) {\n", i, i, t, f, i, i,
+           i);
+        w->indent++;
+        cw(w, "%s v = %s;\n", ctype(e, a->in),
+           lambda_body(e, a->fn, args, 2, ts, a->in));
+        val_keep(e, w, "v", a->in, false);
+        val_keep(e, w, t, a->in, true);
+        cw(w, "%s = v;\n", t);
+        w->indent--;
+        cw(w, "}\n");
+      }
+      break;
+    }
+    }
+  }
+  if (drops)
+    cw(w, "acc_drop_%d(from);\n", id);
+  w->indent--;
+  cw(w, "}\n");
+  if (g->a[0].kind == AG_FOLD) {
+    Agg *a = &g->a[0];
+    cw(w, "\n/* The fold of a session's records, in arrival order. */\n");
+    cw(w, "static %s fold_%d(pspf_ctx_t *ctx, const struct acc_%d *a) {\n",
+       ctype(e, a->in), id, id);
+    w->indent++;
+    cw(w, "%s acc = %s;\n", ctype(e, a->in),
+       coerce(e, expr(e, a->init, NULL), a->init->type, a->in));
+    Type *ts[2] = {a->in, g->elem};
+    const char *args[2] = {"acc", "a->a0[i]"};
+    cw(w, "for (size_t i = 0; i < a->n0 && !ctx->fault; i++)\n  acc = %s;\n",
+       lambda_body(e, a->fn, args, 2, ts, a->in));
+    cw(w, "return acc;\n");
+    w->indent--;
+    cw(w, "}\n");
+  }
+  return drops;
+}
+
+/* Evaluates each accumulator's function once on record [v]:
+ * x<id>_<i> (reduce and fold need the state: see agg_update). */
+static void agg_inputs(Emitter *e, Aggs *g, const char *v, Type *t,
+                       FlowCtx *fc) {
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    if (a->fn && a->kind != AG_REDUCE && a->kind != AG_FOLD)
+      cw(&e->w, "%s x%d_%d = %s;\n", ctype(e, a->in), g->id, i,
+         lambda_body(e, a->fn, &v, 1, &t, a->in));
+  }
   check_fault(e, fc);
 }
 
-/* Updates entry [s] (a struct st_<id> *) with the inputs: new values
- * first, and the entry changes only if no fault came up. */
-static void agg_update(Emitter *e, int id, Agg *aggs, int na, const char *s,
+/* Updates accumulators [acc] (a struct acc_<id> *) with record [v]: new
+ * values first, and the state changes only if no fault came up. */
+static void agg_update(Emitter *e, Aggs *g, const char *acc, const char *v,
                        FlowCtx *fc) {
-  for (int i = 0; i < na; i++) {
-    Agg *a = &aggs[i];
-    const char *st = s_(e, "%s->a%d", s, i);
-    const char *has = s_(e, "%s->h%d", s, i);
+  CW *w = &e->w;
+  int id = g->id;
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    const char *st = s_(e, "%s->a%d", acc, i);
+    const char *has = s_(e, "%s->h%d", acc, i);
     const char *x = s_(e, "x%d_%d", id, i);
     const char *nv = s_(e, "n%d_%d", id, i);
     switch (a->kind) {
-    case 0:
-      cw(&e->w, "int64_t %s = %s + 1;\n", nv, st);
+    case AG_COUNT:
+      cw(w, "int64_t %s = %s + 1;\n", nv, st);
       break;
-    case 1:
+    case AG_SUM:
       if (a->in->kind == TY_FLOAT)
-        cw(&e->w, "double %s = %s + %s;\n", nv, st, x);
+        cw(w, "double %s = %s + %s;\n", nv, st, x);
       else
-        cw(&e->w, "int64_t %s = pspf_add_i64(ctx, %s, %s);\n", nv, st, x);
+        cw(w, "int64_t %s = pspf_add_i64(ctx, %s, %s);\n", nv, st, x);
       break;
-    case 2:
-    case 3:
-      cw(&e->w, "%s %s = !%s || %s %s %s ? %s : %s;\n", ctype(e, a->in), nv,
-         has, x, a->kind == 2 ? "<" : ">", st, x, st);
+    case AG_MIN:
+    case AG_MAX:
+      cw(w, "bool %s = !%s || %s;\n", nv, has,
+         compare(e, a->kind == AG_MIN ? OP_LT : OP_GT, x, st, a->in, a->in));
       break;
-    case 4:
-      cw(&e->w, "double %s = %s + (double)(%s);\n", nv, st, x);
+    case AG_AVG:
+      cw(w, "double %s = %s + (double)(%s);\n", nv, st, x);
       break;
-    case 5:
-      cw(&e->w, "%s %s = %s ? %s : %s;\n", ctype(e, a->in), nv, has, st, x);
+    case AG_REDUCE: {
+      Type *ts[2] = {a->in, g->elem};
+      const char *args[2] = {st, v};
+      cw(w, "%s %s = %s ? %s : %s;\n", ctype(e, a->in), nv, has,
+         lambda_body(e, a->fn, args, 2, ts, a->in), v);
       break;
-    case 6:
-      cw(&e->w, "%s %s = %s;\n", ctype(e, a->in), nv, x);
+    }
+    case AG_FOLD: {
+      if (g->merges)
+        break; /* kept as records, folded when the session fires */
+      Type *ts[2] = {a->in, g->elem};
+      const char *init = coerce(e, expr(e, a->init, NULL), a->init->type,
+                                a->in);
+      const char *args[2] = {s_(e, "(%s ? %s : %s)", has, st, init), v};
+      cw(w, "%s %s = %s;\n", ctype(e, a->in), nv,
+         lambda_body(e, a->fn, args, 2, ts, a->in));
+      break;
+    }
+    default:
       break;
     }
   }
   check_fault(e, fc);
-  for (int i = 0; i < na; i++) {
-    Agg *a = &aggs[i];
-    cw(&e->w, "%s->a%d = n%d_%d;\n", s, i, id, i);
-    if (a->kind == 4)
-      cw(&e->w, "%s->n%d++;\n", s, i);
-    else if (a->kind != 0 && a->kind != 1)
-      cw(&e->w, "%s->h%d = true;\n", s, i);
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    const char *st = s_(e, "%s->a%d", acc, i);
+    const char *has = s_(e, "%s->h%d", acc, i);
+    const char *x = s_(e, "x%d_%d", id, i);
+    const char *nv = s_(e, "n%d_%d", id, i);
+    bool keep = needs_keep(a->in);
+    const char *seq = g->merges ? s_(e, "%s->q%d = seq_%d;\n", acc, i, id)
+                                : "";
+    switch (a->kind) {
+    case AG_COUNT:
+    case AG_SUM:
+      cw(w, "%s = %s;\n", st, nv);
+      break;
+    case AG_AVG:
+      cw(w, "%s = %s;\n%s->n%d++;\n", st, nv, acc, i);
+      break;
+    case AG_DISTINCT:
+      cw(w, "find_%d(&%s, %s);\n", a->set, st, x);
+      break;
+    case AG_MIN:
+    case AG_MAX:
+    case AG_FIRST:
+    case AG_LAST:
+      if (a->kind == AG_FIRST)
+        cw(w, "if (!%s) {\n", has);
+      else if (a->kind == AG_LAST)
+        cw(w, "{\n");
+      else
+        cw(w, "if (%s) {\n", nv);
+      w->indent++;
+      if (keep && a->kind != AG_FIRST) {
+        cw(w, "if (%s) {\n", has);
+        w->indent++;
+        val_keep(e, w, st, a->in, true);
+        w->indent--;
+        cw(w, "}\n");
+      }
+      cw(w, "%s = %s;\n", st, x);
+      if (keep)
+        val_keep(e, w, st, a->in, false);
+      cw(w, "%s = true;\n%s", has, seq);
+      w->indent--;
+      cw(w, "}\n");
+      break;
+    case AG_FOLD:
+      if (g->merges) {
+        cw(w, "if (%s->n%d == %s->cap%d) {\n", acc, i, acc, i);
+        w->indent++;
+        cw(w, "size_t cap = %s->cap%d ? %s->cap%d * 2 : 8;\n", acc, i, acc, i);
+        cw(w, "%s *r = pspf_state_alloc(cap * sizeof *r);\n",
+           ctype(e, g->elem));
+        cw(w, "uint64_t *q = pspf_state_alloc(cap * sizeof *q);\n");
+        cw(w, "if (%s->n%d) {\n  memcpy(r, %s->a%d, %s->n%d * sizeof *r);\n"
+           "  memcpy(q, %s->q%d, %s->n%d * sizeof *q);\n}\n", acc, i, acc, i,
+           acc, i, acc, i, acc, i);
+        cw(w, "free(%s->a%d);\nfree(%s->q%d);\n%s->a%d = r;\n%s->q%d = q;\n"
+           "%s->cap%d = cap;\n", acc, i, acc, i, acc, i, acc, i, acc, i);
+        w->indent--;
+        cw(w, "}\n");
+        const char *slot = s_(e, "%s->a%d[%s->n%d]", acc, i, acc, i);
+        cw(w, "%s = %s;\n", slot, v);
+        val_keep(e, w, slot, g->elem, false);
+        cw(w, "%s->q%d[%s->n%d++] = seq_%d;\n", acc, i, acc, i, id);
+        break;
+      }
+      /* fallthrough */
+    case AG_REDUCE:
+      if (keep) {
+        val_keep(e, w, nv, a->in, false);
+        cw(w, "if (%s) {\n", has);
+        w->indent++;
+        val_keep(e, w, st, a->in, true);
+        w->indent--;
+        cw(w, "}\n");
+      }
+      cw(w, "%s = %s;\n%s = true;\n", st, nv, has);
+      break;
+    }
   }
 }
 
-/* ", .f_name = value" for each aggregate of entry [s]. */
-static const char *agg_fields(Emitter *e, Agg *aggs, int na, const char *s) {
+/* ", .f_name = value" for each accumulator of [acc]. */
+static const char *agg_fields(Emitter *e, Aggs *g, const char *acc) {
   const char *r = "";
-  for (int i = 0; i < na; i++) {
-    Agg *a = &aggs[i];
-    const char *val = a->kind == 4
-                          ? s_(e, "%s->a%d / (double)%s->n%d", s, i, s, i)
-                          : s_(e, "%s->a%d", s, i);
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    const char *val;
+    Type *vt = a->in;
+    if (a->kind == AG_AVG) {
+      val = s_(e, "%s->a%d / (double)%s->n%d", acc, i, acc, i);
+      vt = &ty_float;
+    } else if (a->kind == AG_DISTINCT) {
+      val = s_(e, "(int64_t)%s->a%d.len", acc, i);
+      vt = &ty_int;
+    } else if (a->kind == AG_FOLD && g->merges) {
+      val = s_(e, "fold_%d(ctx, %s)", g->id, acc);
+    } else {
+      val = s_(e, "%s->a%d", acc, i);
+    }
     r = s_(e, "%s, .%s = %s", r, cfield(e, a->name),
-           coerce(e, val, a->kind == 4 ? &ty_float : a->in, a->out));
+           coerce(e, val, vt, a->out));
   }
   return r;
 }
 
-/* key_by(...) |> aggregate(...): one updated result a record. */
-static void emit_running_aggregate(Emitter *e, Chain *ch, int from,
-                                   const char *v, Type *t, FlowCtx *fc) {
+/* The C expression of a stage's output record [oc] for accumulators
+ * [acc], with key [key] (or NULL) and window bounds (or NULL). */
+static const char *agg_record(Emitter *e, Aggs *g, const char *oc,
+                              const char *key, const char *start,
+                              const char *end, const char *acc) {
+  const char *f = agg_fields(e, g, acc);
+  const char *head = "";
+  if (key)
+    head = s_(e, ".f_key = %s", key);
+  if (start)
+    head = s_(e, "%s%s.f_start = %s, .f_end = %s", head, key ? ", " : "",
+              start, end);
+  if (!*head)
+    f += 2; /* no leading ", " */
+  return s_(e, "((%s){%s%s})", oc, head, f);
+}
+
+/* key_by(...) |> aggregate | reduce | fold: one updated result a record. */
+static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
+                         Type *t, FlowCtx *fc) {
   Stage *sg = ch->stages.items[from];
   Type *out = sg->type->elem;
-  int na;
-  Agg *aggs = collect_aggs(e, sg->node, out, &na);
-  if (!aggs)
+  Aggs g = {0};
+  if (!collect_aggs(e, sg, t, false, &g))
     return;
-  int id = ++e->tmp;
-  emit_table(e, id, fc->key_type, aggs, na);
+  int id = g.id;
+  bool drops = emit_acc(e, &g);
+  emit_table(e, id, fc->key_type, s_(e, "struct acc_%d acc;\n", id),
+             drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL, false,
+             false);
   cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
   vec_push(A, &e->frees, (void *)s_(e, "clear_%d(&tab_%d)", id, id));
-  agg_inputs(e, id, aggs, na, v, t, fc);
+  agg_inputs(e, &g, v, t, fc);
   const char *sp = s_(e, "s%d", id);
   cw(&e->w, "struct st_%d *%s = find_%d(&tab_%d, %s);\n", id, sp, id, id,
      fc->key);
-  agg_update(e, id, aggs, na, sp, fc);
+  agg_update(e, &g, s_(e, "(&%s->acc)", sp), v, fc);
   const char *nv = s_(e, "v%d", ++e->tmp);
-  cw(&e->w, "%s %s = ((%s){.f_key = %s->key%s});\n", ctype(e, out), nv,
-     ctype(e, out), sp, agg_fields(e, aggs, na, sp));
+  const char *val;
+  if (g.a[0].kind == AG_REDUCE || g.a[0].kind == AG_FOLD)
+    val = s_(e, "%s->acc.a0", sp);
+  else
+    val = agg_record(e, &g, ctype(e, out), s_(e, "%s->key", sp), NULL, NULL,
+                     s_(e, "(&%s->acc)", sp));
+  cw(&e->w, "%s %s = %s;\n", ctype(e, out), nv, val);
   back_to_c(e);
   FlowCtx inner = *fc;
   inner.key = NULL;
   emit_stages(e, ch, from + 1, nv, out, &inner);
 }
 
-/* window(tumbling | sliding) |> aggregate(...), on event time: the record
- * goes into every window that contains its time and has not fired; a
- * record with none left is late. Windows whose end the watermark has
- * reached fire in ascending (end, start), then leave the state. */
-static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
-                                  const char *v, Type *t, FlowCtx *fc) {
+/* The late: sink of window call [wn], or NULL. */
+static Symbol *late_sink(Node *wn) {
+  for (int i = 0; i < wn->list.len; i++)
+    if (wn->list.items[i]->kind == ND_NAMED_ARG &&
+        strcmp(wn->list.items[i]->name, "late") == 0)
+      return wn->list.items[i]->a->sym;
+  return NULL;
+}
+
+/* Statements for a late record [v]: counted, and sent to the late sink. */
+static void emit_late(Emitter *e, Node *wn, const char *v) {
+  cw(&e->w, "ctx->late++;\n");
+  Symbol *late = late_sink(wn);
+  if (late)
+    cw(&e->w, "%s(ctx, &%s);\n", sym_c(e, "write", late), v);
+}
+
+/* What follows a window's aggregate runs when a window fires:
+ * after_<id>(ctx, &result), stages [from..] of [ch]. */
+static void emit_after(Emitter *e, Chain *ch, int from, int id, Type *out,
+                       const char *wm) {
+  const char *oc = ctype(e, out);
+  cw(&e->state, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in);\n", id,
+     oc);
+  CW saved = e->w;
+  CW aw = {0};
+  aw.a = A;
+  aw.at_bol = true;
+  e->w = aw;
+  cw(&e->w, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in) {\n", id,
+     oc);
+  e->w.indent++;
+  FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL};
+  inner.ts = "((*in).f_end - 1)";
+  inner.wm = wm;
+  cw(&e->w, "%s v = *in;\n", oc);
+  emit_stages(e, ch, from, "v", out, &inner);
+  cw(&e->w, "return;\n");
+  e->w.indent--;
+  cw(&e->w, "bad_%d:\n  pspf_bad_record(ctx);\n}\n", id);
+  aw = e->w;
+  e->w = saved;
+  cw_raw(&e->state, aw.buf ? aw.buf : "", aw.len);
+  free(aw.buf);
+}
+
+/* window(tumbling | sliding) |> aggregate | reduce | fold, on event time:
+ * the record goes into every window that contains its time and has not
+ * fired; a record with none left is late. Windows whose end the
+ * watermark has reached fire in ascending (end, start), then leave the
+ * state. */
+static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
+                              Type *t, FlowCtx *fc, Aggs *g) {
   Stage *wsg = ch->stages.items[from];
-  Stage *asg = ch->stages.items[from + 1];
-  Node *wn = wsg->node;
   WindowSpec *ws = wsg->type->window;
-  Type *out = asg->type->elem;
+  Type *out = ((Stage *)ch->stages.items[from + 1])->type->elem;
   Type *kt = fc->key ? fc->key_type : &ty_bool;
   const char *key = fc->key ? fc->key : "false";
-  int na;
-  Agg *aggs = collect_aggs(e, asg->node, out, &na);
-  if (!aggs)
-    return;
-  int id = ++e->tmp;
+  int id = g->id;
   const char *size = expr(e, ws->size, NULL);
   const char *every = ws->kind == WIN_SLIDING ? expr(e, ws->every, NULL) : size;
-  emit_table(e, id, kt, aggs, na);
+  bool drops = emit_acc(e, g);
+  emit_table(e, id, kt, s_(e, "struct acc_%d acc;\n", id),
+             drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL, false,
+             false);
   CW *w = &e->state;
   const char *oc = ctype(e, out);
   cw(w, "\n/* Open windows of stage %d, by ascending start. */\n", id);
@@ -1236,10 +1755,11 @@ static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
   cw(w, "if (nwins_%d == capwins_%d) {\n", id, id);
   w->indent++;
   cw(w, "capwins_%d = capwins_%d ? capwins_%d * 2 : 16;\n", id, id, id);
-  cw(w, "struct win_%d *nw = realloc(wins_%d, capwins_%d * sizeof *nw);\n", id,
+  cw(w, "struct win_%d *nw = pspf_state_alloc(capwins_%d * sizeof *nw);\n", id,
+     id);
+  cw(w, "if (nwins_%d)\n  memcpy(nw, wins_%d, nwins_%d * sizeof *nw);\n", id,
      id, id);
-  cw(w, "if (!nw)\n  nw = pspf_state_alloc(0); /* never reached: exits */\n");
-  cw(w, "wins_%d = nw;\n", id);
+  cw(w, "free(wins_%d);\nwins_%d = nw;\n", id, id);
   w->indent--;
   cw(w, "}\n");
   cw(w, "memmove(wins_%d + lo + 1, wins_%d + lo, (nwins_%d - lo) * sizeof "
@@ -1248,7 +1768,7 @@ static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
      "tab_%d){NULL, 0, 0};\nreturn &wins_%d[lo].tab;\n", id, id, id, id, id);
   w->indent--;
   cw(w, "}\n");
-  cw(w, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in);\n", id, oc);
+  emit_after(e, ch, from + 2, id, out, fc->wm);
   cw(w, "\n/* Fires the windows of stage %d that end at or before [wm]. */\n",
      id);
   cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
@@ -1262,8 +1782,9 @@ static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
   w->indent++;
   cw(w, "struct st_%d *s = &w->tab.slots[i];\nif (!s->used)\n  continue;\n",
      id);
-  cw(w, "%s o = {%s.f_start = w->start, .f_end = w->start + %s%s};\n", oc,
-     fc->key ? ".f_key = s->key, " : "", size, agg_fields(e, aggs, na, "s"));
+  cw(w, "%s o = %s;\n", oc,
+     agg_record(e, g, oc, fc->key ? "s->key" : NULL, "w->start",
+                s_(e, "w->start + %s", size), "(&s->acc)"));
   cw(w, "after_%d(ctx, &o);\n", id);
   w->indent--;
   cw(w, "}\nclear_%d(&w->tab);\n", id);
@@ -1271,12 +1792,14 @@ static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
   cw(w, "}\n");
   cw(w, "if (k) {\n  memmove(wins_%d, wins_%d + k, (nwins_%d - k) * sizeof "
      "*wins_%d);\n  nwins_%d -= k;\n}\n", id, id, id, id, id);
+  cw(w, "if (wm == INT64_MAX) {\n  free(wins_%d);\n  wins_%d = NULL;\n  "
+     "capwins_%d = 0;\n}\n", id, id, id);
   w->indent--;
   cw(w, "}\n");
   vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
 
   /* In the flow: place the record, or send it to the late sink. */
-  agg_inputs(e, id, aggs, na, v, t, fc);
+  agg_inputs(e, g, v, t, fc);
   cw(&e->w, "bool placed%d = false;\n", id);
   cw(&e->w, "int64_t last%d = pspf_floor_div(%s, %s) * %s;\n", id, fc->ts,
      every, every);
@@ -1286,46 +1809,332 @@ static void emit_window_aggregate(Emitter *e, Chain *ch, int from,
   cw(&e->w, "if (st + %s <= %s)\n  continue; /* fired already */\n", size,
      fc->wm);
   cw(&e->w, "struct st_%d *s = find_%d(win_%d(st), %s);\n", id, id, id, key);
-  agg_update(e, id, aggs, na, "s", fc);
+  agg_update(e, g, "(&s->acc)", v, fc);
   cw(&e->w, "placed%d = true;\n", id);
   e->w.indent--;
   cw(&e->w, "}\n");
   cw(&e->w, "if (!placed%d) {\n", id);
   e->w.indent++;
-  cw(&e->w, "ctx->late++;\n");
-  Node *late = NULL;
-  for (int i = 0; i < wn->list.len; i++)
-    if (wn->list.items[i]->kind == ND_NAMED_ARG &&
-        strcmp(wn->list.items[i]->name, "late") == 0)
-      late = wn->list.items[i]->a;
-  if (late && late->sym)
-    cw(&e->w, "%s(ctx, &%s);\n", sym_c(e, "write", late->sym), v);
+  emit_late(e, wsg->node, v);
   e->w.indent--;
   cw(&e->w, "}\n");
   cw(&e->w, "fire_%d(ctx, %s);\n", id, fc->wm);
-  back_to_c(e);
+}
 
-  /* What follows the aggregate runs when a window fires: after_<id>. */
-  CW saved = e->w;
-  CW aw = {0};
-  aw.a = A;
-  aw.at_bol = true;
-  e->w = aw;
-  cw(&e->w, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in) {\n", id,
-     oc);
-  e->w.indent++;
-  FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL};
-  inner.ts = "((*in).f_end - 1)";
-  inner.wm = fc->wm;
-  cw(&e->w, "%s v = *in;\n", oc);
-  emit_stages(e, ch, from + 2, "v", out, &inner);
-  cw(&e->w, "return;\n");
-  e->w.indent--;
-  cw(&e->w, "bad_%d:\n  pspf_bad_record(ctx);\n}\n", id);
-  aw = e->w;
-  e->w = saved;
-  cw_raw(&e->state, aw.buf ? aw.buf : "", aw.len);
-  free(aw.buf);
+/* window(session(gap: g)) |> ...: per key, sessions sorted by start and
+ * disjoint; a record at t opens [t, t + g) and merges with every session
+ * it touches (inclusive). A heap of (end, start) says when each session is
+ * due; an entry whose session grew or merged away is re-queued or dropped
+ * when it comes up. */
+static void emit_session_windows(Emitter *e, Chain *ch, int from,
+                                 const char *v, Type *t, FlowCtx *fc,
+                                 Aggs *g) {
+  Stage *wsg = ch->stages.items[from];
+  WindowSpec *ws = wsg->type->window;
+  Type *out = ((Stage *)ch->stages.items[from + 1])->type->elem;
+  Type *kt = fc->key ? fc->key_type : &ty_bool;
+  const char *kc = ctype(e, kt);
+  const char *key = fc->key ? fc->key : "false";
+  int id = g->id;
+  const char *gap = expr(e, ws->size, NULL);
+  g->merges = true;
+  bool drops = emit_acc(e, g);
+  CW *w = &e->state;
+  const char *oc = ctype(e, out);
+  cw(w, "\n/* A session of stage %d: [start, end = last + gap). */\n", id);
+  cw(w, "struct sess_%d {\n  int64_t start, end;\n  uint64_t id;\n  struct "
+     "acc_%d acc;\n};\n", id, id);
+  emit_table(e, id, kt, s_(e, "struct sess_%d *sess;\nsize_t nsess, "
+                           "capsess;\n", id),
+             drops ? s_(e, "for (size_t i = 0; i < s->nsess; i++)\n  "
+                        "acc_drop_%d(&s->sess[i].acc);\nfree(s->sess);\n", id)
+                   : "free(s->sess);\n",
+             true, true);
+  cw(w, "static struct tab_%d tab_%d;\nstatic uint64_t seq_%d, nextid_%d;\n",
+     id, id, id, id);
+  cw(w, "\n/* When a session of stage %d is due. */\n", id);
+  cw(w, "struct due_%d {\n  int64_t end, start;\n  uint64_t id;\n  %s key;\n"
+     "};\n", id, kc);
+  emit_heap(e, s_(e, "due_%d", id));
+  emit_after(e, ch, from + 2, id, out, fc->wm);
+  cw(w, "\n/* Fires the sessions of stage %d that end at or before [wm]. */\n",
+     id);
+  cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
+  w->indent++;
+  cw(w, "while (ndue_%d && (wm == INT64_MAX || due_%d_heap[0].end <= wm)) {\n",
+     id, id);
+  w->indent++;
+  cw(w, "struct due_%d d = pop_due_%d();\n", id, id);
+  cw(w, "struct st_%d *s = get_%d(&tab_%d, d.key);\nsize_t i = 0;\n", id, id,
+     id);
+  cw(w, "while (s && i < s->nsess && s->sess[i].id != d.id)\n  i++;\n");
+  cw(w, "if (s && i < s->nsess) {\n");
+  w->indent++;
+  cw(w, "struct sess_%d *x = &s->sess[i];\n", id);
+  cw(w, "if (x->end != d.end || x->start != d.start) { /* it grew */\n");
+  w->indent++;
+  cw(w, "d.end = x->end;\nd.start = x->start;\npush_due_%d(d);\ncontinue;\n",
+     id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "%s o = %s;\n", oc,
+     agg_record(e, g, oc, fc->key ? "d.key" : NULL, "x->start", "x->end",
+                "(&x->acc)"));
+  cw(w, "after_%d(ctx, &o);\n", id);
+  if (drops)
+    cw(w, "acc_drop_%d(&x->acc);\n", id);
+  cw(w, "memmove(x, x + 1, (s->nsess - i - 1) * sizeof *x);\n");
+  cw(w, "if (--s->nsess == 0)\n  del_%d(&tab_%d, s);\n", id, id);
+  w->indent--;
+  cw(w, "}\n");
+  val_keep(e, w, "d.key", kt, true);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "if (wm == INT64_MAX) {\n  free(due_%d_heap);\n  due_%d_heap = NULL;\n"
+     "  capdue_%d = 0;\n  clear_%d(&tab_%d);\n}\n", id, id, id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
+
+  /* In the flow. */
+  CW *f = &e->w;
+  agg_inputs(e, g, v, t, fc);
+  cw(f, "{\n");
+  f->indent++;
+  cw(f, "int64_t lo = %s, hi = pspf_sat_add(%s, %s);\n", fc->ts, fc->ts, gap);
+  cw(f, "struct st_%d *s = get_%d(&tab_%d, %s);\n", id, id, id, key);
+  cw(f, "size_t first = 0, end = 0; /* the sessions it touches */\n");
+  cw(f, "for (size_t i = 0; s && i < s->nsess; i++) {\n");
+  f->indent++;
+  cw(f, "if (s->sess[i].end < lo)\n  first = i + 1;\nelse if "
+     "(s->sess[i].start > hi)\n  break;\nelse\n  end = i + 1;\n");
+  f->indent--;
+  cw(f, "}\n");
+  cw(f, "if (end <= first && hi <= %s) {\n", fc->wm);
+  f->indent++;
+  emit_late(e, wsg->node, v);
+  f->indent--;
+  cw(f, "} else {\n");
+  f->indent++;
+  cw(f, "if (!s)\n  s = find_%d(&tab_%d, %s);\n", id, id, key);
+  cw(f, "if (end <= first) { /* a new session */\n");
+  f->indent++;
+  cw(f, "if (s->nsess == s->capsess) {\n");
+  f->indent++;
+  cw(f, "s->capsess = s->capsess ? s->capsess * 2 : 2;\n");
+  cw(f, "struct sess_%d *ns = pspf_state_alloc(s->capsess * sizeof *ns);\n",
+     id);
+  cw(f, "if (s->nsess)\n  memcpy(ns, s->sess, s->nsess * sizeof *ns);\n");
+  cw(f, "free(s->sess);\ns->sess = ns;\n");
+  f->indent--;
+  cw(f, "}\n");
+  cw(f, "memmove(s->sess + first + 1, s->sess + first, (s->nsess - first) * "
+     "sizeof *s->sess);\n");
+  cw(f, "s->nsess++;\n");
+  cw(f, "s->sess[first] = (struct sess_%d){.start = lo, .end = hi, .id = "
+     "++nextid_%d};\n", id, id);
+  cw(f, "struct due_%d d = {hi, lo, nextid_%d, %s};\n", id, id, key);
+  val_keep(e, f, "d.key", kt, false);
+  cw(f, "push_due_%d(d);\n", id);
+  f->indent--;
+  cw(f, "} else { /* merge the sessions it touches into the first */\n");
+  f->indent++;
+  cw(f, "struct sess_%d *x = &s->sess[first];\n", id);
+  cw(f, "for (size_t j = first + 1; j < end; j++) {\n");
+  f->indent++;
+  cw(f, "acc_merge_%d(ctx, &x->acc, &s->sess[j].acc);\n", id);
+  cw(f, "if (s->sess[j].end > x->end)\n  x->end = s->sess[j].end;\n");
+  f->indent--;
+  cw(f, "}\n");
+  cw(f, "memmove(x + 1, s->sess + end, (s->nsess - end) * sizeof *x);\n");
+  cw(f, "s->nsess -= end - first - 1;\n");
+  cw(f, "if (lo < x->start)\n  x->start = lo;\nif (hi > x->end)\n  x->end = "
+     "hi;\n");
+  f->indent--;
+  cw(f, "}\n");
+  cw(f, "seq_%d++;\n", id);
+  agg_update(e, g, "(&s->sess[first].acc)", v, fc);
+  f->indent--;
+  cw(f, "}\n");
+  f->indent--;
+  cw(f, "}\n");
+  cw(f, "fire_%d(ctx, %s);\n", id, fc->wm);
+}
+
+/* window(count(n, every: m)) |> ...: per key, a window opens every m
+ * records and fires when it holds n; start and end are the times of its
+ * first and last record. At end of input, partial windows fire in
+ * ascending (end, start). */
+static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
+                               Type *t, FlowCtx *fc, Aggs *g) {
+  Stage *wsg = ch->stages.items[from];
+  WindowSpec *ws = wsg->type->window;
+  Type *out = ((Stage *)ch->stages.items[from + 1])->type->elem;
+  Type *kt = fc->key ? fc->key_type : &ty_bool;
+  const char *key = fc->key ? fc->key : "false";
+  int id = g->id;
+  const char *size = expr(e, ws->size, NULL);
+  const char *every = ws->every ? expr(e, ws->every, NULL) : size;
+  bool drops = emit_acc(e, g);
+  CW *w = &e->state;
+  const char *oc = ctype(e, out);
+  cw(w, "\n/* A count window of stage %d. */\n", id);
+  cw(w, "struct cw_%d {\n  int64_t start, end, n;\n  struct acc_%d acc;\n};\n",
+     id, id);
+  emit_table(e, id, kt, s_(e, "int64_t seen;\nstruct cw_%d *open;\nsize_t "
+                           "nopen;\n", id),
+             drops ? s_(e, "for (size_t i = 0; i < s->nopen; i++)\n  "
+                        "acc_drop_%d(&s->open[i].acc);\nfree(s->open);\n", id)
+                   : "free(s->open);\n",
+             false, false);
+  cw(w, "static struct tab_%d tab_%d;\n", id, id);
+  emit_after(e, ch, from + 2, id, out, fc->wm ? fc->wm : "INT64_MIN");
+  cw(w, "\n/* At end of input: the partial windows of stage %d. */\n", id);
+  cw(w, "struct fin_%d {\n  struct st_%d *s;\n  struct cw_%d *w;\n};\n", id, id,
+     id);
+  cw(w, "\nstatic int cmp_%d(const void *pa, const void *pb) {\n", id);
+  w->indent++;
+  cw(w, "const struct cw_%d *a = ((const struct fin_%d *)pa)->w, *b = ((const "
+     "struct fin_%d *)pb)->w;\n", id, id, id);
+  cw(w, "if (a->end != b->end)\n  return a->end < b->end ? -1 : 1;\n");
+  cw(w, "return (a->start > b->start) - (a->start < b->start);\n");
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
+  w->indent++;
+  cw(w, "if (wm != INT64_MAX)\n  return;\n");
+  cw(w, "size_t n = 0;\nfor (size_t i = 0; i < tab_%d.cap; i++)\n  n += "
+     "tab_%d.slots[i].nopen;\n", id, id);
+  cw(w, "struct fin_%d *all = pspf_state_alloc(n * sizeof *all);\nn = 0;\n",
+     id);
+  cw(w, "for (size_t i = 0; i < tab_%d.cap; i++)\n  for (size_t j = 0; j < "
+     "tab_%d.slots[i].nopen; j++)\n    all[n++] = (struct fin_%d){&tab_%d."
+     "slots[i], &tab_%d.slots[i].open[j]};\n", id, id, id, id, id);
+  cw(w, "if (n)\n  qsort(all, n, sizeof *all, cmp_%d);\n", id);
+  cw(w, "for (size_t i = 0; i < n; i++) {\n");
+  w->indent++;
+  cw(w, "struct cw_%d *x = all[i].w;\n", id);
+  cw(w, "%s o = %s;\n", oc,
+     agg_record(e, g, oc, fc->key ? "all[i].s->key" : NULL, "x->start",
+                "x->end", "(&x->acc)"));
+  cw(w, "after_%d(ctx, &o);\n", id);
+  w->indent--;
+  cw(w, "}\nfree(all);\nclear_%d(&tab_%d);\n", id, id);
+  w->indent--;
+  cw(w, "}\n");
+  vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
+
+  /* In the flow. */
+  CW *f = &e->w;
+  agg_inputs(e, g, v, t, fc);
+  cw(f, "{\n");
+  f->indent++;
+  cw(f, "int64_t ts = %s;\n", fc->ts);
+  cw(f, "struct st_%d *s = find_%d(&tab_%d, %s);\n", id, id, id, key);
+  cw(f, "if (!s->open)\n  s->open = pspf_state_alloc(%s * sizeof "
+     "*s->open);\n", ws->every ? s_(e, "((%s + %s - 1) / %s)", size, every,
+                                     every)
+                               : "1");
+  cw(f, "if (s->seen++ %% %s == 0)\n  s->open[s->nopen++] = (struct cw_%d){"
+     ".start = ts};\n", every, id);
+  cw(f, "for (size_t i = 0; i < s->nopen; i++) {\n");
+  f->indent++;
+  cw(f, "struct cw_%d *x = &s->open[i];\n", id);
+  agg_update(e, g, "(&x->acc)", v, fc);
+  cw(f, "x->end = ts;\nx->n++;\n");
+  f->indent--;
+  cw(f, "}\n");
+  cw(f, "if (s->nopen && s->open[0].n == %s) {\n", size);
+  f->indent++;
+  cw(f, "struct cw_%d *x = &s->open[0];\n", id);
+  cw(f, "%s o = %s;\n", oc,
+     agg_record(e, g, oc, fc->key ? "s->key" : NULL, "x->start", "x->end",
+                "(&x->acc)"));
+  cw(f, "after_%d(ctx, &o);\n", id);
+  if (drops)
+    cw(f, "acc_drop_%d(&x->acc);\n", id);
+  cw(f, "memmove(x, x + 1, (s->nopen - 1) * sizeof *x);\ns->nopen--;\n");
+  f->indent--;
+  cw(f, "}\n");
+  f->indent--;
+  cw(f, "}\n");
+}
+
+/* dedupe(x => k, within: d): a record passes unless one with the same key
+ * passed less than d away in time; the key is forgotten once the watermark
+ * is d past it (a heap of (expiry, time) says when). */
+static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
+                        Type *t, FlowCtx *fc) {
+  Stage *sg = ch->stages.items[from];
+  Node *n = sg->node;
+  Node *fn = n->list.items[0];
+  Node *within = n->list.items[1];
+  if (fn->kind == ND_NAMED_ARG)
+    fn = fn->a;
+  if (within->kind == ND_NAMED_ARG)
+    within = within->a;
+  Type *kt = fn->kind == ND_LAMBDA ? fn->b->type : fn->sym->type;
+  const char *kc = ctype(e, kt);
+  int id = ++e->tmp;
+  const char *d = expr(e, within, NULL);
+  CW *w = &e->state;
+  cw(w, "\n/* Dedupe of stage %d: key -> when it last passed. */", id);
+  emit_table(e, id, kt, "int64_t at;\n", NULL, true, true);
+  cw(w, "static struct tab_%d tab_%d;\n", id, id);
+  cw(w, "struct due_%d {\n  int64_t end, start;\n  %s key;\n};\n", id, kc);
+  emit_heap(e, s_(e, "due_%d", id));
+  cw(w, "\n/* Forgets the keys of stage %d that passed at or before [wm] - "
+     "within. */\n", id);
+  cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
+  w->indent++;
+  cw(w, "(void)ctx;\n");
+  cw(w, "while (ndue_%d && (wm == INT64_MAX || due_%d_heap[0].end <= wm)) {\n",
+     id, id);
+  w->indent++;
+  cw(w, "struct due_%d d = pop_due_%d();\n", id, id);
+  cw(w, "struct st_%d *s = get_%d(&tab_%d, d.key);\n", id, id, id);
+  cw(w, "if (s && s->at == d.start)\n  del_%d(&tab_%d, s);\n", id, id);
+  val_keep(e, w, "d.key", kt, true);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "if (wm == INT64_MAX) {\n  free(due_%d_heap);\n  due_%d_heap = NULL;\n"
+     "  capdue_%d = 0;\n  clear_%d(&tab_%d);\n}\n", id, id, id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
+
+  CW *f = &e->w;
+  const char *k = s_(e, "k%d", id);
+  cw(f, "%s %s = %s;\n", kc, k, lambda_body(e, fn, &v, 1, &t, kt));
+  check_fault(e, fc);
+  cw(f, "struct st_%d *s%d = get_%d(&tab_%d, %s);\n", id, id, id, id, k);
+  cw(f, "if (!s%d || pspf_sat_sub(%s, s%d->at) >= %s || pspf_sat_sub(s%d->at, "
+     "%s) >= %s) {\n", id, fc->ts, id, d, id, fc->ts, d);
+  f->indent++;
+  cw(f, "if (!s%d)\n  s%d = find_%d(&tab_%d, %s);\n", id, id, id, id, k);
+  cw(f, "s%d->at = %s;\n", id, fc->ts);
+  cw(f, "struct due_%d d%d = {pspf_sat_add(%s, %s), %s, %s};\n", id, id, fc->ts,
+     d, fc->ts, k);
+  val_keep(e, f, s_(e, "d%d.key", id), kt, false);
+  cw(f, "push_due_%d(d%d);\n", id, id);
+  cw(f, "fire_%d(ctx, %s);\n", id, fc->wm);
+  back_to_c(e);
+  emit_stages(e, ch, from + 1, v, t, fc);
+  f->indent--;
+  cw(f, "}\n");
+}
+
+/* Without event_time, time is the wall clock when the record is read (kept
+ * from going back), and the watermark is the same clock. */
+static FlowCtx *processing_time(Emitter *e, FlowCtx *fc, FlowCtx *out) {
+  int id = ++e->tmp;
+  cw(&e->state, "\n/* Processing time of stage %d. */\nstatic int64_t "
+     "ptime_%d = INT64_MIN;\n", id, id);
+  cw(&e->w, "{\n  int64_t now = pspf_wall_ms();\n  if (now > ptime_%d)\n    "
+     "ptime_%d = now;\n}\n", id, id);
+  *out = *fc;
+  out->ts = out->wm = s_(e, "ptime_%d", id);
+  return out;
 }
 
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
@@ -1431,23 +2240,26 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
   if (strcmp(op, "window") == 0 && from + 1 < st->len) {
     Stage *next = st->items[from + 1];
     WindowSpec *ws = sg->type->window;
-    if (!fc->ts) {
-      unsupported(e, n->name_loc, "a window on processing time (without "
-                  "event_time)");
+    FlowCtx pfc;
+    if (!fc->ts) /* processing time */
+      fc = processing_time(e, fc, &pfc);
+    Aggs g = {0};
+    if (!collect_aggs(e, next, t, true, &g))
       return;
-    }
-    if (ws->kind != WIN_TUMBLING && ws->kind != WIN_SLIDING) {
-      unsupported(e, ws->size->loc, ws->kind == WIN_SESSION
-                                        ? "a session window"
-                                        : "a count window");
-      return;
-    }
-    if (!next->type || strcmp(next->node->name, "aggregate") != 0) {
-      unsupported(e, next->node->name_loc,
-                  s_(e, "'%s' after a window", next->node->name));
-      return;
-    }
-    emit_window_aggregate(e, ch, from, v, t, fc);
+    if (ws->kind == WIN_SESSION)
+      emit_session_windows(e, ch, from, v, t, fc, &g);
+    else if (ws->kind == WIN_COUNT)
+      emit_count_windows(e, ch, from, v, t, fc, &g);
+    else
+      emit_time_windows(e, ch, from, v, t, fc, &g);
+    back_to_c(e);
+    return;
+  }
+  if (strcmp(op, "dedupe") == 0) {
+    FlowCtx pfc;
+    if (!fc->ts) /* processing time */
+      fc = processing_time(e, fc, &pfc);
+    emit_dedupe(e, ch, from, v, t, fc);
     return;
   }
   if (strcmp(op, "key_by") == 0) {
@@ -1464,9 +2276,10 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     return;
   }
   Stage *prev = st->items[from - 1];
-  if (strcmp(op, "aggregate") == 0 && prev->type &&
-      prev->type->shape == SHAPE_KEYED && fc->key) {
-    emit_running_aggregate(e, ch, from, v, t, fc);
+  if ((strcmp(op, "aggregate") == 0 || strcmp(op, "reduce") == 0 ||
+       strcmp(op, "fold") == 0) &&
+      prev->type && prev->type->shape == SHAPE_KEYED && fc->key) {
+    emit_running(e, ch, from, v, t, fc);
     return;
   }
   unsupported(e, n->name_loc, s_(e, "'%s'", op));

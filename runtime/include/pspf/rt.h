@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pspf/format.h"
 #include "pspf/io.h"
@@ -173,6 +174,21 @@ static inline int64_t pspf_floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
+/* Processing time: the wall clock in milliseconds since the epoch. */
+static inline int64_t pspf_wall_ms(void) {
+  struct timespec ts;
+  timespec_get(&ts, TIME_UTC);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* a + b, clamped to the int64 range (session ends near the epoch's end). */
+static inline int64_t pspf_sat_add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r))
+    return b > 0 ? INT64_MAX : INT64_MIN;
+  return r;
+}
+
 /* a - b, clamped to the int64 range (watermarks near the epoch's ends). */
 static inline int64_t pspf_sat_sub(int64_t a, int64_t b) {
   int64_t r;
@@ -229,6 +245,15 @@ static inline uint64_t pspf_hash_bytes(const char *p, size_t n) {
   if (n)
     memcpy(&w, p, n);
   return pspf_hash_u64(h ^ w ^ ((uint64_t)n << 56));
+}
+
+/* Hash of a double key: equal values (0.0 and -0.0) hash alike. */
+static inline uint64_t pspf_hash_f64(double x) {
+  uint64_t u;
+  if (x == 0)
+    x = 0;
+  memcpy(&u, &x, sizeof u);
+  return pspf_hash_u64(u);
 }
 
 /* Zeroed memory for keyed state; never NULL (out of memory: status 2). */
