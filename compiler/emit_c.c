@@ -121,6 +121,7 @@ typedef struct Emitter {
   PtrVec unsupported_at; /* Loc *: constructs reported as not supported */
   PtrVec fires;      /* const char *: fire functions, upstream first */
   PtrVec frees;      /* const char *: statements freeing state at the end */
+  PtrVec late_done;  /* Node *: windows whose late records are handled */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -1682,8 +1683,16 @@ static Symbol *late_sink(Node *wn) {
   return NULL;
 }
 
-/* Statements for a late record [v]: counted, and sent to the late sink. */
+/* Statements for a late record [v]: counted, and sent to the late sink.
+ * A window in a named stream is expanded into each pipeline that reads
+ * it, with the same decisions: only the first expansion does this. */
 static void emit_late(Emitter *e, Node *wn, const char *v) {
+  for (int i = 0; i < e->late_done.len; i++)
+    if (e->late_done.items[i] == wn) {
+      cw(&e->w, "/* late: counted where the named stream is first read */\n");
+      return;
+    }
+  vec_push(A, &e->late_done, wn);
   cw(&e->w, "ctx->late++;\n");
   Symbol *late = late_sink(wn);
   if (late)
