@@ -122,6 +122,7 @@ typedef struct Emitter {
   PtrVec fires;      /* const char *: fire functions, upstream first */
   PtrVec frees;      /* const char *: statements freeing state at the end */
   PtrVec late_done;  /* Node *: windows whose late records are handled */
+  PtrVec *sources;   /* Symbol *: the sources, in index order */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -877,13 +878,18 @@ typedef struct FlowCtx {
   Type *key_type;     /* its type */
   const char *ts;     /* C expression of the record's event time, or NULL */
   const char *wm;     /* C expression of the watermark, or NULL */
+  const char *src;    /* C expression of the source index of the record */
+  const char *srcs;   /* after a merge: "{0, 2}", the sources it merges */
+  int nsrcs;          /* how many */
 } FlowCtx;
 
 /* Emits stages [from..] of chain [ch] applied to value [v] of type [t]. */
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
                         Type *t, FlowCtx *fc);
 
-/* The stages of a chain, with named streams (lets) expanded in place. */
+/* The stages of a chain, with named streams (lets) expanded in place:
+ * the first is a source or a merge(...) call; *root is the source, or
+ * NULL. */
 static void flatten_chain(Emitter *e, Chain *ch, PtrVec *out, Symbol **root) {
   Stage *first = ch->stages.items[0];
   Symbol *s = first->node->sym;
@@ -896,14 +902,37 @@ static void flatten_chain(Emitter *e, Chain *ch, PtrVec *out, Symbol **root) {
         break;
       }
     }
-  } else if (first->node->kind == ND_CALL) {
-    unsupported(e, first->node->loc, "merge");
-    *root = NULL;
   } else {
-    *root = s;
+    *root = first->node->kind == ND_CALL ? NULL : s;
+    vec_push(A, out, first);
   }
   for (int i = 1; i < ch->stages.len; i++)
     vec_push(A, out, ch->stages.items[i]);
+}
+
+/* The stages of stream expression [x] (an argument of merge), as
+ * flatten_chain() gives them. */
+static void expr_stages(Emitter *e, Node *x, PtrVec *out, Symbol **root) {
+  if (x->kind == ND_PIPE) {
+    expr_stages(e, x->a, out, root);
+    Stage *sg = arena_alloc(A, sizeof *sg);
+    *sg = (Stage){x->b, x->b->name, x->b->type};
+    vec_push(A, out, sg);
+    return;
+  }
+  Symbol *s = x->sym;
+  if (s && s->kind == SYM_LET) {
+    Chain c = {x, {0}};
+    Stage *sg = arena_alloc(A, sizeof *sg);
+    *sg = (Stage){x, s->name, x->type};
+    vec_push(A, &c.stages, sg);
+    flatten_chain(e, &c, out, root);
+    return;
+  }
+  Stage *sg = arena_alloc(A, sizeof *sg);
+  *sg = (Stage){x, x->kind == ND_NAME ? x->name : "merge", x->type};
+  vec_push(A, out, sg);
+  *root = x->kind == ND_CALL ? NULL : s;
 }
 
 static const char *lambda_body(Emitter *e, Node *fn, const char **args,
@@ -1702,7 +1731,7 @@ static void emit_late(Emitter *e, Node *wn, const char *v) {
 /* What follows a window's aggregate runs when a window fires:
  * after_<id>(ctx, &result), stages [from..] of [ch]. */
 static void emit_after(Emitter *e, Chain *ch, int from, int id, Type *out,
-                       const char *wm) {
+                       const char *wm, const char *src) {
   const char *oc = ctype(e, out);
   cw(&e->state, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in);\n", id,
      oc);
@@ -1714,9 +1743,13 @@ static void emit_after(Emitter *e, Chain *ch, int from, int id, Type *out,
   cw(&e->w, "\nstatic void after_%d(pspf_ctx_t *ctx, const %s *in) {\n", id,
      oc);
   e->w.indent++;
-  FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL};
+  FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL, NULL,
+                   NULL, 0};
   inner.ts = "((*in).f_end - 1)";
   inner.wm = wm;
+  /* A window inside a merge's tail: the merged sources are not known
+   * here; a merge downstream counts the record as the first source's. */
+  inner.src = src && strcmp(src, "src") != 0 ? src : "0";
   cw(&e->w, "%s v = *in;\n", oc);
   emit_stages(e, ch, from, "v", out, &inner);
   cw(&e->w, "return;\n");
@@ -1777,7 +1810,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
      "tab_%d){NULL, 0, 0};\nreturn &wins_%d[lo].tab;\n", id, id, id, id, id);
   w->indent--;
   cw(w, "}\n");
-  emit_after(e, ch, from + 2, id, out, fc->wm);
+  emit_after(e, ch, from + 2, id, out, fc->wm, fc->src);
   cw(w, "\n/* Fires the windows of stage %d that end at or before [wm]. */\n",
      id);
   cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
@@ -1865,7 +1898,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   cw(w, "struct due_%d {\n  int64_t end, start;\n  uint64_t id;\n  %s key;\n"
      "};\n", id, kc);
   emit_heap(e, s_(e, "due_%d", id));
-  emit_after(e, ch, from + 2, id, out, fc->wm);
+  emit_after(e, ch, from + 2, id, out, fc->wm, fc->src);
   cw(w, "\n/* Fires the sessions of stage %d that end at or before [wm]. */\n",
      id);
   cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
@@ -1997,7 +2030,8 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
                    : "free(s->open);\n",
              false, false);
   cw(w, "static struct tab_%d tab_%d;\n", id, id);
-  emit_after(e, ch, from + 2, id, out, fc->wm ? fc->wm : "INT64_MIN");
+  emit_after(e, ch, from + 2, id, out, fc->wm ? fc->wm : "INT64_MIN",
+             fc->src);
   cw(w, "\n/* At end of input: the partial windows of stage %d. */\n", id);
   cw(w, "struct fin_%d {\n  struct st_%d *s;\n  struct cw_%d *w;\n};\n", id, id,
      id);
@@ -2133,6 +2167,164 @@ static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
   cw(f, "}\n");
 }
 
+/* ---- merge ---------------------------------------------------------------- */
+
+/* A path into a merge ends with this stage: it calls merge_<id>(ctx,
+ * source, &record, time, watermark), the stages after the merge, emitted
+ * once for all its inputs. */
+typedef struct Join {
+  Stage st; /* label == join_label */
+  int id;
+} Join;
+static const char join_label[] = "(merge)";
+
+/* A pipeline's stages from one source, fused into that source's flow. */
+typedef struct Path {
+  Symbol *root;
+  PtrVec stages;
+} Path;
+
+static bool is_op(Stage *sg, const char *name) {
+  return sg->label != join_label && sg->node->kind == ND_CALL &&
+         strcmp(sg->node->name, name) == 0 && sg->type;
+}
+
+static int source_index(Emitter *e, Symbol *s) {
+  for (int i = 0; i < e->sources->len; i++)
+    if (e->sources->items[i] == s)
+      return i;
+  return -1;
+}
+
+static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
+                            bool timed, const char *srcs, int nsrcs);
+
+/* Adds to [paths] the paths of flattened stages [st] from [root]. At its
+ * last merge, the stages after it become merge_<id>() and each input
+ * (the stages before it, and each argument) a path that ends calling it. */
+static void add_paths(Emitter *e, PtrVec *st, Symbol *root, PtrVec *paths) {
+  int m = -1;
+  for (int i = 0; i < st->len; i++)
+    if (is_op(st->items[i], "merge"))
+      m = i;
+  if (m < 0) {
+    Path *p = arena_alloc(A, sizeof *p);
+    p->root = root;
+    p->stages = *st;
+    vec_push(A, paths, p);
+    return;
+  }
+  Stage *ms = st->items[m];
+  Join *j = arena_alloc(A, sizeof *j);
+  j->st = (Stage){ms->node, join_label, ms->type};
+  j->id = ++e->tmp;
+  /* The inputs, each with its root. */
+  int n = ms->node->list.len + (m > 0);
+  PtrVec *ins = arena_alloc(A, sizeof *ins * (size_t)n);
+  Symbol **roots = arena_alloc(A, sizeof *roots * (size_t)n);
+  memset(ins, 0, sizeof *ins * (size_t)n);
+  int k = 0;
+  if (m > 0) {
+    for (int i = 0; i < m; i++)
+      vec_push(A, &ins[k], st->items[i]);
+    roots[k++] = root;
+  }
+  for (int i = 0; i < ms->node->list.len; i++) {
+    roots[k] = NULL;
+    expr_stages(e, ms->node->list.items[i], &ins[k], &roots[k]);
+    k++;
+  }
+  /* The merged stream has event time if each input has. */
+  bool timed = true;
+  for (int i = 0; i < n; i++) {
+    bool has = false;
+    for (int s = 0; s < ins[i].len; s++)
+      has |= is_op(ins[i].items[s], "event_time");
+    timed &= has;
+  }
+  int before = paths->len;
+  for (int i = 0; i < n; i++) {
+    vec_push(A, &ins[i], &j->st);
+    add_paths(e, &ins[i], roots[i], paths);
+  }
+  /* The sources it merges: their watermarks make the merged one. */
+  const char *srcs = "";
+  int nsrcs = 0;
+  for (int i = before; i < paths->len; i++) {
+    int si = source_index(e, ((Path *)paths->items[i])->root);
+    bool seen = false;
+    for (int q = before; q < i; q++)
+      seen |= ((Path *)paths->items[q])->root ==
+              ((Path *)paths->items[i])->root;
+    if (si >= 0 && !seen) {
+      srcs = s_(e, "%s%s%d", srcs, nsrcs ? ", " : "", si);
+      nsrcs++;
+    }
+  }
+  emit_merge_tail(e, st, m, j->id, timed, s_(e, "{%s}", srcs), nsrcs);
+}
+
+/* The least of the watermarks [arr] of sources [srcs]; an ended source's
+ * is +infinity. */
+static void emit_min_watermark(CW *w, const char *fn,
+                               const char *arr, const char *srcs, int n) {
+  cw(w, "\nstatic int64_t %s(void) {\n", fn);
+  w->indent++;
+  cw(w, "static const int srcs[%d] = %s;\nint64_t m = INT64_MAX;\n", n, srcs);
+  cw(w, "for (int i = 0; i < %d; i++) {\n", n);
+  w->indent++;
+  cw(w, "int64_t x = sources[srcs[i]].ended ? INT64_MAX : %s[srcs[i]];\n",
+     arr);
+  cw(w, "if (x < m)\n  m = x;\n");
+  w->indent--;
+  cw(w, "}\nreturn m;\n");
+  w->indent--;
+  cw(w, "}\n");
+}
+
+static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
+                            bool timed, const char *srcs, int nsrcs) {
+  Stage *ms = stages->items[m];
+  Type *t = ms->type->elem;
+  const char *tc = ctype(e, t);
+  int nsources = e->sources->len;
+  CW *w = &e->state;
+  cw(w, "\n/* merge at line %d: the watermark of each source it merges. */\n",
+     source_line(e->c->src, ms->node->loc.off));
+  cw(w, "static int64_t mwm_%d[%d] = {", id, nsources);
+  for (int i = 0; i < nsources; i++)
+    cw(w, "%sINT64_MIN", i ? ", " : "");
+  cw(w, "};\n");
+  emit_min_watermark(w, s_(e, "minwm_%d", id), s_(e, "mwm_%d", id), srcs,
+                     nsrcs);
+  CW saved = e->w;
+  CW mw = {0};
+  mw.a = A;
+  mw.at_bol = true;
+  e->w = mw;
+  cw(&e->w, "\nstatic void merge_%d(pspf_ctx_t *ctx, int src, const %s *in, "
+     "int64_t ts, int64_t wm) {\n", id, tc);
+  e->w.indent++;
+  cw(&e->w, "%s v = *in;\n", tc);
+  FlowCtx inner = {0, s_(e, "mdone_%d", id), NULL, NULL, NULL, NULL, "src",
+                   srcs, nsrcs};
+  if (timed) {
+    cw(&e->w, "mwm_%d[src] = wm;\nwm = minwm_%d();\n", id, id);
+    inner.ts = "ts";
+    inner.wm = "wm";
+  } else {
+    cw(&e->w, "(void)ts;\n(void)wm;\n");
+  }
+  Chain tail = {NULL, *stages};
+  emit_stages(e, &tail, m + 1, "v", t, &inner);
+  e->w.indent--;
+  cw(&e->w, "mdone_%d:;\n  (void)src;\n}\n", id);
+  mw = e->w;
+  e->w = saved;
+  cw_raw(&e->state, mw.buf ? mw.buf : "", mw.len);
+  free(mw.buf);
+}
+
 /* Without event_time, time is the wall clock when the record is read (kept
  * from going back), and the watermark is the same clock. */
 static FlowCtx *processing_time(Emitter *e, FlowCtx *fc, FlowCtx *out) {
@@ -2154,6 +2346,12 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
   Stage *sg = st->items[from];
   Node *n = sg->node;
   line_comment(e, n->loc);
+  if (sg->label == join_label) {
+    cw(&e->w, "merge_%d(ctx, %s, &%s, %s, %s);\n", ((Join *)sg)->id,
+       fc->src, v, fc->ts ? fc->ts : "0", fc->wm ? fc->wm : "INT64_MIN");
+    back_to_c(e);
+    return;
+  }
   if (!sg->type) { /* a sink */
     Symbol *s = n->sym;
     Type *want = s->sink_type;
@@ -2212,10 +2410,8 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     bool windowed_later = false;
     for (int i = from + 1; i < st->len; i++) {
       Stage *x = st->items[i];
-      if (x->type && x->node->kind == ND_CALL &&
-          (strcmp(x->node->name, "window") == 0 ||
-           strcmp(x->node->name, "dedupe") == 0))
-        windowed_later = true;
+      if (x->label == join_label || is_op(x, "window") || is_op(x, "dedupe"))
+        windowed_later = true; /* (a merge passes the time on) */
     }
     if (!windowed_later) {
       cw(&e->w, "(void)%s; /* event time is not used downstream */\n",
@@ -2230,15 +2426,30 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     for (int i = 1; i < n->list.len; i++)
       if (n->list.items[i]->kind == ND_NAMED_ARG)
         lateness = n->list.items[i]->a;
-    cw(&e->state, "\n/* Event time of stage %d: the largest time seen and the "
-       "watermark. */\nstatic int64_t maxts_%d = INT64_MIN, wm_%d = "
-       "INT64_MIN;\n", id, id, id);
+    const char *late = lateness ? expr(e, lateness, NULL) : "0";
     cw(&e->w, "int64_t ts%d = %s;\n", id,
        lambda_body(e, fn, &v, 1, &t, &ty_timestamp));
     check_fault(e, fc);
-    cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
-       "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id,
-       lateness ? expr(e, lateness, NULL) : "0");
+    if (fc->srcs) { /* after a merge: the least of the sources' */
+      int ns = e->sources->len;
+      cw(&e->state, "\n/* Event time of stage %d: the largest time seen from "
+         "each source, and the watermark. */\nstatic int64_t maxts_%d[%d] = {",
+         id, id, ns);
+      for (int i = 0; i < ns; i++)
+        cw(&e->state, "%sINT64_MIN", i ? ", " : "");
+      cw(&e->state, "};\nstatic int64_t wm_%d = INT64_MIN;\n", id);
+      emit_min_watermark(&e->state, s_(e, "minmax_%d", id),
+                         s_(e, "maxts_%d", id), fc->srcs, fc->nsrcs);
+      cw(&e->w, "if (ts%d > maxts_%d[%s])\n  maxts_%d[%s] = ts%d;\n", id, id,
+         fc->src, id, fc->src, id);
+      cw(&e->w, "wm_%d = pspf_sat_sub(minmax_%d(), %s);\n", id, id, late);
+    } else {
+      cw(&e->state, "\n/* Event time of stage %d: the largest time seen and "
+         "the watermark. */\nstatic int64_t maxts_%d = INT64_MIN, wm_%d = "
+         "INT64_MIN;\n", id, id, id);
+      cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
+         "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id, late);
+    }
     back_to_c(e);
     FlowCtx inner = *fc;
     inner.ts = s_(e, "ts%d", id);
@@ -2448,6 +2659,17 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
 
   /* Flows: for each source, every pipeline rooted at it. */
   size_t flows_at = w->len; /* keyed state goes here, once known */
+  e->sources = &sources;
+  PtrVec paths = {0};
+  for (int i = 0; i < ck->chains.len; i++) {
+    Chain *ch = ck->chains.items[i];
+    if (ch->stmt->kind != ND_PIPELINE)
+      continue;
+    PtrVec flat = {0};
+    Symbol *root = NULL;
+    flatten_chain(e, ch, &flat, &root);
+    add_paths(e, &flat, root, &paths);
+  }
   cw(w, "\n/* ---- pipelines ---- */\n");
   for (int si = 0; si < sources.len; si++) {
     Symbol *src = sources.items[si];
@@ -2456,17 +2678,13 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        ctype(e, src->type));
     w->indent++;
     cw(w, "%s v0 = *in;\n", ctype(e, src->type));
-    for (int i = 0; i < ck->chains.len; i++) {
-      Chain *ch = ck->chains.items[i];
-      if (ch->stmt->kind != ND_PIPELINE)
+    for (int i = 0; i < paths.len; i++) {
+      Path *p = paths.items[i];
+      if (p->root != src)
         continue;
-      Chain flat = {ch->stmt, {0}};
-      Symbol *root = NULL;
-      vec_push(A, &flat.stages, ch->stages.items[0]);
-      flatten_chain(e, ch, &flat.stages, &root);
-      if (root != src)
-        continue;
-      FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL, NULL, NULL};
+      Chain flat = {NULL, p->stages};
+      FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL, NULL, NULL,
+                    s_(e, "%d", si), NULL, 0};
       cw(w, "{\n");
       w->indent++;
       emit_stages(e, &flat, 1, "v0", src->type, &fc);
@@ -2597,7 +2815,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       if (s->conn->list.items[j]->kind != ND_NAMED_ARG)
         path = s->conn->list.items[j];
     const char *fmt = s->format ? s->format : "json";
-    cw(w, "sources[%d] = (pspf_source_t){%s, %s, %s, %s, %d, %s, record_%s};\n",
+    cw(w, "sources[%d] = (pspf_source_t){.name = %s, .path = %s, .format = %s, "
+       ".header = %s, .delim = %d, .on_header = %s, .on_record = record_%s};\n",
        i, c_string_literal(e, s->name, strlen(s->name)),
        path ? s_(e, "cstr(%s)", expr(e, path, NULL)) : "\"-\"",
        strcmp(fmt, "csv") == 0    ? "PSPF_FMT_CSV"

@@ -275,6 +275,7 @@ static void on_read(uv_fs_t *req) {
     if (!r->ctx->stopping && r->len)
       process(r, true);
     r->done = true;
+    r->src->ended = true;
     return;
   }
   read_more(r);

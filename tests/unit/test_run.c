@@ -4,7 +4,8 @@
  * UndefinedBehaviorSanitizer), run with X.in on standard input, and its
  * standard output compared with X.out; where X.dead exists, the
  * dead-letter file is compared with it too, and each X.file.NAME with the
- * file NAME the program wrote. The exit status must be 0, or the number
+ * file NAME the program wrote. Each X.input.NAME is copied into the
+ * program's directory as NAME before it runs. The exit status must be 0, or the number
  * in X.status.
  */
 #include <criterion/criterion.h>
@@ -40,6 +41,7 @@ ParameterizedTestParameters(run, programs) {
 
 ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
   char dir[] = "/tmp/pspfc-run-XXXXXX";
+  char path[512];
   cr_assert(mkdtemp(dir));
   char cmd[4096], *out;
   const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
@@ -54,6 +56,17 @@ ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
   int st = run_cmd(cmd, &out);
   cr_assert_eq(st, 0, "%s: build failed:\n%s", c->name, out);
   free(out);
+  /* X.input.NAME: copied into the run directory as NAME first. */
+  glob_t in;
+  snprintf(path, sizeof path, "%s/tests/run/%s.input.*", root, c->name);
+  if (glob(path, 0, NULL, &in) == 0) {
+    for (size_t i = 0; i < in.gl_pathc; i++) {
+      snprintf(cmd, sizeof cmd, "cp '%s' '%s/%s'", in.gl_pathv[i], dir,
+               strstr(in.gl_pathv[i], ".input.") + 7);
+      cr_assert_eq(system(cmd), 0, "%s", cmd);
+    }
+    globfree(&in);
+  }
   snprintf(cmd, sizeof cmd,
            "cd '%s' && ./prog --dead-letter dead.jsonl < '%s/tests/run/%s.in' "
            "> out.txt 2> err.txt; echo $?",
@@ -61,7 +74,6 @@ ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
   run_cmd(cmd, &out);
   int status = atoi(out);
   free(out);
-  char path[512];
   snprintf(path, sizeof path, "%s/tests/run/%s.status", root, c->name);
   char *want_status = slurp(path);
   snprintf(path, sizeof path, "%s/err.txt", dir);

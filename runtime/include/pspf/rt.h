@@ -293,6 +293,9 @@ typedef struct pspf_source_s {
   int (*on_header)(pspf_ctx_t *ctx, const char *p, size_t n);
   /* Parses and processes one record; a bad one sets ctx->fault. */
   void (*on_record)(pspf_ctx_t *ctx, const char *p, size_t n);
+  /* Set by the runtime once the source has ended: its watermark is then
+   * +infinity where streams merge. */
+  bool ended;
 } pspf_source_t;
 
 /* A buffered output: a file, stdout or the console. */
