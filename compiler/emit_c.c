@@ -571,25 +571,25 @@ static void write_scalar(Emitter *e, const char *buf, const char *v, Type *t,
   switch (t->kind) {
   case TY_INT:
   case TY_DURATION:
-    cw(&e->w, "{ char nb[PSPF_FMT_MAX]; pspf_buf_add(%s, nb, "
-       "pspf_format_i64(%s, nb)); }\n", buf, v);
+    cw(&e->w, "{\n  char nb[PSPF_FMT_MAX];\n  pspf_buf_add(%s, nb, "
+       "pspf_format_i64(%s, nb));\n}\n", buf, v);
     break;
   case TY_FLOAT:
     if (json)
-      cw(&e->w, "if (isfinite(%s)) { char nb[PSPF_FMT_MAX]; pspf_buf_add(%s, "
-         "nb, pspf_format_f64(%s, nb)); } else pspf_buf_add(%s, \"null\", 4);\n",
-         v, buf, v, buf);
+      cw(&e->w, "if (isfinite(%s)) {\n  char nb[PSPF_FMT_MAX];\n  "
+         "pspf_buf_add(%s, nb, pspf_format_f64(%s, nb));\n} else {\n  "
+         "pspf_buf_add(%s, \"null\", 4);\n}\n", v, buf, v, buf);
     else
-      cw(&e->w, "{ char nb[PSPF_FMT_MAX]; pspf_buf_add(%s, nb, "
-         "pspf_format_f64(%s, nb)); }\n", buf, v);
+      cw(&e->w, "{\n  char nb[PSPF_FMT_MAX];\n  pspf_buf_add(%s, nb, "
+         "pspf_format_f64(%s, nb));\n}\n", buf, v);
     break;
   case TY_BOOL:
-    cw(&e->w, "if (%s) pspf_buf_add(%s, \"true\", 4); else pspf_buf_add(%s, "
-       "\"false\", 5);\n", v, buf, buf);
+    cw(&e->w, "if (%s)\n  pspf_buf_add(%s, \"true\", 4);\nelse\n  "
+       "pspf_buf_add(%s, \"false\", 5);\n", v, buf, buf);
     break;
   case TY_TIMESTAMP:
-    cw(&e->w, "{ char nb[PSPF_FMT_MAX]; size_t nn = pspf_format_timestamp(%s, "
-       "nb); %s }\n", v,
+    cw(&e->w, "{\n  char nb[PSPF_FMT_MAX];\n  size_t nn = "
+       "pspf_format_timestamp(%s, nb);\n  %s\n}\n", v,
        json ? s_(e, "pspf_json_write_string(%s, nb, nn);", buf)
             : s_(e, "pspf_buf_add(%s, nb, nn);", buf));
     break;
@@ -724,8 +724,8 @@ static void read_scalar_text(Emitter *e, const char *dst, Type *t,
     fn = "pspf_parse_timestamp", what = "a timestamp";
     break;
   case TY_BOOL:
-    cw(&e->w, "{ int bv = 0; if (pspf_parse_bool(%s, %s, &bv) < 0) "
-       "pspf_fault(ctx, %s); %s = bv; }\n", p, n,
+    cw(&e->w, "{\n  int bv = 0;\n  if (pspf_parse_bool(%s, %s, &bv) < 0)\n"
+       "    pspf_fault(ctx, %s);\n  %s = bv;\n}\n", p, n,
        c_string_literal(e, s_(e, "field '%s' is not true or false", field),
                         strlen(field) + 32),
        target);
@@ -739,8 +739,9 @@ static void read_scalar_text(Emitter *e, const char *dst, Type *t,
   if (fn) {
     const char *msg = s_(e, "field '%s' is not %s", field, what);
     const char *omsg = s_(e, "field '%s' is out of range", field);
-    cw(&e->w, "{ int rc = %s(%s, %s, &%s); if (rc < 0) pspf_fault(ctx, rc == "
-       "PSPF_EOVERFLOW ? %s : %s); }\n", fn, p, n, target,
+    cw(&e->w, "{\n  int rc = %s(%s, %s, &%s);\n  if (rc < 0)\n    "
+       "pspf_fault(ctx, rc == PSPF_EOVERFLOW ? %s : %s);\n}\n", fn, p, n,
+       target,
        c_string_literal(e, omsg, strlen(omsg)),
        c_string_literal(e, msg, strlen(msg)));
   }
@@ -771,30 +772,31 @@ static void read_json_value(Emitter *e, const char *dst, Type *t,
   switch (t->kind) {
   case TY_STRING:
     cw(&e->w, "if (%s != PSPF_JSON_STRING || pspf_json_string(%s, "
-       "&ctx->scratch, &%s) < 0) pspf_fault(ctx, %s);\n", k, v, dst, badlit);
+       "&ctx->scratch, &%s) < 0)\n  pspf_fault(ctx, %s);\n", k, v, dst,
+       badlit);
     break;
   case TY_BOOL:
-    cw(&e->w, "if (%s != PSPF_JSON_BOOL) pspf_fault(ctx, %s); else %s = "
-       "(%s).p[0] == 't';\n", k, badlit, dst, v);
+    cw(&e->w, "if (%s != PSPF_JSON_BOOL)\n  pspf_fault(ctx, %s);\nelse\n  "
+       "%s = (%s).p[0] == 't';\n", k, badlit, dst, v);
     break;
   case TY_INT:
   case TY_DURATION:
   case TY_FLOAT: {
     const char *fn = t->kind == TY_FLOAT ? "pspf_parse_f64" : "pspf_parse_i64";
-    cw(&e->w, "if (%s != PSPF_JSON_NUMBER || %s((%s).p, (%s).n, &%s) < 0) "
-       "pspf_fault(ctx, %s);\n", k, fn, v, v, dst, badlit);
+    cw(&e->w, "if (%s != PSPF_JSON_NUMBER || %s((%s).p, (%s).n, &%s) < 0)\n"
+       "  pspf_fault(ctx, %s);\n", k, fn, v, v, dst, badlit);
     break;
   }
   case TY_TIMESTAMP:
     cw(&e->w, "if (%s == PSPF_JSON_NUMBER) {\n  if (pspf_parse_i64((%s).p, "
-       "(%s).n, &%s) < 0) pspf_fault(ctx, %s);\n} else if (%s == "
+       "(%s).n, &%s) < 0)\n    pspf_fault(ctx, %s);\n} else if (%s == "
        "PSPF_JSON_STRING && (%s).n >= 2) {\n  if (pspf_parse_timestamp((%s).p "
-       "+ 1, (%s).n - 2, &%s) < 0) pspf_fault(ctx, %s);\n} else {\n  "
+       "+ 1, (%s).n - 2, &%s) < 0)\n    pspf_fault(ctx, %s);\n} else {\n  "
        "pspf_fault(ctx, %s);\n}\n",
        k, v, v, dst, badlit, k, v, v, v, dst, badlit, badlit);
     break;
   case TY_RECORD:
-    cw(&e->w, "if (%s != PSPF_JSON_OBJECT) pspf_fault(ctx, %s); else "
+    cw(&e->w, "if (%s != PSPF_JSON_OBJECT)\n  pspf_fault(ctx, %s);\nelse\n  "
        "json_%s(ctx, (%s).p, (%s).n, &%s);\n", k, badlit,
        rec_decl(e, t)->tag, v, v, dst);
     break;
@@ -955,7 +957,7 @@ static const char *lambda_body(Emitter *e, Node *fn, const char **args,
 }
 
 static void check_fault(Emitter *e, FlowCtx *fc) {
-  cw(&e->w, "if (PSPF_UNLIKELY(ctx->fault))\n  goto %s;\n", fc->label);
+  cw(&e->w, "if (PSPF_UNLIKELY(ctx->fault)) {\n  goto %s;\n}\n", fc->label);
 }
 
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
@@ -2689,7 +2691,11 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       w->indent++;
       emit_stages(e, &flat, 1, "v0", src->type, &fc);
       w->indent--;
-      cw(w, "}\n%s:;\n", fc.label);
+      cw(w, "}\n");
+      int ind = w->indent;
+      w->indent = 0; /* labels at column 0 */
+      cw(w, "%s:;\n", fc.label);
+      w->indent = ind;
     }
     cw(w, "(void)v0;\n");
     w->indent--;
@@ -2886,7 +2892,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, "\nint main(int argc, char **argv) {\n");
   w->indent++;
   cw(w, "static pspf_param_t params[] = {\n");
-  w->indent++;
+  w->indent += 2; /* brace initializers: 4 */
   for (int i = 0; i < params.len; i++) {
     Symbol *s = params.items[i];
     Node *d = s->decl;
@@ -2899,10 +2905,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   }
   if (!params.len)
     cw(w, "{NULL, 0, NULL, NULL},\n");
-  w->indent--;
+  w->indent -= 2;
   cw(w, "};\n");
   cw(w, "pspf_program_t prog = {\n");
-  w->indent++;
+  w->indent += 2; /* brace initializers: 4 */
   cw(w, ".name = %s,\n", c_string_literal(e, stem, stem_len));
   cw(w, ".source_file = %s,\n",
      c_string_literal(e, c->src->path, strlen(c->src->path)));
@@ -2910,7 +2916,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".sources = sources,\n.nsources = %d,\n", sources.len);
   cw(w, ".sinks = sinks,\n.nsinks = %d,\n", sinks.len);
   cw(w, ".start = start,\n.finish = finish,\n");
-  w->indent--;
+  w->indent -= 2;
   cw(w, "};\nreturn pspf_main(&prog, argc, argv);\n");
   w->indent--;
   cw(w, "}\n");
@@ -2919,8 +2925,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   CW head = {0};
   head.a = e->a;
   head.at_bol = true;
-  cw(&head, "/* %s generated by pspfc %s from %s -- do not edit */\n",
-     opt->out_path, PSPFC_VERSION, c->src->path);
+  cw(&head, "/* Generated by pspfc %s from %s -- do not edit. */\n",
+     PSPFC_VERSION, c->src->path);
   cw(&head, "#include <math.h>\n#include <stdbool.h>\n#include <stdint.h>\n"
      "#include <stdlib.h>\n#include <string.h>\n\n#include <pspf/rt.h>\n"
      "#include <pspf/std.h>\n");

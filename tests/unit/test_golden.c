@@ -5,6 +5,7 @@
  *   tests/golden/ok/X.pspf    must pass with -Werror and print nothing
  *   examples/X.pspf           likewise
  *   ../shared/spec/language.md  every ```pspf block must pass
+ *   tests/golden/c/X.pspf     emit-c --no-line must print X.c
  *
  * Each run is from the file's own folder, so paths in messages are just
  * the file name. `make golden-update` rewrites the .err files.
@@ -159,5 +160,41 @@ ParameterizedTest(GoldenCase *c, golden, fuzz_regressions, .timeout = 60) {
   int st = run_cmd(cmd, &out);
   cr_expect(st == 0 || st == 1, "%s: exit status %d", c->name, st);
   cr_expect_str_eq(out, "0\n", "%s: sanitizer reports", c->name);
+  free(out);
+}
+
+/* tests/golden/c/X.pspf: `pspfc emit-c --no-line` must print exactly X.c
+ * (reviewed emitted C), which clang-format leaves unchanged in the style
+ * of compiler/emitted-c.clang-format and cc accepts with -Werror. */
+ParameterizedTestParameters(golden, emitted_c) {
+  return cases_in("tests/golden/c/*.pspf");
+}
+
+ParameterizedTest(GoldenCase *c, golden, emitted_c, .timeout = 60) {
+  char cmd[2048], *out, want_path[512];
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  int len = (int)strlen(c->name) - 5;
+  snprintf(cmd, sizeof cmd, "cd '%s' && '%s' emit-c --no-line '%s'", c->dir,
+           pspfc_path(), c->name);
+  int st = run_cmd(cmd, &out);
+  cr_assert_eq(st, 0, "%s: emit-c failed:\n%s", c->name, out);
+  snprintf(want_path, sizeof want_path, "%s/%.*s.c", c->dir, len, c->name);
+  char *want = slurp(want_path);
+  cr_assert(want, "missing %s (make golden-update writes it)", want_path);
+  cr_expect_str_eq(out, want, "%s: emitted C differs from %s", c->name,
+                   want_path);
+  free(out);
+  free(want);
+  snprintf(cmd, sizeof cmd,
+           "clang-format --style=file:'%s/compiler/emitted-c.clang-format' "
+           "'%s' | diff -u '%s' - 2>&1", root, want_path, want_path);
+  st = run_cmd(cmd, &out);
+  cr_expect_eq(st, 0, "%s is not clang-format-clean:\n%s", want_path, out);
+  free(out);
+  snprintf(cmd, sizeof cmd,
+           "${CC:-cc} -std=c11 -Wall -Wextra -Werror -Wno-unused-label "
+           "-I'%s/build/include' -fsyntax-only '%s' 2>&1", root, want_path);
+  st = run_cmd(cmd, &out);
+  cr_expect_eq(st, 0, "%s does not compile cleanly:\n%s", want_path, out);
   free(out);
 }
