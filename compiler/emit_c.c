@@ -2536,8 +2536,9 @@ static const char *literal_text(Emitter *e, Node *n) {
     return n->sval;
   case ND_INT:
     return s_(e, "%" PRIu64, n->ival);
-  case ND_FLOAT:
-    return s_(e, "%.17g", n->fval);
+  case ND_FLOAT: /* shortest text that reads back the same */
+    buf[pspf_format_f64(n->fval, buf)] = 0;
+    return s_(e, "%s", buf);
   case ND_BOOL:
     return n->bval ? "true" : "false";
   case ND_DURATION:
