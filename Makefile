@@ -109,11 +109,11 @@ $(eval $(call compile_rules,$(SAN),$(SANFLAGS)))
 
 $(B)/bin/pspfc: $(COMPILER_OBJ) $(B)/obj/main.o
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lm
 
 $(SAN)/bin/pspfc: $(COMPILER_OBJ_SAN) $(SAN)/obj/main.o
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ -lm
 
 $(B)/lib/libpspf.a: $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
@@ -155,7 +155,7 @@ bench: all
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined $(DEFS) $(INC) -std=c11
 $(B)/fuzz/fuzz_check: tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c
 	@mkdir -p $(@D)
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ tests/fuzz/fuzz_check.c $(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c -lm
 
 fuzz: $(B)/fuzz/fuzz_check
 	@mkdir -p $(B)/fuzz/corpus

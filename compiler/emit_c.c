@@ -123,6 +123,7 @@ typedef struct Emitter {
   PtrVec frees;      /* const char *: statements freeing state at the end */
   PtrVec late_done;  /* Node *: windows whose late records are handled */
   PtrVec *sources;   /* Symbol *: the sources, in index order */
+  bool padded;       /* reading fields with readable bytes after them */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -715,13 +716,16 @@ static void read_scalar_text(Emitter *e, const char *dst, Type *t,
   switch (st->kind) {
   case TY_INT:
   case TY_DURATION:
-    fn = "pspf_parse_i64", what = "an int";
+    fn = e->padded ? "pspf_parse_i64_padded" : "pspf_parse_i64_fast",
+    what = "an int";
     break;
   case TY_FLOAT:
     fn = "pspf_parse_f64", what = "a float";
     break;
   case TY_TIMESTAMP:
-    fn = "pspf_parse_timestamp", what = "a timestamp";
+    fn = e->padded ? "pspf_parse_timestamp_padded"
+                   : "pspf_parse_timestamp_fast",
+    what = "a timestamp";
     break;
   case TY_BOOL:
     cw(&e->w, "{\n  int bv = 0;\n  if (pspf_parse_bool(%s, %s, &bv) < 0)\n"
@@ -782,13 +786,14 @@ static void read_json_value(Emitter *e, const char *dst, Type *t,
   case TY_INT:
   case TY_DURATION:
   case TY_FLOAT: {
-    const char *fn = t->kind == TY_FLOAT ? "pspf_parse_f64" : "pspf_parse_i64";
+    const char *fn =
+        t->kind == TY_FLOAT ? "pspf_parse_f64" : "pspf_parse_i64_fast";
     cw(&e->w, "if (%s != PSPF_JSON_NUMBER || %s((%s).p, (%s).n, &%s) < 0)\n"
        "  pspf_fault(ctx, %s);\n", k, fn, v, v, dst, badlit);
     break;
   }
   case TY_TIMESTAMP:
-    cw(&e->w, "if (%s == PSPF_JSON_NUMBER) {\n  if (pspf_parse_i64((%s).p, "
+    cw(&e->w, "if (%s == PSPF_JSON_NUMBER) {\n  if (pspf_parse_i64_fast((%s).p, "
        "(%s).n, &%s) < 0)\n    pspf_fault(ctx, %s);\n} else if (%s == "
        "PSPF_JSON_STRING && (%s).n >= 2) {\n  if (pspf_parse_timestamp((%s).p "
        "+ 1, (%s).n - 2, &%s) < 0)\n    pspf_fault(ctx, %s);\n} else {\n  "
@@ -841,21 +846,31 @@ static void emit_json_readers(Emitter *e) {
     cw(w, "memset(out, 0, sizeof *out);\n");
     cw(w, "if (pspf_json_begin(&j, p, n) < 0) {\n  pspf_fault(ctx, \"not a "
        "JSON object\");\n  return;\n}\n");
-    cw(w, "while ((rc = pspf_json_next(&j, &key, &val, &kind)) == 1) {\n");
+    /* Each value is converted where it is met: plain integers and strings
+     * directly, anything else as raw text first. */
+    cw(w, "while ((rc = pspf_json_key(&j, &key)) == 1) {\n");
     w->indent++;
     for (int i = 0; i < t->nfields; i++) {
       const char *name = t->fields[i].name;
+      Type *ft = t->fields[i].type;
+      const char *dst = s_(e, "out->%s", cfield(e, name));
       cw(w, "%sif (key.n == %zu && memcmp(key.p, %s, %zu) == 0) {\n",
          i ? "} else " : "", strlen(name),
          c_string_literal(e, name, strlen(name)), strlen(name));
       w->indent++;
       cw(w, "seen |= UINT32_C(1) << %d;\n", i < 31 ? i : 31);
-      read_json_value(e, s_(e, "out->%s", cfield(e, name)), t->fields[i].type,
-                      "val", "kind", name);
+      int fk = ft->kind;
+      if (fk == TY_INT || fk == TY_DURATION || fk == TY_TIMESTAMP)
+        cw(w, "if (pspf_json_int(&j, &%s))\n  continue;\n", dst);
+      else if (fk == TY_STRING)
+        cw(w, "if (pspf_json_str(&j, &ctx->scratch, &%s))\n  continue;\n",
+           dst);
+      cw(w, "if ((rc = pspf_json_value(&j, &val, &kind)) < 0)\n  break;\n");
+      read_json_value(e, dst, ft, "val", "kind", name);
       w->indent--;
     }
-    if (t->nfields)
-      cw(w, "}\n");
+    cw(w, "%sif ((rc = pspf_json_value(&j, &val, &kind)) < 0) {\n  break;\n}\n",
+       t->nfields ? "} else " : "");
     w->indent--;
     cw(w, "}\n");
     cw(w, "if (rc < 0) {\n  pspf_fault(ctx, \"malformed JSON\");\n  "
@@ -1829,7 +1844,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "s->key" : NULL, "w->start",
                 s_(e, "w->start + %s", size), "(&s->acc)"));
-  cw(w, "after_%d(ctx, &o);\n", id);
+  cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); /* end of input: no record in flight */\n", id);
   w->indent--;
   cw(w, "}\nclear_%d(&w->tab);\n", id);
   w->indent--;
@@ -1924,7 +1939,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   cw(w, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "d.key" : NULL, "x->start", "x->end",
                 "(&x->acc)"));
-  cw(w, "after_%d(ctx, &o);\n", id);
+  cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); /* end of input: no record in flight */\n", id);
   if (drops)
     cw(w, "acc_drop_%d(&x->acc);\n", id);
   cw(w, "memmove(x, x + 1, (s->nsess - i - 1) * sizeof *x);\n");
@@ -2062,7 +2077,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "all[i].s->key" : NULL, "x->start",
                 "x->end", "(&x->acc)"));
-  cw(w, "after_%d(ctx, &o);\n", id);
+  cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); /* end of input: no record in flight */\n", id);
   w->indent--;
   cw(w, "}\nfree(all);\nclear_%d(&tab_%d);\n", id, id);
   w->indent--;
@@ -2718,6 +2733,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       int nf = t->nfields;
       cw(w, "\n/* CSV columns of '%s': column -> field, -1 unused. */\n",
          src->name);
+      cw(w, "static bool inorder_%s = true; /* the columns are the fields, in "
+         "order */\n", src->name);
       cw(w, "static int cols_%s[256];\nstatic int ncols_%s = %d;\n", src->name,
          src->name, nf);
       cw(w, "\nstatic int header_%s(pspf_ctx_t *ctx, const char *p, size_t "
@@ -2742,6 +2759,9 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       cw(w, "col++;\n");
       w->indent--;
       cw(w, "}\nncols_%s = col;\npspf_buf_free(&scratch);\n", src->name);
+      cw(w, "inorder_%s = ncols_%s == %d;\nfor (int i = 0; i < ncols_%s; i++)\n"
+         "  inorder_%s = inorder_%s && cols_%s[i] == i;\n", src->name, src->name,
+         nf, src->name, src->name, src->name, src->name);
       for (int i = 0; i < nf; i++)
         if (t->fields[i].type->kind != TY_OPTIONAL)
           cw(w, "if (!found[%d]) {\n  pspf_log(ctx, 0, \"source '%s': column "
@@ -2755,14 +2775,37 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
          "n) {\n", src->name);
       w->indent++;
       cw(w, "%s r;\nmemset(&r, 0, sizeof r);\n", ctype(e, t));
-      cw(w, "pspf_buf_reserve(&ctx->scratch, n + 1);\n");
-      cw(w, "pspf_csv_t it;\npspf_str_t f;\nint col = 0, rc;\nuint32_t seen "
-         "= 0;\n");
-      cw(w, "pspf_csv_init(&it, p, n, %d);\n", fmt_delim(src));
-      cw(w, "while ((rc = pspf_csv_next(&it, &ctx->scratch, &f)) == 1) {\n");
+      cw(w, "/* Without quotes (most records), the runtime split the fields "
+         "as it\n * framed the record; else they are read one by one, unquoted "
+         "into scratch. */\n");
+      cw(w, "pspf_str_t *fs = ctx->csv_f, f;\nint nf = ctx->csv_nf, rc = 0;\n");
+      cw(w, "if (nf == -2) /* not split while framed */\n  nf = "
+         "pspf_csv_split(p, n, %d, fs, PSPF_CSV_MAX_FIELDS);\n",
+         fmt_delim(src));
+      cw(w, "if (nf > ncols_%s + 1)\n  nf = ncols_%s + 1; /* more fields than "
+         "columns */\n", src->name, src->name);
+      cw(w, "uint32_t seen = 0;\npspf_csv_t it;\n");
+      cw(w, "if (nf == %d && inorder_%s) { /* straight-line */\n", nf,
+         src->name);
       w->indent++;
-      cw(w, "int field = col < ncols_%s ? cols_%s[col] : -2;\ncol++;\n",
-         src->name, src->name);
+      e->padded = true; /* the fields are slices of the record */
+      for (int i = 0; i < nf; i++)
+        read_scalar_text(e, s_(e, "r.%s", cfield(e, t->fields[i].name)),
+                         t->fields[i].type, s_(e, "fs[%d].p", i),
+                         s_(e, "fs[%d].n", i), t->fields[i].name);
+      e->padded = false;
+      cw(w, "if (!ctx->fault)\n  flow_%s(ctx, &r);\nreturn;\n", src->name);
+      w->indent--;
+      cw(w, "}\n");
+      cw(w, "if (nf < 0) {\n  pspf_buf_reserve(&ctx->scratch, n + 1);\n  "
+         "pspf_csv_init(&it, p, n, %d);\n}\n", fmt_delim(src));
+      cw(w, "for (int col = 0;; col++) {\n");
+      w->indent++;
+      cw(w, "if (nf >= 0) {\n  if (col >= nf)\n    break;\n  f = fs[col];\n"
+         "} else if ((rc = pspf_csv_next(&it, &ctx->scratch, &f)) != 1) {\n"
+         "  break;\n}\n");
+      cw(w, "int field = col < ncols_%s ? cols_%s[col] : -2;\n", src->name,
+         src->name);
       cw(w, "switch (field) {\n");
       for (int i = 0; i < nf; i++) {
         cw(w, "case %d:\n", i);
@@ -2789,6 +2832,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       cw(w, "\nstatic void record_%s(pspf_ctx_t *ctx, const char *p, size_t "
          "n) {\n", src->name);
       w->indent++;
+      cw(w, "/* Unescaped strings take at most n bytes: no move. */\n"
+         "pspf_buf_reserve(&ctx->scratch, n + 1);\n");
       cw(w, "%s r;\njson_%s(ctx, p, n, &r);\nif (!ctx->fault)\n  flow_%s(ctx, "
          "&r);\n", ctype(e, t), rec_decl(e, t)->tag, src->name);
       w->indent--;
@@ -2836,6 +2881,12 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     if (strcmp(fmt, "csv") == 0 && s->csv_no_header)
       cw(w, "for (int i = 0; i < %d; i++)\n  cols_%s[i] = i;\n",
          s->type->nfields, s->name);
+    for (int j = 0; s->conn && j < s->conn->list.len; j++) {
+      Node *a = s->conn->list.items[j];
+      if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
+          a->a->kind == ND_BOOL && a->a->bval)
+        cw(w, "sources[%d].follow = true; /* like tail -F */\n", i);
+    }
   }
   for (int i = 0; i < sinks.len; i++) {
     Symbol *s = sinks.items[i];

@@ -223,7 +223,63 @@ size_t pspf_format_i64(int64_t v, char *buf) {
   return n;
 }
 
+/* The shortest round trip of a value that is a short decimal (most data:
+ * prices, rates, measurements), without printf: the fewest decimals k
+ * such that round(v * 10^k) / 10^k is v again (exact: both integers are
+ * below 2^53 and division rounds correctly, as reading the text does).
+ * Only where %g would write no exponent; 0 if none fits. */
+static size_t format_f64_short(double v, char *buf) {
+  static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                               1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+  double mag = fabs(v);
+  if (!(mag >= 1e-4 && mag < 1e15))
+    return 0;
+  int int_digits = 0; /* digits before the point; 0 below 1 */
+  while (int_digits < 16 && mag >= p10[int_digits])
+    int_digits++;
+  static const double tenths[] = {1e-1, 1e-2, 1e-3, 1e-4};
+  int zeros = 0; /* below 1: zeros after the point */
+  while (int_digits == 0 && zeros < 4 && mag < tenths[zeros])
+    zeros++;
+  for (int k = 0; k <= 17; k++) {
+    int sig = int_digits ? int_digits + k : k - zeros;
+    if (sig > 17)
+      break;
+    double r = nearbyint(mag * p10[k]);
+    if (r >= 9007199254740992.0)
+      break;
+    if (r / p10[k] != mag)
+      continue;
+    /* Found: r with k decimals. */
+    uint64_t u = (uint64_t)r, ip = u, fp = 0;
+    if (k) {
+      uint64_t d = (uint64_t)p10[k];
+      ip = u / d;
+      fp = u % d;
+    }
+    char *o = buf;
+    if (v < 0)
+      *o++ = '-';
+    o += pspf_format_i64((int64_t)ip, o);
+    *o++ = '.';
+    if (k == 0) {
+      *o++ = '0';
+    } else {
+      for (int i = k - 1; i >= 0; i--, fp /= 10)
+        o[i] = (char)('0' + fp % 10);
+      o += k;
+    }
+    *o = 0;
+    return (size_t)(o - buf);
+  }
+  return 0;
+}
+
 size_t pspf_format_f64(double v, char *buf) {
+  size_t fast = format_f64_short(v, buf);
+  if (fast)
+    return fast;
   if (isnan(v))
     return (size_t)snprintf(buf, PSPF_FMT_MAX, "nan");
   if (isinf(v))
@@ -270,9 +326,29 @@ size_t pspf_format_timestamp(int64_t ms, char *buf) {
   pspf_civil_from_days(days, &y, &m, &d);
   unsigned hh = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60),
            ss = (unsigned)(rem / 1000 % 60), fr = (unsigned)(rem % 1000);
-  const char *yfmt = (y >= 0 && y <= 9999) ? "%04lld" : "%+05lld";
-  int n = snprintf(buf, PSPF_FMT_MAX, yfmt, (long long)y);
-  n += snprintf(buf + n, (size_t)(PSPF_FMT_MAX - n),
-                "-%02u-%02uT%02u:%02u:%02u.%03uZ", m, d, hh, mi, ss, fr);
-  return (size_t)n;
+  int n;
+  if (y >= 0 && y <= 9999) { /* the common case, without printf */
+    buf[0] = (char)('0' + y / 1000);
+    buf[1] = (char)('0' + y / 100 % 10);
+    buf[2] = (char)('0' + y / 10 % 10);
+    buf[3] = (char)('0' + y % 10);
+    n = 4;
+  } else {
+    n = snprintf(buf, PSPF_FMT_MAX, "%+05lld", (long long)y);
+  }
+  char *o = buf + n;
+  const unsigned parts[] = {m, d, hh, mi, ss};
+  static const char seps[] = "--T::";
+  for (int i = 0; i < 5; i++) {
+    *o++ = seps[i];
+    *o++ = (char)('0' + parts[i] / 10);
+    *o++ = (char)('0' + parts[i] % 10);
+  }
+  *o++ = '.';
+  *o++ = (char)('0' + fr / 100);
+  *o++ = (char)('0' + fr / 10 % 10);
+  *o++ = (char)('0' + fr % 10);
+  *o++ = 'Z';
+  *o = 0;
+  return (size_t)(o - buf);
 }

@@ -4,6 +4,9 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "pspf/format.h"
 #include "pspf/io.h"
@@ -42,9 +45,39 @@ void pspf_buf_free(pspf_buf_t *b) {
 
 /* ---- framing -------------------------------------------------------------- */
 
+/* The first '\n' or '"' in p[0..n), or NULL. */
+static const char *find_nl_or_quote(const char *p, size_t n) {
+  size_t i = 0;
+#ifdef __SSE2__
+  const __m128i vn = _mm_set1_epi8('\n'), vq = _mm_set1_epi8('"');
+  for (; i + 16 <= n; i += 16) {
+    __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    unsigned m = (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(c, vn), _mm_cmpeq_epi8(c, vq)));
+    if (m)
+      return p + i + __builtin_ctz(m);
+  }
+#endif
+  for (; i < n; i++)
+    if (p[i] == '\n' || p[i] == '"')
+      return p + i;
+  return NULL;
+}
+
 long pspf_next_record(const char *p, size_t n, pspf_framing_t f, bool at_eof,
                       size_t *consumed) {
   size_t from = 0;
+  if (f == PSPF_FRAME_CSV) {
+    /* Most records have no quote before their newline: one pass. */
+    const char *q = find_nl_or_quote(p, n);
+    if (q && *q == '\n') {
+      size_t end = (size_t)(q - p);
+      *consumed = end + 1;
+      if (end && p[end - 1] == '\r')
+        end--;
+      return (long)end;
+    }
+  }
   for (;;) {
     const char *nl = memchr(p + from, '\n', n - from);
     size_t end = nl ? (size_t)(nl - p) : n;
@@ -73,6 +106,105 @@ long pspf_next_record(const char *p, size_t n, pspf_framing_t f, bool at_eof,
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
+
+long pspf_csv_frame(const char *p, size_t n, char delim, bool at_eof,
+                    size_t *consumed, pspf_str_t *f, int max, int *nf) {
+  int k = 0;
+  size_t start = 0, i = 0, end = n;
+  bool nl = false;
+#ifdef __SSE2__
+  const __m128i vd = _mm_set1_epi8(delim), vn = _mm_set1_epi8('\n'),
+                vq = _mm_set1_epi8('"');
+  for (; i + 16 <= n && !nl; i += 16) {
+    __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(c, vd), _mm_cmpeq_epi8(c, vn)),
+        _mm_cmpeq_epi8(c, vq)));
+    for (; m; m &= m - 1) {
+      size_t at = i + (size_t)__builtin_ctz(m);
+      if (p[at] == delim) {
+        if (k < max)
+          f[k] = (pspf_str_t){p + start, at - start};
+        k++;
+        start = at + 1;
+      } else if (p[at] == '\n') {
+        end = at;
+        nl = true;
+        break;
+      } else { /* a quote: the careful way */
+        *nf = -1;
+        return pspf_next_record(p, n, PSPF_FRAME_CSV, at_eof, consumed);
+      }
+    }
+  }
+  if (nl)
+    i = end;
+#endif
+  for (; i < n && !nl; i++) {
+    if (p[i] == delim) {
+      if (k < max)
+        f[k] = (pspf_str_t){p + start, i - start};
+      k++;
+      start = i + 1;
+    } else if (p[i] == '\n') {
+      end = i;
+      nl = true;
+    } else if (p[i] == '"') {
+      *nf = -1;
+      return pspf_next_record(p, n, PSPF_FRAME_CSV, at_eof, consumed);
+    }
+  }
+  if (!nl && (!at_eof || n == 0))
+    return -1;
+  *consumed = nl ? end + 1 : n;
+  if (end && p[end - 1] == '\r')
+    end--;
+  if (start > end) /* "a,\r\n": the '\r' ended the last field */
+    start = end;
+  if (k < max)
+    f[k] = (pspf_str_t){p + start, end - start};
+  k++;
+  *nf = k > max ? max + 1 : k;
+  return (long)end;
+}
+
+
+int pspf_csv_split(const char *p, size_t n, char delim, pspf_str_t *f,
+                   int max) {
+  int k = 0;
+  size_t start = 0, i = 0;
+#ifdef __SSE2__
+  const __m128i vd = _mm_set1_epi8(delim), vq = _mm_set1_epi8('"');
+  for (; i + 16 <= n; i += 16) {
+    __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(c, vq)))
+      return -1;
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, vd));
+    while (m) {
+      size_t at = i + (size_t)__builtin_ctz(m);
+      if (k == max)
+        return max + 1;
+      f[k++] = (pspf_str_t){p + start, at - start};
+      start = at + 1;
+      m &= m - 1;
+    }
+  }
+#endif
+  for (; i < n; i++) {
+    if (p[i] == '"')
+      return -1;
+    if (p[i] == delim) {
+      if (k == max)
+        return max + 1;
+      f[k++] = (pspf_str_t){p + start, i - start};
+      start = i + 1;
+    }
+  }
+  if (k == max)
+    return max + 1;
+  f[k++] = (pspf_str_t){p + start, n - start};
+  return k;
+}
 
 void pspf_csv_init(pspf_csv_t *c, const char *p, size_t n, char delim) {
   c->p = p;
@@ -176,9 +308,38 @@ static const char *skip_ws(const char *p, const char *end) {
   return p;
 }
 
+/* The bytes a JSON number is made of. */
+static const bool number_char[256] = {
+    ['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
+    ['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+    ['-'] = true, ['+'] = true, ['.'] = true, ['e'] = true, ['E'] = true};
+
 /* Past the end of the string starting at the quote [p], or NULL. */
 static const char *skip_string(const char *p, const char *end) {
-  for (p++; p < end; p++) {
+  p++;
+#ifdef __SSE2__
+  /* 16 bytes at a time to the first '"', '\\' or control character. */
+  const __m128i vq = _mm_set1_epi8('"'), vb = _mm_set1_epi8('\\'),
+                vc = _mm_set1_epi8(0x1F);
+  while (end - p >= 16) {
+    __m128i c = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i hit = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(c, vq), _mm_cmpeq_epi8(c, vb)),
+        _mm_cmpeq_epi8(_mm_max_epu8(c, vc), vc));
+    unsigned m = (unsigned)_mm_movemask_epi8(hit);
+    if (!m) {
+      p += 16;
+      continue;
+    }
+    p += __builtin_ctz(m);
+    if (*p == '"')
+      return p + 1;
+    if (*p != '\\')
+      return NULL;
+    p += 2; /* an escape: its next byte is never the end */
+  }
+#endif
+  for (; p < end; p++) {
     if (*p == '"')
       return p + 1;
     if (*p == '\\')
@@ -240,8 +401,7 @@ static const char *skip_value(const char *p, const char *end,
   default: {
     *kind = PSPF_JSON_NUMBER;
     const char *s = p;
-    while (p < end && (strchr("+-.eE", *p) || (*p >= '0' && *p <= '9')) &&
-           *p)
+    while (p < end && number_char[(unsigned char)*p])
       p++;
     return p > s ? p : NULL;
   }
@@ -291,6 +451,91 @@ int pspf_json_next(pspf_json_t *j, pspf_str_t *key, pspf_str_t *val,
   val->p = p;
   val->n = (size_t)(ve - p);
   j->p = ve;
+  return 1;
+}
+
+int pspf_json_key(pspf_json_t *j, pspf_str_t *key) {
+  const char *p = j->p, *end = j->end;
+  if (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p = skip_ws(p, end);
+  if (p < end && *p == '}') {
+    if (skip_ws(p + 1, end) != end)
+      return PSPF_EBADREC; /* bytes after the object */
+    j->p = end;
+    return 0;
+  }
+  if (!j->first) {
+    if (p >= end || *p != ',')
+      return PSPF_EBADREC;
+    p = skip_ws(p + 1, end);
+  }
+  j->first = false;
+  if (p >= end || *p != '"')
+    return PSPF_EBADREC;
+  const char *ke = skip_string(p, end);
+  if (!ke)
+    return PSPF_EBADREC;
+  key->p = p + 1;
+  key->n = (size_t)(ke - p - 2);
+  p = ke;
+  if (p < end && *p != ':')
+    p = skip_ws(p, end);
+  if (p >= end || *p != ':')
+    return PSPF_EBADREC;
+  p++;
+  if (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p = skip_ws(p, end);
+  j->p = p;
+  return 1;
+}
+
+int pspf_json_int(pspf_json_t *j, int64_t *out) {
+  const char *p = j->p, *end = j->end;
+  bool neg = p < end && *p == '-';
+  const char *d = p + neg, *q = d;
+  uint64_t v = 0;
+  if (end - q >= 8) { /* eight digits at once */
+    int64_t d8 = pspf__digits8(q);
+    if (d8 >= 0) {
+      v = (uint64_t)d8;
+      q += 8;
+    }
+  }
+  for (unsigned x; q < end && (x = (unsigned)(unsigned char)*q - '0') <= 9;
+       q++)
+    v = v * 10 + x;
+  size_t n = (size_t)(q - d);
+  if (n == 0 || n > 18 || (q < end && (*q == '.' || *q == 'e' || *q == 'E')))
+    return 0;
+  *out = neg ? -(int64_t)v : (int64_t)v;
+  j->p = q;
+  return 1;
+}
+
+int pspf_json_str(pspf_json_t *j, pspf_buf_t *scratch, pspf_str_t *out) {
+  const char *p = j->p, *end = j->end;
+  if (p >= end || *p != '"')
+    return 0;
+  const char *e = skip_string(p, end);
+  if (!e)
+    return 0;
+  if (!memchr(p + 1, '\\', (size_t)(e - p - 2))) {
+    *out = (pspf_str_t){p + 1, (size_t)(e - p - 2)};
+  } else if (pspf_json_string((pspf_str_t){p, (size_t)(e - p)}, scratch,
+                              out) < 0) {
+    return 0;
+  }
+  j->p = e;
+  return 1;
+}
+
+int pspf_json_value(pspf_json_t *j, pspf_str_t *val, pspf_json_kind_t *kind) {
+  const char *p = j->p;
+  const char *e = skip_value(p, j->end, kind, 0);
+  if (!e)
+    return PSPF_EBADREC;
+  *val = (pspf_str_t){p, (size_t)(e - p)};
+  j->p = e;
   return 1;
 }
 

@@ -5,6 +5,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,15 +36,58 @@ void pspf_log(pspf_ctx_t *ctx, int level, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* Scratch memory is a list of blocks, newest first: what pspf_scratch()
+ * returned stays where it is until the record is done, however much more
+ * the record asks for. */
+typedef struct block_s {
+  struct block_s *next;
+  size_t cap;
+  max_align_t data[];
+} block_t;
+
 char *pspf_scratch(pspf_ctx_t *ctx, size_t n) {
-  char *p = pspf_buf_reserve(&ctx->scratch, n);
-  if (!p) {
-    pspf_log(ctx, 0, "out of memory");
-    exit(PSPF_EXIT_FAILURE);
+  n = (n + 15) & ~(size_t)15;
+  if (n > ctx->block_left) {
+    size_t cap = n > 65536 ? n : 65536;
+    block_t *b = malloc(sizeof *b + cap);
+    if (!b) {
+      pspf_log(ctx, 0, "out of memory");
+      exit(PSPF_EXIT_FAILURE);
+    }
+    b->next = ctx->blocks;
+    b->cap = cap;
+    ctx->blocks = b;
+    ctx->block_at = (char *)b->data;
+    ctx->block_left = cap;
   }
-  ctx->scratch.n += n;
+  char *p = ctx->block_at;
+  ctx->block_at += n;
+  ctx->block_left -= n;
   return p;
 }
+
+/* Keeps the newest block (the largest so far), frees the rest; with
+ * [all], frees every block. */
+static void scratch_free(pspf_ctx_t *ctx, bool all) {
+  block_t *b = ctx->blocks;
+  if (!b)
+    return;
+  for (block_t *x = b->next, *next; x; x = next) {
+    next = x->next;
+    free(x);
+  }
+  b->next = NULL;
+  ctx->block_at = (char *)b->data;
+  ctx->block_left = b->cap;
+  if (all) {
+    free(b);
+    ctx->blocks = NULL;
+    ctx->block_at = NULL;
+    ctx->block_left = 0;
+  }
+}
+
+void pspf_scratch_reset(pspf_ctx_t *ctx) { scratch_free(ctx, false); }
 
 void *pspf_state_alloc(size_t n) {
   void *p = calloc(1, n ? n : 1);
@@ -179,9 +224,33 @@ int pspf_sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
 
 /* ---- reading sources ------------------------------------------------------ */
 
+/* Reads run on libuv's thread pool (one block at a time per source). A
+ * regular file never blocks for long; a pipe, FIFO or terminal may block
+ * forever, so its read first waits in poll() for data or for the run's
+ * wake pipe, which is written once when the program stops. Before waiting
+ * it looks whether data is there at all: when there is none, the sinks
+ * are flushed, so that output keeps up with a live input.
+ *
+ * A `follow: true` file is read with pread() at its own offset; at its
+ * end it waits for a change (uv_fs_event, and a FOLLOW_POLL_MS timer for
+ * file systems where events do not arrive), then looks at the file: more
+ * bytes are read, a shorter file was truncated (read again from 0), and
+ * when the path names another file than the one open (rotation: renamed
+ * and created anew), the open one is finished and the new one read from
+ * its start. */
+
+#define FOLLOW_POLL_MS 200
+
+typedef struct run_s run_t;
+
 typedef struct reader_s {
-  uv_fs_t req;          /* the read in flight */
+  uv_work_t work;       /* the read in flight */
+  ssize_t got;          /* its result: bytes read, 0 at the end, -errno */
+  bool idle;            /* ... or: no data there now (not regular files) */
+  bool may_block;       /* the next read waits for data */
+  bool reading;         /* a read is in flight */
   uv_file fd;           /* the open file */
+  bool regular;         /* a regular file: reads do not block */
   char *buf;            /* block buffer */
   size_t cap;           /* its size */
   size_t len;           /* bytes held (a partial record at the start) */
@@ -190,8 +259,25 @@ typedef struct reader_s {
   bool header_done;     /* csv header consumed */
   pspf_source_t *src;   /* what to read */
   pspf_ctx_t *ctx;      /* the run */
+  run_t *run;           /* the run's readers and handles */
   bool done;            /* end reached or stopped */
+  /* follow: true */
+  bool follow;          /* follow this (regular) file */
+  bool waiting;         /* at the end of the file, waiting for more */
+  bool watching;        /* timer and watch are open */
+  uv_timer_t timer;     /* polls the file every FOLLOW_POLL_MS */
+  uv_fs_event_t watch;  /* file-system events on the file */
 } reader_t;
+
+struct run_s {
+  pspf_program_t *prog; /* the program */
+  pspf_ctx_t *ctx;      /* its context */
+  reader_t *readers;    /* one a source */
+  int wake[2];          /* written once on stop: ends reads waiting in poll */
+  bool signals;         /* sig[] are initialized */
+  bool stopped;         /* stop_sources() has run */
+  uv_signal_t sig[2];   /* SIGINT, SIGTERM */
+};
 
 static void process(reader_t *r, bool at_eof) {
   pspf_ctx_t *ctx = r->ctx;
@@ -200,9 +286,16 @@ static void process(reader_t *r, bool at_eof) {
   size_t off = 0;
   while (off < r->len && !ctx->stopping) {
     size_t used;
-    long n = pspf_next_record(r->buf + off, r->len - off, f, at_eof, &used);
+    int nf = -2; /* not split here */
+    long n = f == PSPF_FRAME_CSV
+                 ? pspf_csv_frame(r->buf + off, r->len - off, r->src->delim,
+                                  at_eof, &used, ctx->csv_f,
+                                  PSPF_CSV_MAX_FIELDS, &nf)
+                 : pspf_next_record(r->buf + off, r->len - off, f, at_eof,
+                                    &used);
     if (n < 0)
       break;
+    ctx->csv_nf = nf;
     const char *p = r->buf + off;
     r->recno++;
     ctx->pos.source = r->src->name;
@@ -225,57 +318,251 @@ static void process(reader_t *r, bool at_eof) {
     if (ctx->fault)
       pspf_bad_record(ctx);
     ctx->scratch.n = 0;
+    pspf_scratch_reset(ctx);
   }
   memmove(r->buf, r->buf + off, r->len - off);
   r->len -= off;
   r->base += off;
 }
 
-static void on_read(uv_fs_t *req);
+/* Writes what every sink holds (the input has gone quiet). */
+static void flush_sinks(run_t *run) {
+  for (int i = 0; i < run->prog->nsinks; i++)
+    sink_flush(run->ctx, &run->prog->sinks[i]);
+}
+
+static void close_follow(reader_t *r) {
+  if (!r->watching)
+    return;
+  r->watching = false;
+  r->waiting = false;
+  uv_close((uv_handle_t *)&r->timer, NULL);
+  uv_close((uv_handle_t *)&r->watch, NULL);
+}
+
+/* Stops reading every source: follow timers and watches are closed, reads
+ * waiting for a pipe are woken, reads in flight end without being
+ * processed. The signal handlers are removed, so that a second SIGINT or
+ * SIGTERM ends the program at once. */
+static void stop_sources(run_t *run) {
+  if (run->stopped)
+    return;
+  run->stopped = true;
+  run->ctx->stopping = true;
+  if (run->signals)
+    for (int i = 0; i < 2; i++)
+      uv_signal_stop(&run->sig[i]);
+  if (run->wake[1] >= 0) {
+    ssize_t w;
+    do
+      w = write(run->wake[1], "x", 1);
+    while (w < 0 && errno == EINTR);
+  }
+  for (int i = 0; i < run->prog->nsources; i++)
+    close_follow(&run->readers[i]);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  run_t *run = h->data;
+  if (!run->ctx->stop_signal)
+    run->ctx->stop_signal = signum;
+  stop_sources(run);
+}
+
+/* On the thread pool: one read into the free end of the buffer. */
+static void read_work(uv_work_t *w) {
+  reader_t *r = w->data;
+  r->idle = false;
+  if (!r->regular) {
+    struct pollfd pf[2] = {{r->fd, POLLIN, 0}, {r->run->wake[0], POLLIN, 0}};
+    int k;
+    do
+      k = poll(pf, 2, r->may_block ? -1 : 0);
+    while (k < 0 && errno == EINTR);
+    if (k < 0) {
+      r->got = -errno;
+      return;
+    }
+    if (pf[1].revents) { /* stopping */
+      r->got = 0;
+      return;
+    }
+    if (k == 0) {
+      r->idle = true;
+      return;
+    }
+  }
+  char *p = r->buf + r->len;
+  size_t n = r->cap - r->len;
+  ssize_t got;
+  do
+    got = r->follow ? pread(r->fd, p, n, (off_t)(r->base + r->len))
+                    : read(r->fd, p, n);
+  while (got < 0 && errno == EINTR);
+  r->got = got < 0 ? -errno : got;
+}
+
+static void on_read(uv_work_t *w, int status);
 
 static void read_more(reader_t *r) {
   if (r->cap - r->len < READ_BLOCK / 2) {
     /* A record longer than the buffer: grow it. */
     size_t cap = r->cap * 2;
-    char *nb = realloc(r->buf, cap);
+    char *nb = realloc(r->buf, cap + PSPF_READ_PAD);
     if (!nb) {
       pspf_log(r->ctx, 0, "out of memory reading '%s'", r->src->path);
       r->ctx->exit_status = PSPF_EXIT_FAILURE;
       r->done = true;
+      stop_sources(r->run);
       return;
     }
     r->buf = nb;
     r->cap = cap;
   }
-  uv_buf_t b = uv_buf_init(r->buf + r->len, (unsigned)(r->cap - r->len));
-  r->req.data = r;
-  int e = uv_fs_read(uv_default_loop(), &r->req, r->fd, &b, 1, -1, on_read);
+  r->work.data = r;
+  int e = uv_queue_work(uv_default_loop(), &r->work, read_work, on_read);
   if (e < 0) {
     pspf_log(r->ctx, 0, "cannot read '%s': %s", r->src->path, uv_strerror(e));
     r->ctx->exit_status = PSPF_EXIT_FAILURE;
     r->done = true;
-  }
-}
-
-static void on_read(uv_fs_t *req) {
-  reader_t *r = req->data;
-  ssize_t n = req->result;
-  uv_fs_req_cleanup(req);
-  if (n < 0) {
-    pspf_log(r->ctx, 0, "cannot read '%s': %s", r->src->path,
-             uv_strerror((int)n));
-    r->ctx->exit_status = PSPF_EXIT_FAILURE;
-    r->ctx->stopping = true;
-    r->done = true;
+    stop_sources(r->run);
     return;
   }
+  r->reading = true;
+}
+
+/* Reads [r]'s file again from its start (truncated, or a new file). */
+static void restart(reader_t *r) {
+  r->len = 0;
+  r->base = 0;
+  r->recno = 0;
+  r->header_done = false;
+}
+
+static void on_watch(uv_fs_event_t *h, const char *file, int events,
+                     int status);
+
+/* A follow source at the end of its file: more data, truncation, or a new
+ * file at its path? Else it keeps waiting. */
+static void follow_check(reader_t *r) {
+  pspf_ctx_t *ctx = r->ctx;
+  if (!r->waiting || ctx->stopping)
+    return;
+  struct stat st, now;
+  if (fstat(r->fd, &st) < 0)
+    return; /* try again on the next tick */
+  uint64_t pos = r->base + r->len, size = (uint64_t)st.st_size;
+  if (size < pos) {
+    pspf_log(ctx, 1, "source '%s': '%s' shrank from %llu to %llu bytes "
+             "(truncated); reading it again from the start", r->src->name,
+             r->src->path, (unsigned long long)pos, (unsigned long long)size);
+    restart(r);
+  } else if (size == pos) {
+    /* Drained: has the path been given to another file (rotation)? A
+     * missing path is waited for. */
+    if (stat(r->src->path, &now) < 0 ||
+        (now.st_dev == st.st_dev && now.st_ino == st.st_ino))
+      return;
+    int fd = open(r->src->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return;
+    pspf_log(ctx, 2, "source '%s': '%s' is a new file (rotated); reading it "
+             "from the start", r->src->name, r->src->path);
+    /* The old file is done: its last line counts even without a newline,
+     * as at the end of input. */
+    if (r->len)
+      process(r, true);
+    close(r->fd);
+    r->fd = fd;
+    restart(r);
+    if (ctx->stopping) {
+      stop_sources(r->run);
+      return;
+    }
+    uv_fs_event_stop(&r->watch);
+    uv_fs_event_start(&r->watch, on_watch, r->src->path, 0);
+  }
+  r->waiting = false;
+  read_more(r);
+}
+
+static void on_watch(uv_fs_event_t *h, const char *file, int events,
+                     int status) {
+  (void)file;
+  (void)events;
+  (void)status;
+  follow_check(h->data);
+}
+
+static void on_tick(uv_timer_t *h) { follow_check(h->data); }
+
+/* A follow source read to the end of its file: flush the sinks and wait. */
+static void follow_wait(reader_t *r) {
+  flush_sinks(r->run);
+  if (r->ctx->stopping) {
+    stop_sources(r->run);
+    return;
+  }
+  if (!r->watching) {
+    uv_loop_t *loop = uv_default_loop();
+    uv_timer_init(loop, &r->timer);
+    uv_fs_event_init(loop, &r->watch);
+    r->timer.data = r->watch.data = r;
+    r->watching = true;
+    uv_timer_start(&r->timer, on_tick, FOLLOW_POLL_MS, FOLLOW_POLL_MS);
+    int e = uv_fs_event_start(&r->watch, on_watch, r->src->path, 0);
+    if (e < 0)
+      pspf_log(r->ctx, 3, "source '%s': no file events for '%s' (%s); "
+               "polling every %d ms", r->src->name, r->src->path,
+               uv_strerror(e), FOLLOW_POLL_MS);
+  }
+  r->waiting = true;
+  follow_check(r);
+}
+
+static void on_read(uv_work_t *w, int status) {
+  reader_t *r = w->data;
+  pspf_ctx_t *ctx = r->ctx;
+  r->reading = false;
+  if (ctx->stopping) { /* stopped meanwhile: what was read is dropped */
+    r->done = true;
+    stop_sources(r->run);
+    return;
+  }
+  ssize_t n = status < 0 ? status : r->got;
+  if (n < 0) {
+    pspf_log(ctx, 0, "cannot read '%s': %s", r->src->path,
+             uv_strerror((int)n));
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+    r->done = true;
+    stop_sources(r->run);
+    return;
+  }
+  if (r->idle) { /* a quiet pipe: show what was done, then wait for it */
+    flush_sinks(r->run);
+    if (ctx->stopping) {
+      r->done = true;
+      stop_sources(r->run);
+      return;
+    }
+    r->may_block = true;
+    read_more(r);
+    return;
+  }
+  r->may_block = false;
   r->len += (size_t)n;
-  process(r, n == 0);
-  if (n == 0 || r->ctx->stopping) {
-    if (!r->ctx->stopping && r->len)
+  process(r, n == 0 && !r->follow);
+  if (!ctx->stopping && n == 0 && r->follow) {
+    follow_wait(r);
+    return;
+  }
+  if (n == 0 || ctx->stopping) {
+    if (!ctx->stopping && r->len)
       process(r, true);
     r->done = true;
     r->src->ended = true;
+    if (ctx->stopping)
+      stop_sources(r->run);
     return;
   }
   read_more(r);
@@ -509,13 +796,43 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       return PSPF_EXIT_FAILURE;
 
   uv_loop_t *loop = uv_default_loop();
-  reader_t *readers = calloc((size_t)prog->nsources, sizeof *readers);
+  reader_t *readers = calloc((size_t)prog->nsources + 1, sizeof *readers);
+  run_t run = {.prog = prog, .ctx = &ctx, .readers = readers,
+               .wake = {-1, -1}};
+  if (!readers || pipe(run.wake) < 0) {
+    pspf_log(&ctx, 0, "cannot start: %s", strerror(errno));
+    free(readers);
+    return PSPF_EXIT_FAILURE;
+  }
+  fcntl(run.wake[0], F_SETFD, FD_CLOEXEC);
+  fcntl(run.wake[1], F_SETFD, FD_CLOEXEC);
+  /* SIGINT and SIGTERM stop the program cleanly. A SIGINT ignored when we
+   * started (a background job of a script) stays ignored. The handlers do
+   * not keep the loop alive. */
+  static const int signums[2] = {SIGINT, SIGTERM};
+  for (int i = 0; i < 2; i++) {
+    struct sigaction old;
+    uv_signal_init(loop, &run.sig[i]);
+    run.sig[i].data = &run;
+    if (sigaction(signums[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+      continue;
+    uv_signal_start(&run.sig[i], on_signal, signums[i]);
+    uv_unref((uv_handle_t *)&run.sig[i]);
+  }
+  run.signals = true;
   for (int i = 0; i < prog->nsources && !ctx.stopping; i++) {
     reader_t *r = &readers[i];
     r->src = &prog->sources[i];
     r->ctx = &ctx;
+    r->run = &run;
     r->cap = READ_BLOCK * 2;
-    r->buf = malloc(r->cap);
+    r->buf = calloc(1, r->cap + PSPF_READ_PAD); /* readable padding */
+    if (!r->buf) {
+      pspf_log(&ctx, 0, "out of memory reading '%s'", r->src->path);
+      ctx.exit_status = PSPF_EXIT_FAILURE;
+      stop_sources(&run);
+      break;
+    }
     if (strcmp(r->src->path, "-") == 0) {
       r->fd = 0;
     } else {
@@ -526,13 +843,24 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
         pspf_log(&ctx, 0, "cannot open source '%s' (%s): %s", r->src->name,
                  r->src->path, uv_strerror(r->fd));
         ctx.exit_status = PSPF_EXIT_FAILURE;
-        ctx.stopping = true;
         r->done = true;
+        stop_sources(&run);
         continue;
       }
     }
+    struct stat st;
+    r->regular = fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode);
+    r->follow = r->src->follow && r->regular;
+    if (r->src->follow && !r->regular)
+      pspf_log(&ctx, 1, "source '%s': '%s' is not a regular file; it is read "
+               "to its end, not followed", r->src->name, r->src->path);
     read_more(r);
   }
+  uv_run(loop, UV_RUN_DEFAULT);
+  /* Every read has ended and every follow handle is closed; close the
+   * signal handles too, so that the loop closes. */
+  for (int i = 0; i < 2; i++)
+    uv_close((uv_handle_t *)&run.sig[i], NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   for (int i = 0; i < prog->nsources; i++) {
     if (readers[i].fd > 0) {
@@ -543,8 +871,14 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     free(readers[i].buf);
   }
   free(readers);
-  /* Every source has ended: fire what is open, unless stopping early. */
-  if (!ctx.exit_status)
+  close(run.wake[0]);
+  close(run.wake[1]);
+  if (ctx.stop_signal)
+    pspf_log(&ctx, 2, "stopped by %s: open windows are not fired",
+             ctx.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+  /* Every source has ended: fire what is open, unless stopping early (an
+   * error, or a signal). */
+  if (!ctx.exit_status && !ctx.stop_signal)
     prog->finish(&ctx);
   for (int i = 0; i < prog->nsinks; i++)
     if (pspf_sink_close(&ctx, &prog->sinks[i]) < 0 && !ctx.exit_status)
@@ -556,6 +890,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
              (unsigned long long)ctx.bad, ctx.bad == 1 ? "" : "s",
              ctx.dead_path);
   pspf_buf_free(&ctx.scratch);
+  scratch_free(&ctx, true);
   uv_loop_close(loop);
   return ctx.exit_status;
 }

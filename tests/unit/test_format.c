@@ -106,3 +106,78 @@ Test(format, i64_text) {
   pspf_format_i64(0, b);
   cr_assert_str_eq(b, "0");
 }
+
+/* The generated readers' inline fast paths give exactly what the plain
+ * parsers give, on random digit strings with stray bytes and signs. */
+Test(format, fast_paths_agree) {
+  unsigned seed = 12345;
+  for (int t = 0; t < 300000; t++) {
+    char b[40];
+    seed = seed * 1103515245u + 12345u;
+    int n = 1 + (int)(seed >> 16) % 22;
+    for (int i = 0; i < n; i++) {
+      seed = seed * 1103515245u + 12345u;
+      unsigned r = seed >> 16;
+      b[i] = r % 40 == 0 ? (char)(r >> 8) : (char)('0' + r % 10);
+    }
+    if (t % 7 == 0)
+      b[0] = t % 2 ? '-' : '+';
+    if (t % 11 == 0 && n > 10)
+      b[4] = '-';
+    int64_t a = 0, c = 0;
+    int ra = pspf_parse_i64_fast(b, (size_t)n, &a);
+    int rc = pspf_parse_i64(b, (size_t)n, &c);
+    cr_assert(ra == rc && (ra != 0 || a == c), "%.*s", n, b);
+    ra = pspf_parse_timestamp_fast(b, (size_t)n, &a);
+    rc = pspf_parse_timestamp(b, (size_t)n, &c);
+    cr_assert(ra == rc && (ra != 0 || a == c), "%.*s", n, b);
+  }
+}
+
+/* Short decimals are written without printf: the same text as the %g
+ * search gives, for values of every kind. */
+Test(format, f64_short_decimals) {
+  static const struct {
+    double v;
+    const char *want;
+  } cases[] = {{22.23692, "22.23692"},   {0.908, "0.908"},
+               {100.0, "100.0"},         {-3.5, "-3.5"},
+               {0.0001, "0.0001"},       {0.00012, "0.00012"},
+               {1e-5, "1e-05"},          {123456789012345.0, "123456789012345.0"},
+               {1e15, "1000000000000000.0"}, {0.1 + 0.2, "0.30000000000000004"},
+               {1.0 / 3, "0.3333333333333333"}, {2.5e-4, "0.00025"}};
+  char b[PSPF_FMT_MAX];
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    pspf_format_f64(cases[i].v, b);
+    cr_expect_str_eq(b, cases[i].want);
+  }
+  /* And every short decimal reads back. */
+  for (int i = 1; i < 200000; i += 7) {
+    double v = i / 1000.0 * 0.908;
+    pspf_format_f64(v, b);
+    cr_assert_eq(strtod(b, NULL), v, "%s", b);
+  }
+}
+
+/* pspf_parse_i64_padded() reads whole words past the field: with any
+ * bytes there, it gives what pspf_parse_i64() gives. */
+Test(format, padded_parse_agrees) {
+  unsigned seed = 777;
+  for (int t = 0; t < 300000; t++) {
+    char b[64];
+    seed = seed * 1103515245u + 12345u;
+    int n = 1 + (int)(seed >> 16) % 20;
+    for (int i = 0; i < 40; i++) {
+      seed = seed * 1103515245u + 12345u;
+      unsigned r = seed >> 16;
+      b[i] = i >= n || r % 30 == 0 ? (char)(r >> 7) : (char)('0' + r % 10);
+    }
+    int64_t a = 0, c = 0;
+    int ra = pspf_parse_i64_padded(b, (size_t)n, &a);
+    int rc = pspf_parse_i64(b, (size_t)n, &c);
+    cr_assert(ra == rc && (ra != 0 || a == c), "%.*s", n, b);
+    ra = pspf_parse_timestamp_padded(b, (size_t)n, &a);
+    rc = pspf_parse_timestamp(b, (size_t)n, &c);
+    cr_assert(ra == rc && (ra != 0 || a == c), "%.*s", n, b);
+  }
+}

@@ -136,3 +136,42 @@ Test(io, json_strings_both_ways) {
   pspf_buf_free(&scratch);
   pspf_buf_free(&out);
 }
+
+/* The one-pass CSV framing and splitting gives exactly what framing
+ * (pspf_next_record) and then splitting (pspf_csv_split) give, on random
+ * text of delimiters, quotes, CR, LF and letters, at every length. */
+Test(io, csv_frame_agrees_with_frame_then_split) {
+  static const char alphabet[] = "ab,,\r\n\n\"xyz0123456789";
+  unsigned seed = 99;
+  char text[300];
+  for (int t = 0; t < 100000; t++) {
+    seed = seed * 1103515245u + 12345u;
+    size_t n = (seed >> 16) % sizeof text;
+    for (size_t i = 0; i < n; i++) {
+      seed = seed * 1103515245u + 12345u;
+      unsigned r = (seed >> 16) % 100;
+      text[i] = r < 80 ? "abcdefgh"[r % 8]
+                       : alphabet[(seed >> 20) % (sizeof alphabet - 1)];
+    }
+    bool eof = t % 3 == 0;
+    int max = 1 + t % 9;
+    pspf_str_t f1[12], f2[12];
+    size_t c1 = 0, c2 = 0;
+    int nf1 = -2;
+    long l1 = pspf_csv_frame(text, n, ',', eof, &c1, f1, max, &nf1);
+    long l2 = pspf_next_record(text, n, PSPF_FRAME_CSV, eof, &c2);
+    cr_assert_eq(l1, l2, "length, case %d", t);
+    if (l1 < 0)
+      continue;
+    cr_assert_eq(c1, c2, "consumed, case %d", t);
+    int nf2 = pspf_csv_split(text, (size_t)l2, ',', f2, max);
+    if (nf1 < 0) {
+      cr_assert(memchr(text, '"', (size_t)l2), "case %d", t);
+      continue;
+    }
+    cr_assert_eq(nf1, nf2, "fields, case %d", t);
+    for (int i = 0; i < nf1 && i < max; i++)
+      cr_assert(f1[i].p == f2[i].p && f1[i].n == f2[i].n, "field %d, case %d",
+                i, t);
+  }
+}

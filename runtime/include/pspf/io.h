@@ -58,6 +58,14 @@ PSPF_EXTERN long pspf_next_record(const char *p, size_t n, pspf_framing_t f,
 
 /* ---- CSV (RFC 4180) ------------------------------------------------ */
 
+/* pspf_next_record() for CSV that also splits the record at [delim] in
+ * the same pass, into f[0..], at most [max] fields: *nf is the number of
+ * fields (max + 1 if there are more), or -1 if the record holds a quote
+ * (then read its fields with pspf_csv_next). */
+PSPF_EXTERN long pspf_csv_frame(const char *p, size_t n, char delim,
+                                bool at_eof, size_t *consumed, pspf_str_t *f,
+                                int max, int *nf);
+
 /* Iterates the fields of one CSV record. */
 typedef struct pspf_csv_s {
   const char *p;  /* the rest of the record */
@@ -75,6 +83,12 @@ PSPF_EXTERN void pspf_csv_init(pspf_csv_t *c, const char *p, size_t n,
  * use: reserve it for the record's length first). */
 PSPF_EXTERN int pspf_csv_next(pspf_csv_t *c, pspf_buf_t *scratch,
                               pspf_str_t *out);
+/* The fast path for a record without quotes (most are): splits it at
+ * [delim] into f[0..], at most [max] fields, in one vectorized pass.
+ * Returns the number of fields, max + 1 if there are more, or -1 if the
+ * record holds a '"' (then read it with pspf_csv_next). */
+PSPF_EXTERN int pspf_csv_split(const char *p, size_t n, char delim,
+                               pspf_str_t *f, int max);
 /* Appends [s] as one CSV field, quoted when it holds [delim], a quote, or
  * a line break. */
 PSPF_EXTERN int pspf_csv_write_field(pspf_buf_t *b, const char *p, size_t n,
@@ -106,6 +120,19 @@ PSPF_EXTERN int pspf_json_begin(pspf_json_t *j, const char *p, size_t n);
  * the object, or PSPF_EBADREC. */
 PSPF_EXTERN int pspf_json_next(pspf_json_t *j, pspf_str_t *key,
                                pspf_str_t *val, pspf_json_kind_t *kind);
+/* The generated readers' way through an object, converting each value
+ * as it is met: pspf_json_key() reads the next member's key (1), or the
+ * end of the object (0), or fails (PSPF_EBADREC), and leaves the value
+ * next; then one of pspf_json_int() (a plain integer of up to 18 digits),
+ * pspf_json_str() (a string) or pspf_json_value() (any value, as raw
+ * text) reads it. pspf_json_int() and pspf_json_str() return 0 and read
+ * nothing when the value is something else: use pspf_json_value(). */
+PSPF_EXTERN int pspf_json_key(pspf_json_t *j, pspf_str_t *key);
+PSPF_EXTERN int pspf_json_int(pspf_json_t *j, int64_t *out);
+PSPF_EXTERN int pspf_json_str(pspf_json_t *j, pspf_buf_t *scratch,
+                              pspf_str_t *out);
+PSPF_EXTERN int pspf_json_value(pspf_json_t *j, pspf_str_t *val,
+                                pspf_json_kind_t *kind);
 /* Decodes a raw JSON string value (with its quotes) into [out]: a slice of
  * the input when it has no escapes, else unescaped into [scratch]. */
 PSPF_EXTERN int pspf_json_string(pspf_str_t raw, pspf_buf_t *scratch,

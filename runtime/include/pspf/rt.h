@@ -70,10 +70,14 @@ typedef struct pspf_pos_s {
 
 typedef struct pspf_ctx_s pspf_ctx_t;
 
+/* The most CSV columns a source reads (more are a bad record). */
+#define PSPF_CSV_MAX_FIELDS 257
+
 /* The per-run state every generated function receives. */
 struct pspf_ctx_s {
   const char *fault;   /* set when the record at hand is bad: the reason */
-  pspf_buf_t scratch;  /* per-record memory, reset after each record */
+  pspf_buf_t scratch;  /* the readers' unescaped fields, reset after each
+                          record (reserved up front: it never moves) */
   pspf_str_t input;    /* the raw text of the record at hand */
   pspf_pos_t pos;      /* where it came from */
   uint64_t bad;        /* bad records so far */
@@ -85,6 +89,17 @@ struct pspf_ctx_s {
   int log_level;       /* 0 error, 1 warn, 2 info, 3 debug */
   int exit_status;     /* set when the program must stop */
   bool stopping;       /* stop reading sources */
+  int stop_signal;     /* SIGINT or SIGTERM when a signal stopped the
+                          program (open windows are then not fired), or 0 */
+  /* A CSV record's fields, split while it was framed: csv_nf of them
+   * (PSPF_CSV_MAX_FIELDS + 1: more), -1 when it has quotes (read it with
+   * pspf_csv_next), -2 when not split. */
+  pspf_str_t csv_f[PSPF_CSV_MAX_FIELDS];
+  int csv_nf;
+  void *blocks;        /* pspf_scratch()'s memory: a list of blocks that
+                          never move, all but one freed after each record */
+  char *block_at;      /* the next free byte of the newest block */
+  size_t block_left;   /* bytes left in it */
 };
 
 /* ---- faults and scratch memory ----------------------------------------- */
@@ -104,6 +119,9 @@ PSPF_EXTERN void pspf_bad_record(pspf_ctx_t *ctx);
 /* [n] bytes of per-record memory, valid until the record is done. Never
  * NULL: out of memory ends the program with status 2. */
 PSPF_EXTERN char *pspf_scratch(pspf_ctx_t *ctx, size_t n);
+/* Frees all scratch memory at once: after each record, and after each
+ * window fired at end of input. */
+PSPF_EXTERN void pspf_scratch_reset(pspf_ctx_t *ctx);
 
 /* Logs a formatted line at [level] (0 error .. 3 debug) on stderr. */
 PSPF_EXTERN void pspf_log(pspf_ctx_t *ctx, int level, const char *fmt, ...)
@@ -291,11 +309,16 @@ typedef struct pspf_source_s {
   /* csv with a header: called once with the header record; returns 0 or
    * sets ctx->exit_status and returns -1 (a required column is missing). */
   int (*on_header)(pspf_ctx_t *ctx, const char *p, size_t n);
-  /* Parses and processes one record; a bad one sets ctx->fault. */
+  /* Parses and processes one record; a bad one sets ctx->fault. The
+   * PSPF_READ_PAD bytes after the record are readable (any value), so
+   * that readers may load whole words (pspf_parse_i64_padded). */
   void (*on_record)(pspf_ctx_t *ctx, const char *p, size_t n);
   /* Set by the runtime once the source has ended: its watermark is then
    * +infinity where streams merge. */
   bool ended;
+  /* file: keep reading data appended to the file, like tail -f; the source
+   * then never ends (the program runs until SIGINT or SIGTERM). */
+  bool follow;
 } pspf_source_t;
 
 /* A buffered output: a file, stdout or the console. */
@@ -337,7 +360,9 @@ typedef struct pspf_program_s {
 } pspf_program_t;
 
 /* Parses the command line, runs [prog] to the end of its sources, and
- * returns the exit status. */
+ * returns the exit status. SIGINT and SIGTERM stop it cleanly: sources stop
+ * being read, sinks are flushed and closed, open windows are not fired
+ * (that happens at end of input only), and the status is 0. */
 PSPF_EXTERN int pspf_main(pspf_program_t *prog, int argc, char **argv);
 
 #ifdef __cplusplus

@@ -208,6 +208,8 @@ static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
         continue;
       struct rec_0 o = ((struct rec_0){.f_key = s->key, .f_start = w->start, .f_end = w->start + INT64_C(10000), .f_count = (&s->acc)->a0, .f_sum = (&s->acc)->a1});
       after_3(ctx, &o);
+      if (wm == INT64_MAX)
+        pspf_scratch_reset(ctx); /* end of input: no record in flight */
     }
     clear_3(&w->tab);
   }
@@ -275,6 +277,7 @@ done_0:;
 /* ---- sources ---- */
 
 /* CSV columns of 'bids': column -> field, -1 unused. */
+static bool inorder_bids = true; /* the columns are the fields, in order */
 static int cols_bids[256];
 static int ncols_bids = 3;
 
@@ -298,6 +301,9 @@ static int header_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
   }
   ncols_bids = col;
   pspf_buf_free(&scratch);
+  inorder_bids = ncols_bids == 3;
+  for (int i = 0; i < ncols_bids; i++)
+    inorder_bids = inorder_bids && cols_bids[i] == i;
   if (!found[0]) {
     pspf_log(ctx, 0, "source 'bids': column 'auction' is missing from the header of %s", ctx->pos.path);
     ctx->exit_status = PSPF_EXIT_FAILURE;
@@ -319,20 +325,54 @@ static int header_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
 static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
   struct rec_Bid r;
   memset(&r, 0, sizeof r);
-  pspf_buf_reserve(&ctx->scratch, n + 1);
-  pspf_csv_t it;
-  pspf_str_t f;
-  int col = 0, rc;
+  /* Without quotes (most records), the runtime split the fields as it
+   * framed the record; else they are read one by one, unquoted into scratch. */
+  pspf_str_t *fs = ctx->csv_f, f;
+  int nf = ctx->csv_nf, rc = 0;
+  if (nf == -2) /* not split while framed */
+    nf = pspf_csv_split(p, n, 44, fs, PSPF_CSV_MAX_FIELDS);
+  if (nf > ncols_bids + 1)
+    nf = ncols_bids + 1; /* more fields than columns */
   uint32_t seen = 0;
-  pspf_csv_init(&it, p, n, 44);
-  while ((rc = pspf_csv_next(&it, &ctx->scratch, &f)) == 1) {
+  pspf_csv_t it;
+  if (nf == 3 && inorder_bids) { /* straight-line */
+    {
+      int rc = pspf_parse_i64_padded(fs[0].p, fs[0].n, &r.f_auction);
+      if (rc < 0)
+        pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'auction' is out of range" : "field 'auction' is not an int");
+    }
+    {
+      int rc = pspf_parse_i64_padded(fs[1].p, fs[1].n, &r.f_price);
+      if (rc < 0)
+        pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'price' is out of range" : "field 'price' is not an int");
+    }
+    {
+      int rc = pspf_parse_timestamp_padded(fs[2].p, fs[2].n, &r.f_ts);
+      if (rc < 0)
+        pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'ts' is out of range" : "field 'ts' is not a timestamp");
+    }
+    if (!ctx->fault)
+      flow_bids(ctx, &r);
+    return;
+  }
+  if (nf < 0) {
+    pspf_buf_reserve(&ctx->scratch, n + 1);
+    pspf_csv_init(&it, p, n, 44);
+  }
+  for (int col = 0;; col++) {
+    if (nf >= 0) {
+      if (col >= nf)
+        break;
+      f = fs[col];
+    } else if ((rc = pspf_csv_next(&it, &ctx->scratch, &f)) != 1) {
+      break;
+    }
     int field = col < ncols_bids ? cols_bids[col] : -2;
-    col++;
     switch (field) {
     case 0:
       seen |= UINT32_C(1) << 0;
       {
-        int rc = pspf_parse_i64(f.p, f.n, &r.f_auction);
+        int rc = pspf_parse_i64_fast(f.p, f.n, &r.f_auction);
         if (rc < 0)
           pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'auction' is out of range" : "field 'auction' is not an int");
       }
@@ -340,7 +380,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
     case 1:
       seen |= UINT32_C(1) << 1;
       {
-        int rc = pspf_parse_i64(f.p, f.n, &r.f_price);
+        int rc = pspf_parse_i64_fast(f.p, f.n, &r.f_price);
         if (rc < 0)
           pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'price' is out of range" : "field 'price' is not an int");
       }
@@ -348,7 +388,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
     case 2:
       seen |= UINT32_C(1) << 2;
       {
-        int rc = pspf_parse_timestamp(f.p, f.n, &r.f_ts);
+        int rc = pspf_parse_timestamp_fast(f.p, f.n, &r.f_ts);
         if (rc < 0)
           pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'ts' is out of range" : "field 'ts' is not a timestamp");
       }

@@ -42,19 +42,31 @@ static void json_rec_Click(pspf_ctx_t *ctx, const char *p, size_t n, struct rec_
     pspf_fault(ctx, "not a JSON object");
     return;
   }
-  while ((rc = pspf_json_next(&j, &key, &val, &kind)) == 1) {
+  while ((rc = pspf_json_key(&j, &key)) == 1) {
     if (key.n == 4 && memcmp(key.p, "user", 4) == 0) {
       seen |= UINT32_C(1) << 0;
+      if (pspf_json_str(&j, &ctx->scratch, &out->f_user))
+        continue;
+      if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
+        break;
       if (kind != PSPF_JSON_STRING || pspf_json_string(val, &ctx->scratch, &out->f_user) < 0)
         pspf_fault(ctx, "field 'user' is not string");
     } else if (key.n == 4 && memcmp(key.p, "page", 4) == 0) {
       seen |= UINT32_C(1) << 1;
+      if (pspf_json_str(&j, &ctx->scratch, &out->f_page))
+        continue;
+      if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
+        break;
       if (kind != PSPF_JSON_STRING || pspf_json_string(val, &ctx->scratch, &out->f_page) < 0)
         pspf_fault(ctx, "field 'page' is not string");
     } else if (key.n == 2 && memcmp(key.p, "at", 2) == 0) {
       seen |= UINT32_C(1) << 2;
+      if (pspf_json_int(&j, &out->f_at))
+        continue;
+      if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
+        break;
       if (kind == PSPF_JSON_NUMBER) {
-        if (pspf_parse_i64((val).p, (val).n, &out->f_at) < 0)
+        if (pspf_parse_i64_fast((val).p, (val).n, &out->f_at) < 0)
           pspf_fault(ctx, "field 'at' is not timestamp");
       } else if (kind == PSPF_JSON_STRING && (val).n >= 2) {
         if (pspf_parse_timestamp((val).p + 1, (val).n - 2, &out->f_at) < 0)
@@ -62,6 +74,8 @@ static void json_rec_Click(pspf_ctx_t *ctx, const char *p, size_t n, struct rec_
       } else {
         pspf_fault(ctx, "field 'at' is not timestamp");
       }
+    } else if ((rc = pspf_json_value(&j, &val, &kind)) < 0) {
+      break;
     }
   }
   if (rc < 0) {
@@ -500,6 +514,8 @@ static void fire_6(pspf_ctx_t *ctx, int64_t wm) {
       }
       struct rec_1 o = ((struct rec_1){.f_key = d.key, .f_start = x->start, .f_end = x->end, .f_value = (&x->acc)->a0});
       after_6(ctx, &o);
+      if (wm == INT64_MAX)
+        pspf_scratch_reset(ctx); /* end of input: no record in flight */
       acc_drop_6(&x->acc);
       memmove(x, x + 1, (s->nsess - i - 1) * sizeof *x);
       if (--s->nsess == 0)
@@ -650,6 +666,8 @@ done_1:;
 /* ---- sources ---- */
 
 static void record_web(pspf_ctx_t *ctx, const char *p, size_t n) {
+  /* Unescaped strings take at most n bytes: no move. */
+  pspf_buf_reserve(&ctx->scratch, n + 1);
   struct rec_Click r;
   json_rec_Click(ctx, p, n, &r);
   if (!ctx->fault)
@@ -657,6 +675,8 @@ static void record_web(pspf_ctx_t *ctx, const char *p, size_t n) {
 }
 
 static void record_app(pspf_ctx_t *ctx, const char *p, size_t n) {
+  /* Unescaped strings take at most n bytes: no move. */
+  pspf_buf_reserve(&ctx->scratch, n + 1);
   struct rec_Click r;
   json_rec_Click(ctx, p, n, &r);
   if (!ctx->fault)
