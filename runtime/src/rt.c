@@ -17,8 +17,9 @@
 
 #include "pspf/rt.h"
 
-#define READ_BLOCK (1u << 20)  /* bytes asked for per read */
-#define FLUSH_AT (1u << 20)    /* sink bytes kept before a write */
+#define READ_BLOCK (1u << 18)  /* 256 KiB: bytes asked for per read */
+#define SYNC_BLOCKS 64          /* regular file blocks read per loop turn */
+#define FLUSH_AT (1u << 18)    /* 256 KiB: sink bytes kept before a write */
 
 static const char *prog_name = "pspf";
 
@@ -261,6 +262,9 @@ typedef struct reader_s {
   pspf_ctx_t *ctx;      /* the run */
   run_t *run;           /* the run's readers and handles */
   bool done;            /* end reached or stopped */
+  int sync_blocks;      /* blocks read in a row on the loop's thread */
+  bool in_sync;         /* read_more() is reading them */
+  bool sync_again;      /* ... and is asked for one more */
   /* follow: true */
   bool follow;          /* follow this (regular) file */
   bool waiting;         /* at the end of the file, waiting for more */
@@ -420,6 +424,27 @@ static void read_more(reader_t *r) {
     r->cap = cap;
   }
   r->work.data = r;
+  if (r->regular && !r->follow && r->sync_blocks < SYNC_BLOCKS) {
+    /* A regular file never blocks: read it right here, which saves a
+     * thread hand-off a block; on_read() calls back in, so loop rather
+     * than recurse. Every SYNC_BLOCKS blocks the loop gets a turn
+     * (signals, other sources) through the thread pool. */
+    r->sync_blocks++;
+    if (r->in_sync) {
+      r->sync_again = true;
+      return;
+    }
+    r->in_sync = true;
+    do {
+      r->sync_again = false;
+      r->reading = true;
+      read_work(&r->work);
+      on_read(&r->work, 0);
+    } while (r->sync_again);
+    r->in_sync = false;
+    return;
+  }
+  r->sync_blocks = 0;
   int e = uv_queue_work(uv_default_loop(), &r->work, read_work, on_read);
   if (e < 0) {
     pspf_log(r->ctx, 0, "cannot read '%s': %s", r->src->path, uv_strerror(e));
