@@ -124,6 +124,7 @@ typedef struct Emitter {
   PtrVec late_done;  /* Node *: windows whose late records are handled */
   PtrVec *sources;   /* Symbol *: the sources, in index order */
   bool padded;       /* reading fields with readable bytes after them */
+  uint64_t used;     /* the fields of the source being read that are used */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
 } Emitter;
@@ -2342,6 +2343,94 @@ static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
   free(mw.buf);
 }
 
+/* ---- which fields of a source are read ----------------------------------- */
+
+/* Marks in *mask the fields of record type [t] that expression [n] reads
+ * from parameter [param] (x.f); *all when it uses x in any other way. */
+static void field_uses(Node *n, const char *param, Type *t, uint64_t *mask,
+                       bool *all) {
+  if (!n || *all)
+    return;
+  if (n->kind == ND_FIELD && n->a && n->a->kind == ND_NAME &&
+      n->a->name == param) {
+    for (int i = 0; i < t->nfields && i < 64; i++)
+      if (t->fields[i].name == n->name)
+        *mask |= UINT64_C(1) << i;
+    return;
+  }
+  if ((n->kind == ND_NAME && n->name == param) || n->kind == ND_LAMBDA) {
+    *all = true;
+    return;
+  }
+  field_uses(n->a, param, t, mask, all);
+  field_uses(n->b, param, t, mask, all);
+  field_uses(n->c, param, t, mask, all);
+  for (int i = 0; i < n->list.len; i++)
+    field_uses(n->list.items[i], param, t, mask, all);
+}
+
+/* The same for function [fn] applied to the record (a lambda's first
+ * parameter; a named fn gets the whole record). */
+static void fn_uses(Node *fn, Type *t, uint64_t *mask, bool *all) {
+  if (fn && fn->kind == ND_NAMED_ARG)
+    fn = fn->a;
+  if (!fn)
+    return;
+  if (fn->kind != ND_LAMBDA || fn->list.len < 1) {
+    *all = true;
+    return;
+  }
+  field_uses(fn->b, fn->list.items[0]->name, t, mask, all);
+}
+
+/* Bit i: field i of [src]'s records is read by some stage of [paths]
+ * (all bits when the record is used whole: a sink, reduce, a merge ...).
+ * The readers convert only these fields. */
+static uint64_t fields_used(Symbol *src, PtrVec *paths) {
+  Type *t = src->type;
+  if (t->kind != TY_RECORD || t->nfields > 64)
+    return ~UINT64_C(0);
+  uint64_t mask = 0;
+  bool all = false;
+  for (int i = 0; i < paths->len && !all; i++) {
+    Path *p = paths->items[i];
+    if (p->root != src)
+      continue;
+    for (int k = 1; k < p->stages.len && !all; k++) {
+      Stage *sg = p->stages.items[k];
+      Node *n = sg->node;
+      if (sg->label == join_label || !sg->type) { /* a merge or a sink */
+        all = true;
+        break;
+      }
+      const char *op = n->name;
+      if (strcmp(op, "filter") == 0 || strcmp(op, "key_by") == 0 ||
+          strcmp(op, "event_time") == 0 || strcmp(op, "dedupe") == 0) {
+        fn_uses(n->list.items[0], t, &mask, &all);
+        continue;
+      }
+      if (strcmp(op, "window") == 0) {
+        all |= late_sink(n) != NULL; /* late records go out whole */
+        continue;
+      }
+      if (strcmp(op, "map") == 0 || strcmp(op, "flat_map") == 0) {
+        fn_uses(n->list.items[0], t, &mask, &all);
+        break; /* what follows sees another value */
+      }
+      if (strcmp(op, "aggregate") == 0) {
+        for (int a = 0; a < n->list.len; a++) {
+          Node *agg = n->list.items[a]->a;
+          if (agg && agg->list.len)
+            fn_uses(agg->list.items[0], t, &mask, &all);
+        }
+        break;
+      }
+      all = true; /* reduce, fold, anything else: the whole record */
+    }
+  }
+  return all ? ~UINT64_C(0) : mask;
+}
+
 /* Without event_time, time is the wall clock when the record is read (kept
  * from going back), and the watermark is the same clock. */
 static FlowCtx *processing_time(Emitter *e, FlowCtx *fc, FlowCtx *out) {
@@ -2789,10 +2878,15 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
          src->name);
       w->indent++;
       e->padded = true; /* the fields are slices of the record */
+      uint64_t used = fields_used(src, &paths);
       for (int i = 0; i < nf; i++)
-        read_scalar_text(e, s_(e, "r.%s", cfield(e, t->fields[i].name)),
-                         t->fields[i].type, s_(e, "fs[%d].p", i),
-                         s_(e, "fs[%d].n", i), t->fields[i].name);
+        if (i < 64 && !(used >> i & 1))
+          cw(w, "/* %s: no stage reads it, so it is not converted */\n",
+             t->fields[i].name);
+        else
+          read_scalar_text(e, s_(e, "r.%s", cfield(e, t->fields[i].name)),
+                           t->fields[i].type, s_(e, "fs[%d].p", i),
+                           s_(e, "fs[%d].n", i), t->fields[i].name);
       e->padded = false;
       cw(w, "if (!ctx->fault)\n  flow_%s(ctx, &r);\nreturn;\n", src->name);
       w->indent--;
@@ -2811,8 +2905,11 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
         cw(w, "case %d:\n", i);
         w->indent++;
         cw(w, "seen |= UINT32_C(1) << %d;\n", i < 31 ? i : 31);
-        read_scalar_text(e, s_(e, "r.%s", cfield(e, t->fields[i].name)),
-                         t->fields[i].type, "f.p", "f.n", t->fields[i].name);
+        if (i < 64 && !(used >> i & 1))
+          cw(w, "/* not read by any stage: not converted */\n");
+        else
+          read_scalar_text(e, s_(e, "r.%s", cfield(e, t->fields[i].name)),
+                           t->fields[i].type, "f.p", "f.n", t->fields[i].name);
         cw(w, "break;\n");
         w->indent--;
       }

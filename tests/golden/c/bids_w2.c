@@ -167,18 +167,14 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
       if (rc < 0)
         pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'auction' is out of range" : "field 'auction' is not an int");
     }
-    {
-      int rc = pspf_parse_i64_padded(fs[1].p, fs[1].n, &r.f_bidder);
-      if (rc < 0)
-        pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'bidder' is out of range" : "field 'bidder' is not an int");
-    }
+    /* bidder: no stage reads it, so it is not converted */
     {
       int rc = pspf_parse_i64_padded(fs[2].p, fs[2].n, &r.f_price);
       if (rc < 0)
         pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'price' is out of range" : "field 'price' is not an int");
     }
-    r.f_channel = (pspf_str_t){fs[3].p, fs[3].n};
-    r.f_url = (pspf_str_t){fs[4].p, fs[4].n};
+    /* channel: no stage reads it, so it is not converted */
+    /* url: no stage reads it, so it is not converted */
     {
       int rc = pspf_parse_i64_padded(fs[5].p, fs[5].n, &r.f_ts);
       if (rc < 0)
@@ -212,11 +208,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
       break;
     case 1:
       seen |= UINT32_C(1) << 1;
-      {
-        int rc = pspf_parse_i64_fast(f.p, f.n, &r.f_bidder);
-        if (rc < 0)
-          pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'bidder' is out of range" : "field 'bidder' is not an int");
-      }
+      /* not read by any stage: not converted */
       break;
     case 2:
       seen |= UINT32_C(1) << 2;
@@ -228,11 +220,11 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
       break;
     case 3:
       seen |= UINT32_C(1) << 3;
-      r.f_channel = (pspf_str_t){f.p, f.n};
+      /* not read by any stage: not converted */
       break;
     case 4:
       seen |= UINT32_C(1) << 4;
-      r.f_url = (pspf_str_t){f.p, f.n};
+      /* not read by any stage: not converted */
       break;
     case 5:
       seen |= UINT32_C(1) << 5;
