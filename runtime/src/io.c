@@ -115,30 +115,33 @@ long pspf_csv_frame(const char *p, size_t n, char delim, bool at_eof,
 #ifdef __SSE2__
   const __m128i vd = _mm_set1_epi8(delim), vn = _mm_set1_epi8('\n'),
                 vq = _mm_set1_epi8('"');
-  for (; i + 16 <= n && !nl; i += 16) {
+  for (; i + 16 <= n; i += 16) {
     __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-    unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(c, vd), _mm_cmpeq_epi8(c, vn)),
-        _mm_cmpeq_epi8(c, vq)));
-    for (; m; m &= m - 1) {
-      size_t at = i + (size_t)__builtin_ctz(m);
-      if (p[at] == delim) {
-        if (k < max)
-          f[k] = (pspf_str_t){p + start, at - start};
-        k++;
-        start = at + 1;
-      } else if (p[at] == '\n') {
-        end = at;
-        nl = true;
-        break;
-      } else { /* a quote: the careful way */
-        *nf = -1;
+    unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(c, vd));
+    unsigned stop = (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(c, vn), _mm_cmpeq_epi8(c, vq)));
+    if (stop) { /* the end of the record, or a quote first */
+      unsigned first = stop & (0u - stop);
+      if (p[i + (size_t)__builtin_ctz(first)] == '"') {
+        *nf = -1; /* a quote: the careful way */
         return pspf_next_record(p, n, PSPF_FRAME_CSV, at_eof, consumed);
       }
+      md &= first - 1;
+      end = i + (size_t)__builtin_ctz(first);
+      nl = true;
     }
+    for (; md; md &= md - 1) {
+      size_t at = i + (size_t)__builtin_ctz(md);
+      if (k < max)
+        f[k] = (pspf_str_t){p + start, at - start};
+      k++;
+      start = at + 1;
+    }
+    if (nl)
+      break;
   }
   if (nl)
-    i = end;
+    i = n;
 #endif
   for (; i < n && !nl; i++) {
     if (p[i] == delim) {
