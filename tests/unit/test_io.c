@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pspf/format.h"
 #include "pspf/io.h"
 
 #define S(lit) lit, sizeof(lit) - 1
@@ -174,5 +175,56 @@ Test(io, csv_frame_agrees_with_frame_then_split) {
     for (int i = 0; i < nf1 && i < max; i++)
       cr_assert(f1[i].p == f2[i].p && f1[i].n == f2[i].n, "field %d, case %d",
                 i, t);
+  }
+}
+
+/* pspf_json_int() counts digits a word at a time, reading past the value
+ * (into what follows, then the padding): on random numbers followed by
+ * random bytes it gives what the raw value text gives. */
+Test(io, json_int_agrees_with_the_value_text) {
+  unsigned seed = 4242;
+  for (int t = 0; t < 200000; t++) {
+    char text[64 + 16];
+    seed = seed * 1103515245u + 12345u;
+    int nd = (int)(seed >> 16) % 20;
+    size_t n = 0;
+    text[n++] = '{';
+    text[n++] = '"';
+    text[n++] = 'a';
+    text[n++] = '"';
+    text[n++] = ':';
+    if (t % 5 == 0)
+      text[n++] = '-';
+    for (int i = 0; i < nd; i++) {
+      seed = seed * 1103515245u + 12345u;
+      text[n++] = (char)('0' + (seed >> 16) % 10);
+    }
+    seed = seed * 1103515245u + 12345u;
+    text[n++] = ".e,}9 "[(seed >> 16) % 6];
+    text[n++] = '}';
+    for (size_t i = n; i < sizeof text; i++)
+      text[i] = (char)('0' + i % 10); /* digits in the padding */
+    pspf_json_t j, k;
+    pspf_str_t key, val;
+    pspf_json_kind_t kind;
+    cr_assert_eq(pspf_json_begin(&j, text, n), 0);
+    cr_assert_eq(pspf_json_key(&j, &key), 1);
+    k = j;
+    int64_t v = 0, w = 0;
+    int got = pspf_json_int(&j, &v);
+    if (pspf_json_value(&k, &val, &kind) < 0) {
+      cr_assert_eq(got, 0, "case %d: %.*s", t, (int)n, text);
+      continue;
+    }
+    int plain = kind == PSPF_JSON_NUMBER && val.n <= 19 &&
+                !memchr(val.p, '.', val.n) && !memchr(val.p, 'e', val.n) &&
+                pspf_parse_i64(val.p, val.n, &w) == 0;
+    if (got) {
+      cr_assert(plain && v == w, "case %d: %.*s", t, (int)n, text);
+      cr_assert_eq(j.p, k.p, "case %d", t);
+    } else {
+      cr_assert(!plain || val.n - (val.p[0] == '-') >= 16, "case %d: %.*s", t,
+                (int)n, text);
+    }
   }
 }
