@@ -847,17 +847,39 @@ static void emit_json_readers(Emitter *e) {
     cw(w, "memset(out, 0, sizeof *out);\n");
     cw(w, "if (pspf_json_begin(&j, p, n) < 0) {\n  pspf_fault(ctx, \"not a "
        "JSON object\");\n  return;\n}\n");
-    /* Each value is converted where it is met: plain integers and strings
-     * directly, anything else as raw text first. */
-    cw(w, "while ((rc = pspf_json_key(&j, &key)) == 1) {\n");
+    /* Members usually come in declared order: the key expected next is
+     * matched as it stands; any other is read and looked up. Each value is
+     * converted where it is met: plain integers and strings directly,
+     * anything else as raw text first. */
+    int nf = t->nfields;
+    cw(w, "for (int next = 0;;) {\n");
     w->indent++;
-    for (int i = 0; i < t->nfields; i++) {
+    cw(w, "int field = -1;\nbool hit = false;\n");
+    if (nf) {
+      cw(w, "switch (next) { /* the key as written, length known */\n");
+      for (int i = 0; i < nf; i++) {
+        const char *lit = s_(e, "\"%s\":", t->fields[i].name);
+        cw(w, "case %d:\n  hit = pspf_json_key_is(&j, %s, %zu);\n  break;\n",
+           i, c_string_literal(e, lit, strlen(lit)), strlen(lit));
+      }
+      cw(w, "}\n");
+    }
+    cw(w, "if (hit) {\n  field = next;\n} else if ((rc = pspf_json_key(&j, "
+       "&key)) != 1) {\n  break;\n}");
+    for (int i = 0; i < nf; i++) {
+      const char *name = t->fields[i].name;
+      cw(w, " else if (key.n == %zu && memcmp(key.p, %s, %zu) == 0) {\n"
+         "  field = %d;\n}", strlen(name),
+         c_string_literal(e, name, strlen(name)), strlen(name), i);
+    }
+    cw(w, "\n");
+    cw(w, "next = field + 1;\n");
+    cw(w, "switch (field) {\n");
+    for (int i = 0; i < nf; i++) {
       const char *name = t->fields[i].name;
       Type *ft = t->fields[i].type;
       const char *dst = s_(e, "out->%s", cfield(e, name));
-      cw(w, "%sif (key.n == %zu && memcmp(key.p, %s, %zu) == 0) {\n",
-         i ? "} else " : "", strlen(name),
-         c_string_literal(e, name, strlen(name)), strlen(name));
+      cw(w, "case %d: /* %s */\n", i, name);
       w->indent++;
       cw(w, "seen |= UINT32_C(1) << %d;\n", i < 31 ? i : 31);
       int fk = ft->kind;
@@ -866,16 +888,23 @@ static void emit_json_readers(Emitter *e) {
       else if (fk == TY_STRING)
         cw(w, "if (pspf_json_str(&j, &ctx->scratch, &%s))\n  continue;\n",
            dst);
-      cw(w, "if ((rc = pspf_json_value(&j, &val, &kind)) < 0)\n  break;\n");
+      cw(w, "if ((rc = pspf_json_value(&j, &val, &kind)) < 0)\n  goto "
+         "malformed;\n");
       read_json_value(e, dst, ft, "val", "kind", name);
+      cw(w, "continue;\n");
       w->indent--;
     }
-    cw(w, "%sif ((rc = pspf_json_value(&j, &val, &kind)) < 0) {\n  break;\n}\n",
-       t->nfields ? "} else " : "");
+    cw(w, "default: /* a member the type does not have */\n");
+    cw(w, "  if ((rc = pspf_json_value(&j, &val, &kind)) < 0)\n    goto "
+       "malformed;\n}\n");
     w->indent--;
     cw(w, "}\n");
-    cw(w, "if (rc < 0) {\n  pspf_fault(ctx, \"malformed JSON\");\n  "
-       "return;\n}\n");
+    cw(w, "if (rc < 0) {\n");
+    int ind = w->indent;
+    w->indent = 0;
+    cw(w, "malformed:\n");
+    w->indent = ind;
+    cw(w, "  pspf_fault(ctx, \"malformed JSON\");\n  return;\n}\n");
     for (int i = 0; i < t->nfields && i < 31; i++)
       if (t->fields[i].type->kind != TY_OPTIONAL) {
         const char *msg = s_(e, "missing field '%s'", t->fields[i].name);

@@ -318,7 +318,18 @@ static const bool number_char[256] = {
     ['-'] = true, ['+'] = true, ['.'] = true, ['e'] = true, ['E'] = true};
 
 /* Past the end of the string starting at the quote [p], or NULL. */
+static const char *skip_string_esc(const char *p, const char *end,
+                                   bool *esc);
+
 static const char *skip_string(const char *p, const char *end) {
+  bool esc;
+  return skip_string_esc(p, end, &esc);
+}
+
+/* skip_string() that also says whether the string has an escape. */
+static const char *skip_string_esc(const char *p, const char *end,
+                                   bool *esc) {
+  *esc = false;
   p++;
 #ifdef __SSE2__
   /* 16 bytes at a time to the first '"', '\\' or control character. */
@@ -339,6 +350,7 @@ static const char *skip_string(const char *p, const char *end) {
       return p + 1;
     if (*p != '\\')
       return NULL;
+    *esc = true;
     p += 2; /* an escape: its next byte is never the end */
   }
 #endif
@@ -346,7 +358,7 @@ static const char *skip_string(const char *p, const char *end) {
     if (*p == '"')
       return p + 1;
     if (*p == '\\')
-      p++;
+      p++, *esc = true;
     else if ((unsigned char)*p < 0x20)
       return NULL;
   }
@@ -519,10 +531,11 @@ int pspf_json_str(pspf_json_t *j, pspf_buf_t *scratch, pspf_str_t *out) {
   const char *p = j->p, *end = j->end;
   if (p >= end || *p != '"')
     return 0;
-  const char *e = skip_string(p, end);
+  bool esc;
+  const char *e = skip_string_esc(p, end, &esc);
   if (!e)
     return 0;
-  if (!memchr(p + 1, '\\', (size_t)(e - p - 2))) {
+  if (!esc) {
     *out = (pspf_str_t){p + 1, (size_t)(e - p - 2)};
   } else if (pspf_json_string((pspf_str_t){p, (size_t)(e - p)}, scratch,
                               out) < 0) {

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdint.h>
 
 #include "pspf/pspf.h"
@@ -128,6 +129,27 @@ PSPF_EXTERN int pspf_json_next(pspf_json_t *j, pspf_str_t *key,
  * text) reads it. pspf_json_int() and pspf_json_str() return 0 and read
  * nothing when the value is something else: use pspf_json_value(). */
 PSPF_EXTERN int pspf_json_key(pspf_json_t *j, pspf_str_t *key);
+/* The fast way to the next key when the reader can guess it (members
+ * usually come in their declared order): true, and the value next, if
+ * the next member's key is exactly [lit] ("\"name\":", n bytes); false,
+ * reading nothing, otherwise (then use pspf_json_key). */
+static inline bool pspf_json_key_is(pspf_json_t *j, const char *lit,
+                                    size_t n) {
+  const char *p = j->p, *end = j->end;
+  if (!j->first) {
+    if (p >= end || *p != ',')
+      return false;
+    p++;
+  }
+  if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0)
+    return false;
+  p += n;
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    p++;
+  j->p = p;
+  j->first = false;
+  return true;
+}
 PSPF_EXTERN int pspf_json_int(pspf_json_t *j, int64_t *out);
 PSPF_EXTERN int pspf_json_str(pspf_json_t *j, pspf_buf_t *scratch,
                               pspf_str_t *out);

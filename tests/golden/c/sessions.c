@@ -42,29 +42,57 @@ static void json_rec_Click(pspf_ctx_t *ctx, const char *p, size_t n, struct rec_
     pspf_fault(ctx, "not a JSON object");
     return;
   }
-  while ((rc = pspf_json_key(&j, &key)) == 1) {
-    if (key.n == 4 && memcmp(key.p, "user", 4) == 0) {
+  for (int next = 0;;) {
+    int field = -1;
+    bool hit = false;
+    switch (next) { /* the key as written, length known */
+    case 0:
+      hit = pspf_json_key_is(&j, "\"user\":", 7);
+      break;
+    case 1:
+      hit = pspf_json_key_is(&j, "\"page\":", 7);
+      break;
+    case 2:
+      hit = pspf_json_key_is(&j, "\"at\":", 5);
+      break;
+    }
+    if (hit) {
+      field = next;
+    } else if ((rc = pspf_json_key(&j, &key)) != 1) {
+      break;
+    } else if (key.n == 4 && memcmp(key.p, "user", 4) == 0) {
+      field = 0;
+    } else if (key.n == 4 && memcmp(key.p, "page", 4) == 0) {
+      field = 1;
+    } else if (key.n == 2 && memcmp(key.p, "at", 2) == 0) {
+      field = 2;
+    }
+    next = field + 1;
+    switch (field) {
+    case 0: /* user */
       seen |= UINT32_C(1) << 0;
       if (pspf_json_str(&j, &ctx->scratch, &out->f_user))
         continue;
       if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
-        break;
+        goto malformed;
       if (kind != PSPF_JSON_STRING || pspf_json_string(val, &ctx->scratch, &out->f_user) < 0)
         pspf_fault(ctx, "field 'user' is not string");
-    } else if (key.n == 4 && memcmp(key.p, "page", 4) == 0) {
+      continue;
+    case 1: /* page */
       seen |= UINT32_C(1) << 1;
       if (pspf_json_str(&j, &ctx->scratch, &out->f_page))
         continue;
       if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
-        break;
+        goto malformed;
       if (kind != PSPF_JSON_STRING || pspf_json_string(val, &ctx->scratch, &out->f_page) < 0)
         pspf_fault(ctx, "field 'page' is not string");
-    } else if (key.n == 2 && memcmp(key.p, "at", 2) == 0) {
+      continue;
+    case 2: /* at */
       seen |= UINT32_C(1) << 2;
       if (pspf_json_int(&j, &out->f_at))
         continue;
       if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
-        break;
+        goto malformed;
       if (kind == PSPF_JSON_NUMBER) {
         if (pspf_parse_i64_fast((val).p, (val).n, &out->f_at) < 0)
           pspf_fault(ctx, "field 'at' is not timestamp");
@@ -74,11 +102,14 @@ static void json_rec_Click(pspf_ctx_t *ctx, const char *p, size_t n, struct rec_
       } else {
         pspf_fault(ctx, "field 'at' is not timestamp");
       }
-    } else if ((rc = pspf_json_value(&j, &val, &kind)) < 0) {
-      break;
+      continue;
+    default: /* a member the type does not have */
+      if ((rc = pspf_json_value(&j, &val, &kind)) < 0)
+        goto malformed;
     }
   }
   if (rc < 0) {
+malformed:
     pspf_fault(ctx, "malformed JSON");
     return;
   }
