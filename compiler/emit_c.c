@@ -899,20 +899,16 @@ static void emit_json_readers(Emitter *e) {
        "malformed;\n}\n");
     w->indent--;
     cw(w, "}\n");
-    cw(w, "if (rc < 0) {\n");
-    int ind = w->indent;
-    w->indent = 0;
-    cw(w, "malformed:\n");
-    w->indent = ind;
-    cw(w, "  pspf_fault(ctx, \"malformed JSON\");\n  return;\n}\n");
+    cw(w, "if (rc < 0)\n  goto malformed;\n");
     for (int i = 0; i < t->nfields && i < 31; i++)
       if (t->fields[i].type->kind != TY_OPTIONAL) {
         const char *msg = s_(e, "missing field '%s'", t->fields[i].name);
         cw(w, "if (!(seen & (UINT32_C(1) << %d)))\n  pspf_fault(ctx, %s);\n",
            i, c_string_literal(e, msg, strlen(msg)));
       }
+    cw(w, "return;\n");
     w->indent--;
-    cw(w, "}\n");
+    cw(w, "malformed:\n  pspf_fault(ctx, \"malformed JSON\");\n}\n");
   }
 }
 

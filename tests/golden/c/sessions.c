@@ -108,17 +108,17 @@ static void json_rec_Click(pspf_ctx_t *ctx, const char *p, size_t n, struct rec_
         goto malformed;
     }
   }
-  if (rc < 0) {
-malformed:
-    pspf_fault(ctx, "malformed JSON");
-    return;
-  }
+  if (rc < 0)
+    goto malformed;
   if (!(seen & (UINT32_C(1) << 0)))
     pspf_fault(ctx, "missing field 'user'");
   if (!(seen & (UINT32_C(1) << 1)))
     pspf_fault(ctx, "missing field 'page'");
   if (!(seen & (UINT32_C(1) << 2)))
     pspf_fault(ctx, "missing field 'at'");
+  return;
+malformed:
+  pspf_fault(ctx, "malformed JSON");
 }
 
 /* ---- sinks ---- */
