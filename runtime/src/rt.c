@@ -731,27 +731,13 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     }
     const char *name = a + 2, *eq = strchr(name, '=');
     size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-    const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-    if (!val) {
-      fprintf(stderr, "%s: error: option '%s' needs a value\n", prog->name, a);
-      free(given);
-      return PSPF_EXIT_USAGE;
-    }
 #define IS(s) (nlen == strlen(s) && strncmp(name, s, nlen) == 0)
-    if (IS("dead-letter")) {
-      dead = val;
-      continue;
-    }
-    if (IS("max-bad-records")) {
-      max_bad = val;
-      continue;
-    }
-    if (IS("log-level")) {
-      level = val;
-      continue;
-    }
+    int opt = IS("dead-letter") ? 1 : IS("max-bad-records") ? 2
+              : IS("log-level")   ? 3
+                                  : 0;
+#undef IS
     int found = -1;
-    for (int j = 0; j < prog->nparams; j++) {
+    for (int j = 0; !opt && j < prog->nparams; j++) {
       const char *pn = prog->params[j].name;
       bool same = strlen(pn) == nlen;
       for (size_t k = 0; same && k < nlen; k++)
@@ -759,14 +745,26 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       if (same)
         found = j;
     }
-#undef IS
-    if (found < 0) {
+    if (!opt && found < 0) {
       fprintf(stderr, "%s: error: unknown option '--%.*s' (see --help)\n",
               prog->name, (int)nlen, name);
       free(given);
       return PSPF_EXIT_USAGE;
     }
-    given[found] = val;
+    const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+    if (!val) {
+      fprintf(stderr, "%s: error: option '%s' needs a value\n", prog->name, a);
+      free(given);
+      return PSPF_EXIT_USAGE;
+    }
+    if (opt == 1)
+      dead = val;
+    else if (opt == 2)
+      max_bad = val;
+    else if (opt == 3)
+      level = val;
+    else
+      given[found] = val;
   }
   if (!dead)
     dead = env_for("dead_letter");
@@ -805,8 +803,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       return PSPF_EXIT_USAGE;
     }
     if (set_param(p, v) < 0) {
-      fprintf(stderr, "%s: error: --%s takes a %s, not '%s'\n", prog->name,
-              p->name, type_name(p->type), v);
+      fprintf(stderr, "%s: error: --%s: '%s' is not %s %s\n", prog->name,
+              p->name, v, p->type == 'i' ? "an" : "a", type_name(p->type));
       free(given);
       return PSPF_EXIT_USAGE;
     }

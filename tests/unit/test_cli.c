@@ -172,3 +172,35 @@ Test(cli, staged_install, .timeout = 120) {
   cr_assert(strstr(out, "pspfc "), "%s", out);
   free(out);
 }
+
+/* A built program's command line: params as flags and PSPF_ variables,
+ * usage errors with status 1 that name the option. */
+Test(cli, built_program_flags, .timeout = 120) {
+  char cmd[2048], *out;
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  snprintf(cmd, sizeof cmd,
+           "d=$(mktemp -d) && cd $d && printf 'param scale: int = 2\\n"
+           "param tag: string = \"x\"\\nsource s: {a: int} = stdin(format: "
+           "csv)\\nsink o = stdout(format: csv)\\ns |> map(r => { a: r.a * "
+           "scale, t: tag }) |> o\\n' > p.pspf && "
+           "PSPF_RUNTIME_DIR='%s/build' '%s' build p.pspf -o p && "
+           "printf 'a\\n1\\n' | ./p && printf 'a\\n1\\n' | ./p --scale=5 "
+           "--tag y && printf 'a\\n1\\n' | PSPF_SCALE=7 ./p; "
+           "./p --nope; echo \"status $?\"; ./p --scale; echo \"status $?\"; "
+           "./p --scale=x; echo \"status $?\"; ./p --help | grep -c scale; "
+           "cd / && rm -rf $d",
+           root, pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
+  cr_assert_str_eq(out,
+                   "a,t\n2,x\n"
+                   "a,t\n5,y\n"
+                   "a,t\n7,x\n"
+                   "p: error: unknown option '--nope' (see --help)\n"
+                   "status 1\n"
+                   "p: error: option '--scale' needs a value\n"
+                   "status 1\n"
+                   "p: error: --scale: 'x' is not an int\n"
+                   "status 1\n"
+                   "1\n");
+  free(out);
+}
