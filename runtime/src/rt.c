@@ -912,6 +912,11 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     pspf_log(&ctx, 1, "%llu bad record%s written to %s",
              (unsigned long long)ctx.bad, ctx.bad == 1 ? "" : "s",
              ctx.dead_path);
+  if (ctx.late) /* a normal part of event time: only at --log-level=info */
+    pspf_log(&ctx, 2, "%llu late record%s (after every window %s fired): "
+             "sent to the late: sink where there is one, else dropped",
+             (unsigned long long)ctx.late, ctx.late == 1 ? "" : "s",
+             ctx.late == 1 ? "it belonged to had" : "they belonged to had");
   pspf_buf_free(&ctx.scratch);
   scratch_free(&ctx, true);
   uv_loop_close(loop);

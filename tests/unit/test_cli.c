@@ -204,3 +204,23 @@ Test(cli, built_program_flags, .timeout = 120) {
                    "1\n");
   free(out);
 }
+
+/* Late records are counted and the count is logged at --log-level=info
+ * (tests/run/window_tumbling has two), not at the default level. */
+Test(cli, built_program_counts_late_records, .timeout = 120) {
+  char cmd[2048], *out;
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  snprintf(cmd, sizeof cmd,
+           "d=$(mktemp -d) && cd $d && PSPF_RUNTIME_DIR='%s/build' '%s' "
+           "build '%s/tests/run/window_tumbling.pspf' -o p && "
+           "./p --log-level=info < '%s/tests/run/window_tumbling.in' "
+           "2>&1 >/dev/null; ./p < '%s/tests/run/window_tumbling.in' 2>&1 "
+           ">/dev/null; cd / && rm -rf $d",
+           root, pspfc_path(), root, root, root);
+  cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
+  cr_assert_str_eq(out, "window_tumbling: info: 2 late records (after every "
+                        "window they "
+                        "belonged to had fired): sent to the late: sink "
+                        "where there is one, else dropped\n");
+  free(out);
+}
