@@ -160,6 +160,10 @@ static RecDecl *rec_decl(Emitter *e, Type *t) {
     if (type_equal(r->type, t))
       return r;
   }
+  /* Nested records first, so they are declared before use (and named
+   * first: the tags below count the records declared so far). */
+  for (int i = 0; i < t->nfields; i++)
+    ctype(e, t->fields[i].type);
   RecDecl *r = arena_alloc(A, sizeof *r);
   r->type = t;
   r->tag = t->name ? s_(e, "rec_%s", t->name) : s_(e, "rec_%d", e->recs.len);
@@ -169,9 +173,6 @@ static RecDecl *rec_decl(Emitter *e, Type *t) {
     if (strcmp(((RecDecl *)e->recs.items[i])->tag, r->tag) == 0)
       r->tag = s_(e, "%s_%d", r->tag, e->recs.len);
   r->cname = s_(e, "struct %s", r->tag);
-  /* Nested records first, so they are declared before use. */
-  for (int i = 0; i < t->nfields; i++)
-    ctype(e, t->fields[i].type);
   vec_push(A, &e->recs, r);
   return r;
 }
@@ -1596,8 +1597,9 @@ static void agg_update(Emitter *e, Aggs *g, const char *acc, const char *v,
     const char *x = s_(e, "x%d_%d", id, i);
     const char *nv = s_(e, "n%d_%d", id, i);
     bool keep = needs_keep(a->in);
-    const char *seq = g->merges ? s_(e, "%s->q%d = seq_%d;\n", acc, i, id)
-                                : "";
+    const char *seq = g->merges && (a->kind == AG_FIRST || a->kind == AG_LAST)
+                          ? s_(e, "%s->q%d = seq_%d;\n", acc, i, id)
+                          : "";
     switch (a->kind) {
     case AG_COUNT:
     case AG_SUM:
@@ -2767,8 +2769,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     line_comment(e, d->loc);
     cw(w, "%s) {\n", sig);
     w->indent++;
-    cw(w, "(void)ctx;\nreturn %s;\n",
-       coerce(e, expr(e, d->b, env), d->b->type, s->type));
+    cw(w, "(void)ctx;\n");
+    for (int j = 0; j < d->list.len; j++)
+      cw(w, "(void)p_%s;\n", d->list.items[j]->name);
+    cw(w, "return %s;\n", coerce(e, expr(e, d->b, env), d->b->type, s->type));
     w->indent--;
     cw(w, "}\n");
     back_to_c(e);
@@ -2810,10 +2814,16 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        ctype(e, src->type));
     w->indent++;
     cw(w, "%s v0 = *in;\n", ctype(e, src->type));
+    /* A bad record in one pipeline still goes through the others: each
+     * starts without a fault, and the first fault is the record's. */
+    cw(w, "const char *bad = NULL;\n");
+    int npaths = 0;
     for (int i = 0; i < paths.len; i++) {
       Path *p = paths.items[i];
       if (p->root != src)
         continue;
+      if (npaths++)
+        cw(w, "if (ctx->fault && !bad)\n  bad = ctx->fault;\nctx->fault = NULL;\n");
       Chain flat = {NULL, p->stages};
       FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL, NULL, NULL,
                     s_(e, "%d", si), NULL, 0};
@@ -2827,7 +2837,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       cw(w, "%s:;\n", fc.label);
       w->indent = ind;
     }
-    cw(w, "(void)v0;\n");
+    cw(w, "if (bad)\n  ctx->fault = bad;\n(void)v0;\n");
     w->indent--;
     cw(w, "}\n");
   }

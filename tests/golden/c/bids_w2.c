@@ -63,6 +63,7 @@ static void write_out(pspf_ctx_t *ctx, const struct rec_0 *r) {
 /* Every pipeline that reads source 'bids'. */
 static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   struct rec_Bid v0 = *in;
+  const char *bad = NULL;
   {
     /* bids_w2.pspf:6  |> filter(b => b.auction % 123 == 0) */
     if ((pspf_mod_i64(ctx, (v0).f_auction, INT64_C(123)) == INT64_C(0))) {
@@ -82,6 +83,8 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     }
   }
 done_0:;
+  if (bad)
+    ctx->fault = bad;
   (void)v0;
 }
 

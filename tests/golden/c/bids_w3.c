@@ -229,6 +229,7 @@ static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
 /* Every pipeline that reads source 'bids'. */
 static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   struct rec_Bid v0 = *in;
+  const char *bad = NULL;
   {
     /* bids_w3.pspf:7  |> event_time(b => b.ts, lateness: 2s) */
     int64_t ts1 = (v0).f_ts;
@@ -271,6 +272,8 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     fire_3(ctx, wm_1);
   }
 done_0:;
+  if (bad)
+    ctx->fault = bad;
   (void)v0;
 }
 

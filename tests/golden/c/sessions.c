@@ -675,22 +675,28 @@ mdone_1:;
 /* Every pipeline that reads source 'web'. */
 static void flow_web(pspf_ctx_t *ctx, const struct rec_Click *in) {
   struct rec_Click v0 = *in;
+  const char *bad = NULL;
   {
     /* sessions.pspf:7  merge(web, app) */
     merge_1(ctx, 0, &v0, 0, INT64_MIN);
   }
 done_0:;
+  if (bad)
+    ctx->fault = bad;
   (void)v0;
 }
 
 /* Every pipeline that reads source 'app'. */
 static void flow_app(pspf_ctx_t *ctx, const struct rec_Click *in) {
   struct rec_Click v0 = *in;
+  const char *bad = NULL;
   {
     /* sessions.pspf:7  merge(web, app) */
     merge_1(ctx, 1, &v0, 0, INT64_MIN);
   }
 done_1:;
+  if (bad)
+    ctx->fault = bad;
   (void)v0;
 }
 
