@@ -1887,12 +1887,13 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
 
   /* In the flow: place the record, or send it to the late sink. */
   agg_inputs(e, g, v, t, fc);
-  cw(&e->w, "bool placed%d = false;\n", id);
+  cw(&e->w, "bool placed%d = false, in_any%d = false;\n", id, id);
   cw(&e->w, "int64_t last%d = pspf_floor_div(%s, %s) * %s;\n", id, fc->ts,
      every, every);
   cw(&e->w, "for (int64_t st = last%d; st > %s - %s; st -= %s) {\n", id,
      fc->ts, size, every);
   e->w.indent++;
+  cw(&e->w, "in_any%d = true;\n", id);
   cw(&e->w, "if (st + %s <= %s)\n  continue; /* fired already */\n", size,
      fc->wm);
   cw(&e->w, "struct st_%d *s = find_%d(win_%d(st), %s);\n", id, id, id, key);
@@ -1900,7 +1901,9 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(&e->w, "placed%d = true;\n", id);
   e->w.indent--;
   cw(&e->w, "}\n");
-  cw(&e->w, "if (!placed%d) {\n", id);
+  /* (In a gap between sliding windows, a record belongs to none: it is
+   * not late, there is just nothing to add it to.) */
+  cw(&e->w, "if (in_any%d && !placed%d) {\n", id, id);
   e->w.indent++;
   emit_late(e, wsg->node, v);
   e->w.indent--;
@@ -2562,6 +2565,12 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     const char *late = lateness ? expr(e, lateness, NULL) : "0";
     cw(&e->w, "int64_t ts%d = %s;\n", id,
        lambda_body(e, fn, &v, 1, &t, &ty_timestamp));
+    /* Times more than 2^61 ms (73 million years) from 1970 are bad
+     * records: window arithmetic stays far from int64's ends, and such a
+     * record does not move the watermark. */
+    cw(&e->w, "if (PSPF_UNLIKELY(ts%d < -(INT64_C(1) << 61) || ts%d > "
+       "(INT64_C(1) << 61)))\n  pspf_fault(ctx, \"event time too far from "
+       "1970 (over 2^61 ms)\");\n", id, id);
     check_fault(e, fc);
     if (fc->srcs) { /* after a merge: the least of the sources' */
       int ns = e->sources->len;

@@ -233,6 +233,8 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   {
     /* bids_w3.pspf:7  |> event_time(b => b.ts, lateness: 2s) */
     int64_t ts1 = (v0).f_ts;
+    if (PSPF_UNLIKELY(ts1 < -(INT64_C(1) << 61) || ts1 > (INT64_C(1) << 61)))
+      pspf_fault(ctx, "event time too far from 1970 (over 2^61 ms)");
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
     }
@@ -250,9 +252,10 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
     }
-    bool placed3 = false;
+    bool placed3 = false, in_any3 = false;
     int64_t last3 = pspf_floor_div(ts1, INT64_C(10000)) * INT64_C(10000);
     for (int64_t st = last3; st > ts1 - INT64_C(10000); st -= INT64_C(10000)) {
+      in_any3 = true;
       if (st + INT64_C(10000) <= wm_1)
         continue; /* fired already */
       struct st_3 *s = find_3(win_3(st), k2);
@@ -265,7 +268,7 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
       (&s->acc)->a1 = n3_1;
       placed3 = true;
     }
-    if (!placed3) {
+    if (in_any3 && !placed3) {
       ctx->late++;
       write_late(ctx, &v0);
     }

@@ -588,6 +588,8 @@ static void merge_1(pspf_ctx_t *ctx, int src, const struct rec_Click *in, int64_
     fire_3(ctx, ptime_2);
     /* sessions.pspf:9  |> event_time(c => c.at, lateness: 5s) */
     int64_t ts4 = (v).f_at;
+    if (PSPF_UNLIKELY(ts4 < -(INT64_C(1) << 61) || ts4 > (INT64_C(1) << 61)))
+      pspf_fault(ctx, "event time too far from 1970 (over 2^61 ms)");
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto mdone_1;
     }
