@@ -64,9 +64,56 @@ static const char *find_nl_or_quote(const char *p, size_t n) {
   return NULL;
 }
 
+/* A CSV record with quotes (RFC 4180): a quote opens a quoted field only
+ * at the start of a field, and inside one a newline is part of the field
+ * and "" is a quote. A stray quote inside an unquoted field is an
+ * ordinary byte here (the reader then says what is wrong with that one
+ * record). An unterminated quoted field runs to the end of the input. */
+static long csv_frame_quoted(const char *p, size_t n, char delim,
+                             bool at_eof, size_t *consumed) {
+  size_t i = 0;
+  bool field_start = true;
+  while (i < n) {
+    char c = p[i];
+    if (field_start && c == '"') {
+      for (i++;;) {
+        const char *q = memchr(p + i, '"', n - i);
+        if (!q) {
+          if (!at_eof)
+            return -1; /* the field goes on in data not read yet */
+          i = n;
+          break;
+        }
+        i = (size_t)(q - p) + 1;
+        if (i == n && !at_eof)
+          return -1; /* "" or the end of the field? the next byte says */
+        if (i < n && p[i] == '"') {
+          i++;
+          continue;
+        }
+        break;
+      }
+      field_start = false;
+      continue;
+    }
+    if (c == '\n') {
+      size_t end = i;
+      *consumed = i + 1;
+      if (end && p[end - 1] == '\r')
+        end--;
+      return (long)end;
+    }
+    field_start = c == delim;
+    i++;
+  }
+  if (!at_eof || n == 0)
+    return -1;
+  *consumed = n;
+  return (long)(n && p[n - 1] == '\r' ? n - 1 : n);
+}
+
 long pspf_next_record(const char *p, size_t n, pspf_framing_t f, bool at_eof,
                       size_t *consumed) {
-  size_t from = 0;
   if (f == PSPF_FRAME_CSV) {
     /* Most records have no quote before their newline: one pass. */
     const char *q = find_nl_or_quote(p, n);
@@ -78,31 +125,16 @@ long pspf_next_record(const char *p, size_t n, pspf_framing_t f, bool at_eof,
       return (long)end;
     }
   }
-  for (;;) {
-    const char *nl = memchr(p + from, '\n', n - from);
-    size_t end = nl ? (size_t)(nl - p) : n;
-    if (f == PSPF_FRAME_CSV) {
-      /* Inside quotes a newline belongs to the field: an odd count of
-       * quotes so far means the record goes on. */
-      size_t quotes = 0;
-      for (const char *q = memchr(p, '"', end); q;
-           q = memchr(q + 1, '"', (size_t)(p + end - q - 1)))
-        quotes++;
-      if ((quotes & 1) && nl) {
-        from = end + 1;
-        continue;
-      }
-    }
-    if (!nl && !at_eof)
-      return -1;
-    if (!nl && n == 0)
-      return -1;
-    *consumed = nl ? end + 1 : n;
-    size_t len = end;
-    if (len && p[len - 1] == '\r')
-      len--;
-    return (long)len;
-  }
+  if (f == PSPF_FRAME_CSV)
+    return csv_frame_quoted(p, n, ',', at_eof, consumed);
+  const char *nl = memchr(p, '\n', n);
+  size_t end = nl ? (size_t)(nl - p) : n;
+  if (!nl && (!at_eof || n == 0))
+    return -1;
+  *consumed = nl ? end + 1 : n;
+  if (end && p[end - 1] == '\r')
+    end--;
+  return (long)end;
 }
 
 /* ---- CSV ---------------------------------------------------------------- */
@@ -124,7 +156,7 @@ long pspf_csv_frame(const char *p, size_t n, char delim, bool at_eof,
       unsigned first = stop & (0u - stop);
       if (p[i + (size_t)__builtin_ctz(first)] == '"') {
         *nf = -1; /* a quote: the careful way */
-        return pspf_next_record(p, n, PSPF_FRAME_CSV, at_eof, consumed);
+        return csv_frame_quoted(p, n, delim, at_eof, consumed);
       }
       md &= first - 1;
       end = i + (size_t)__builtin_ctz(first);
@@ -154,7 +186,7 @@ long pspf_csv_frame(const char *p, size_t n, char delim, bool at_eof,
       nl = true;
     } else if (p[i] == '"') {
       *nf = -1;
-      return pspf_next_record(p, n, PSPF_FRAME_CSV, at_eof, consumed);
+      return csv_frame_quoted(p, n, delim, at_eof, consumed);
     }
   }
   if (!nl && (!at_eof || n == 0))
