@@ -906,9 +906,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   for (int i = 0; i < prog->nsinks; i++)
     if (pspf_sink_close(&ctx, &prog->sinks[i]) < 0 && !ctx.exit_status)
       ctx.exit_status = PSPF_EXIT_FAILURE;
+  bool dead_open = ctx.dead != NULL;
   if (ctx.dead)
     fclose(ctx.dead);
-  if (ctx.bad)
+  if (ctx.bad && dead_open)
     pspf_log(&ctx, 1, "%llu bad record%s written to %s",
              (unsigned long long)ctx.bad, ctx.bad == 1 ? "" : "s",
              ctx.dead_path);
