@@ -537,23 +537,42 @@ static void back_to_c(Emitter *e) {
        c_string_literal(e, e->opt->out_path, strlen(e->opt->out_path)));
 }
 
-/* Replaces each "#line @" with the number of the line after it. */
+/* Replaces each "#line @" with the number of the line after it, and
+ * repeats a "#line N" of the .pspf file before each further line it
+ * covers: a stage's C spans several lines, and all of them are that one
+ * .pspf line (else gdb and the sanitizers would count on past it). */
 static char *fix_lines(const char *text, size_t *len) {
-  size_t cap = *len + *len / 8 + 64, k = 0;
+  size_t cap = *len * 2 + 64, k = 0;
   char *out = malloc(cap);
-  int line = 1;
+  int line = 1;               /* of the output */
+  const char *map = NULL;     /* the "#line N ..." in force, or NULL */
+  size_t map_n = 0;
+  bool first = false;         /* the line right after it */
   for (const char *p = text; *p;) {
     const char *nl = strchr(p, '\n');
     size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
-    if (k + n + 32 > cap) {
-      cap = (k + n + 32) * 2;
+    if (k + n + map_n + 32 > cap) {
+      cap = (k + n + map_n + 32) * 2;
       out = realloc(out, cap);
     }
     if (n > 8 && strncmp(p, "#line @ ", 8) == 0) {
       k += (size_t)sprintf(out + k, "#line %d ", line + 1);
       memcpy(out + k, p + 8, n - 8);
       k += n - 8;
+      map = NULL;
+    } else if (n > 6 && strncmp(p, "#line ", 6) == 0) {
+      memcpy(out + k, p, n);
+      k += n;
+      map = p;
+      map_n = n;
+      first = true;
     } else {
+      if (map && !first) {
+        memcpy(out + k, map, map_n);
+        k += map_n;
+        line++;
+      }
+      first = false;
       memcpy(out + k, p, n);
       k += n;
     }

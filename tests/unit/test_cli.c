@@ -224,3 +224,23 @@ Test(cli, built_program_counts_late_records, .timeout = 120) {
                         "where there is one, else dropped\n");
   free(out);
 }
+
+/* #line: every emitted C line mapped to the .pspf file is given a line
+ * that exists there (a stage's C spans many lines; they all map to the
+ * stage's line), and back-mapped lines give their true C line. */
+Test(cli, line_directives_stay_in_the_source) {
+  char cmd[2048], *out;
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  snprintf(cmd, sizeof cmd,
+           "cd '%s' && f=tests/run/window_session.pspf && n=$(wc -l < $f) && "
+           "'%s' emit-c $f -o /tmp/pspfc-line-$$.c && awk -v n=$n -v "
+           "c=/tmp/pspfc-line-$$.c '/^#line /{ln=$2; fl=$3; next} "
+           "{ if (fl ~ /pspf\"$/ && (ln < 1 || ln > n)) bad++; "
+           "if (fl ~ /\\.c\"$/ && ln != NR) badc++; ln++ } "
+           "END { print bad + 0, badc + 0 }' /tmp/pspfc-line-$$.c; "
+           "rm -f /tmp/pspfc-line-$$.c",
+           root, pspfc_path());
+  cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
+  cr_assert_str_eq(out, "0 0\n");
+  free(out);
+}
