@@ -288,6 +288,9 @@ static void process(reader_t *r, bool at_eof) {
   pspf_framing_t f =
       r->src->format == PSPF_FMT_CSV ? PSPF_FRAME_CSV : PSPF_FRAME_LINES;
   size_t off = 0;
+  /* A UTF-8 byte order mark at the start of the input is not data. */
+  if (r->base == 0 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
+    off = 3;
   while (off < r->len && !ctx->stopping) {
     size_t used;
     int nf = -2; /* not split here */
@@ -314,9 +317,17 @@ static void process(reader_t *r, bool at_eof) {
         ctx->stopping = true;
       continue;
     }
-    /* A blank line is no record in csv or json. */
+    /* A blank line is no record in csv or json (in json, nor is one of
+     * only white space). */
     if (n == 0 && r->src->format != PSPF_FMT_LINES)
       continue;
+    if (r->src->format == PSPF_FMT_JSON && (*p == ' ' || *p == '\t')) {
+      long k = 0;
+      while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+        k++;
+      if (k == n)
+        continue;
+    }
     ctx->records_in++;
     r->src->on_record(ctx, p, (size_t)n);
     if (ctx->fault)
