@@ -674,6 +674,33 @@ int pspf_json_string(pspf_str_t raw, pspf_buf_t *scratch, pspf_str_t *out) {
   return 0;
 }
 
+/* The length of the valid UTF-8 sequence at p[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, at most U+10FFFF), or 0. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  unsigned c = p[0];
+  size_t len;
+  unsigned lo = 0x80, hi = 0xBF; /* the range of the second byte */
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    lo = c == 0xE0 ? 0xA0 : 0x80;
+    hi = c == 0xED ? 0x9F : 0xBF;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    lo = c == 0xF0 ? 0x90 : 0x80;
+    hi = c == 0xF4 ? 0x8F : 0xBF;
+  } else {
+    return 0;
+  }
+  if (n < len || p[1] < lo || p[1] > hi)
+    return 0;
+  for (size_t i = 2; i < len; i++)
+    if ((p[i] & 0xC0) != 0x80)
+      return 0;
+  return len;
+}
+
 int pspf_json_write_string(pspf_buf_t *b, const char *p, size_t n) {
   char *dst = pspf_buf_reserve(b, 6 * n + 2);
   if (!dst)
@@ -702,6 +729,16 @@ int pspf_json_write_string(pspf_buf_t *b, const char *p, size_t n) {
       dst[k++] = '0';
       dst[k++] = hex[c >> 4];
       dst[k++] = hex[c & 15];
+    } else if (c >= 0x80) { /* valid UTF-8 as it is, else U+FFFD */
+      size_t len = utf8_seq((const unsigned char *)p + i, n - i);
+      if (len) {
+        memcpy(dst + k, p + i, len);
+        k += len;
+        i += len - 1;
+      } else {
+        memcpy(dst + k, "\\ufffd", 6);
+        k += 6;
+      }
     } else {
       dst[k++] = (char)c;
     }

@@ -228,3 +228,16 @@ Test(io, json_int_agrees_with_the_value_text) {
     }
   }
 }
+
+/* JSON output is valid UTF-8: valid sequences are kept as they are, and
+ * each byte that starts no valid sequence becomes \ufffd (overlong forms,
+ * surrogates, stray continuation bytes, a cut-off sequence). */
+Test(io, json_write_replaces_invalid_utf8) {
+  pspf_buf_t out = {0};
+  pspf_json_write_string(&out, S("\xC3\xA9\xF0\x9F\x98\x80|\xFF|\xC0\xAF|"
+                                 "\xED\xA0\x80|\x80|\xE2\x82"));
+  pspf_buf_add(&out, "", 1);
+  cr_assert_str_eq(out.p, "\"\xC3\xA9\xF0\x9F\x98\x80|\\ufffd|\\ufffd\\ufffd|"
+                          "\\ufffd\\ufffd\\ufffd|\\ufffd|\\ufffd\\ufffd\"");
+  pspf_buf_free(&out);
+}
