@@ -121,6 +121,7 @@ typedef struct Emitter {
   PtrVec unsupported_at; /* Loc *: constructs reported as not supported */
   PtrVec fires;      /* const char *: fire functions, upstream first */
   PtrVec frees;      /* const char *: statements freeing state at the end */
+  PtrVec ck;         /* CkState *: state saved in checkpoints, in order */
   PtrVec late_done;  /* Node *: windows whose late records are handled */
   PtrVec *sources;   /* Symbol *: the sources, in index order */
   bool padded;       /* reading fields with readable bytes after them */
@@ -130,6 +131,14 @@ typedef struct Emitter {
 } Emitter;
 
 #define A (e->a)
+
+/* A piece of state that checkpoints save: save_<id>() and load_<id>(),
+ * what it is (the layout the fingerprint hashes) and where it comes from. */
+typedef struct CkState {
+  int id;
+  const char *layout;
+  const char *where;
+} CkState;
 
 /* Formatted text in the compile's arena. */
 #define s_(e, ...) ((const char *)arena_printf((e)->a, __VA_ARGS__))
@@ -1097,14 +1106,132 @@ static void val_keep(Emitter *e, CW *w, const char *v, Type *t, bool drop) {
   }
 }
 
+/* ---- checkpoints: serializers generated per state type -------------------- */
+
+/* Statements appending value [v] of type [t] to the checkpoint being
+ * written (pspf_buf_t *w): fixed-width scalars, strings with their
+ * length, an optional's flag before its value, a record field by field. */
+static void ck_put(Emitter *e, CW *w, const char *v, Type *t) {
+  switch (t->kind) {
+  case TY_FLOAT:
+    cw(w, "pspf_ck_f64(w, %s);\n", v);
+    break;
+  case TY_BOOL:
+    cw(w, "pspf_ck_bool(w, %s);\n", v);
+    break;
+  case TY_STRING:
+    cw(w, "pspf_ck_str(w, %s);\n", v);
+    break;
+  case TY_OPTIONAL:
+    cw(w, "pspf_ck_bool(w, (%s).has);\nif ((%s).has) {\n", v, v);
+    w->indent++;
+    ck_put(e, w, s_(e, "(%s).v", v), t->elem);
+    w->indent--;
+    cw(w, "}\n");
+    break;
+  case TY_RECORD:
+    for (int i = 0; i < t->nfields; i++)
+      ck_put(e, w, s_(e, "(%s).%s", v, cfield(e, t->fields[i].name)),
+             t->fields[i].type);
+    break;
+  default: /* int, timestamp, duration */
+    cw(w, "pspf_ck_i64(w, %s);\n", v);
+    break;
+  }
+}
+
+/* Statements reading lvalue [v] of type [t] back (pspf_ckr_t *r); strings
+ * are copied out, owned by the state as pspf_str_keep() copies are. */
+static void ck_get(Emitter *e, CW *w, const char *v, Type *t) {
+  switch (t->kind) {
+  case TY_FLOAT:
+    cw(w, "%s = pspf_ckr_f64(r);\n", v);
+    break;
+  case TY_BOOL:
+    cw(w, "%s = pspf_ckr_bool(r);\n", v);
+    break;
+  case TY_STRING:
+    cw(w, "%s = pspf_ckr_str(r);\n", v);
+    break;
+  case TY_OPTIONAL:
+    cw(w, "(%s).has = pspf_ckr_bool(r);\nif ((%s).has) {\n", v, v);
+    w->indent++;
+    ck_get(e, w, s_(e, "(%s).v", v), t->elem);
+    w->indent--;
+    cw(w, "}\n");
+    break;
+  case TY_RECORD:
+    for (int i = 0; i < t->nfields; i++)
+      ck_get(e, w, s_(e, "(%s).%s", v, cfield(e, t->fields[i].name)),
+             t->fields[i].type);
+    break;
+  default:
+    cw(w, "%s = pspf_ckr_i64(r);\n", v);
+    break;
+  }
+}
+
+/* Registers state [id] for checkpoints: the emitted save_<id>(w) returns
+ * the keys it holds, load_<id>(r) restores it into the empty state. */
+static void ck_state(Emitter *e, int id, const char *layout, Node *at) {
+  CkState *k = arena_alloc(A, sizeof *k);
+  k->id = id;
+  k->layout = layout;
+  k->where = s_(e, "%s:%d", e->c->src->path,
+                source_line(e->c->src, at->loc.off));
+  vec_push(A, &e->ck, k);
+}
+
+/* save_<name>() and load_<name>() of a heap of struct <name> { end, start,
+ * [id,] key }: the array as it is, so that it pops in the same order. */
+static void emit_heap_ck(Emitter *e, const char *name, Type *kt, bool id) {
+  CW *w = &e->state;
+  cw(w, "\nstatic void save_%s(pspf_buf_t *w) {\n", name);
+  w->indent++;
+  cw(w, "pspf_ck_u64(w, n%s);\n", name);
+  cw(w, "for (size_t i = 0; i < n%s; i++) {\n", name);
+  w->indent++;
+  cw(w, "pspf_ck_i64(w, %s_heap[i].end);\npspf_ck_i64(w, %s_heap[i].start);\n",
+     name, name);
+  if (id)
+    cw(w, "pspf_ck_u64(w, %s_heap[i].id);\n", name);
+  ck_put(e, w, s_(e, "%s_heap[i].key", name), kt);
+  w->indent--;
+  cw(w, "}\n");
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void load_%s(pspf_ckr_t *r) {\n", name);
+  w->indent++;
+  cw(w, "size_t n = pspf_ckr_count(r, 16);\nif (!n)\n  return;\n");
+  cw(w, "%s_heap = pspf_state_alloc(n * sizeof *%s_heap);\nn%s = cap%s = n;\n",
+     name, name, name, name);
+  cw(w, "for (size_t i = 0; i < n; i++) {\n");
+  w->indent++;
+  cw(w, "%s_heap[i].end = pspf_ckr_i64(r);\n%s_heap[i].start = "
+     "pspf_ckr_i64(r);\n", name, name);
+  if (id)
+    cw(w, "%s_heap[i].id = pspf_ckr_u64(r);\n", name);
+  ck_get(e, w, s_(e, "%s_heap[i].key", name), kt);
+  w->indent--;
+  cw(w, "}\n");
+  w->indent--;
+  cw(w, "}\n");
+}
+
 /* A keyed table for stage [id]: struct st_ID { used, key, [payload] } in
  * an open-addressing table with linear probing, grown at 70% full;
  * find_ID() returns the entry of a key, adding it (zeroed) if new;
  * get_ID() only looks ([want_get]); del_ID() removes an entry by backward
  * shifting ([want_del]); clear_ID() frees everything. [payload_drop]
- * frees what an entry `s` holds besides its key, or is NULL. */
+ * frees what an entry `s` holds besides its key, or is NULL.
+ * For checkpoints, save_tab_ID() writes the table as it is laid out
+ * (capacity, then each entry with its slot, key and payload: statements
+ * [payload_save] on `s`) and load_tab_ID() puts every entry back in its
+ * slot ([payload_load]), so that a restored table iterates, and so fires,
+ * in the same order as the one saved. */
 static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
-                       const char *payload_drop, bool want_get,
+                       const char *payload_drop, const char *payload_save,
+                       const char *payload_load, bool want_get,
                        bool want_del) {
   CW *w = &e->state;
   const char *kc = ctype(e, kt);
@@ -1196,6 +1323,40 @@ static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
     w->indent--;
     cw(w, "}\n");
   }
+  cw(w, "\nstatic uint64_t save_tab_%d(pspf_buf_t *w, const struct tab_%d "
+     "*t) {\n", id, id);
+  w->indent++;
+  cw(w, "pspf_ck_u64(w, t->cap);\npspf_ck_u64(w, t->len);\n");
+  cw(w, "for (size_t i = 0; i < t->cap; i++) {\n");
+  w->indent++;
+  cw(w, "const struct st_%d *s = &t->slots[i];\nif (!s->used)\n  continue;\n"
+     "pspf_ck_u64(w, i);\n", id);
+  ck_put(e, w, "s->key", kt);
+  cw(w, "%s", payload_save);
+  w->indent--;
+  cw(w, "}\nreturn t->len;\n");
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void load_tab_%d(pspf_ckr_t *r, struct tab_%d *t) {\n", id,
+     id);
+  w->indent++;
+  cw(w, "size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);\n");
+  cw(w, "if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * "
+     "7) {\n  pspf_ckr_fail(r, \"a table's size is wrong\");\n  return;\n}\n");
+  cw(w, "t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;\n"
+     "t->cap = cap;\n");
+  cw(w, "for (size_t k = 0; k < len && !r->error; k++) {\n");
+  w->indent++;
+  cw(w, "size_t i = (size_t)pspf_ckr_u64(r);\n");
+  cw(w, "if (i >= cap || t->slots[i].used) {\n  pspf_ckr_fail(r, \"a table "
+     "entry is out of place\");\n  return;\n}\n");
+  cw(w, "struct st_%d *s = &t->slots[i];\ns->used = true;\nt->len++;\n", id);
+  ck_get(e, w, "s->key", kt);
+  cw(w, "%s", payload_load);
+  w->indent--;
+  cw(w, "}\n");
+  w->indent--;
+  cw(w, "}\n");
   cw(w, "\n/* Frees what table %d holds and empties it. */\n", id);
   cw(w, "static void clear_%d(struct tab_%d *t) {\n", id, id);
   w->indent++;
@@ -1334,10 +1495,113 @@ static bool collect_aggs(Emitter *e, Stage *sg, Type *t, bool windowed,
     if (a->kind == AG_DISTINCT) {
       a->set = ++e->tmp;
       cw(&e->state, "\n/* The distinct values of %s. */", a->name);
-      emit_table(e, a->set, a->in, "", NULL, false, false);
+      emit_table(e, a->set, a->in, "", NULL, "", "", false, false);
     }
   }
   return true;
+}
+
+/* save_acc_<id>() and load_acc_<id>(): the accumulators of [g]. */
+static void emit_acc_ck(Emitter *e, Aggs *g) {
+  CW *w = &e->state;
+  int id = g->id;
+  for (int pass = 0; pass < 2; pass++) {
+    bool save = pass == 0;
+    if (save)
+      cw(w, "\nstatic void save_acc_%d(pspf_buf_t *w, const struct acc_%d "
+         "*a) {\n", id, id);
+    else
+      cw(w, "\nstatic void load_acc_%d(pspf_ckr_t *r, struct acc_%d *a) {\n",
+         id, id);
+    w->indent++;
+    cw(w, "(void)a;\n");
+    for (int i = 0; i < g->n; i++) {
+      Agg *a = &g->a[i];
+      const char *v = s_(e, "a->a%d", i);
+      switch (a->kind) {
+      case AG_COUNT:
+        cw(w, save ? "pspf_ck_i64(w, %s);\n" : "%s = pspf_ckr_i64(r);\n", v);
+        break;
+      case AG_AVG:
+        if (save)
+          cw(w, "pspf_ck_f64(w, %s);\npspf_ck_i64(w, a->n%d);\n", v, i);
+        else
+          cw(w, "%s = pspf_ckr_f64(r);\na->n%d = pspf_ckr_i64(r);\n", v, i);
+        break;
+      case AG_SUM:
+        if (save)
+          ck_put(e, w, v, a->in);
+        else
+          ck_get(e, w, v, a->in);
+        break;
+      case AG_DISTINCT:
+        cw(w, save ? "save_tab_%d(w, &%s);\n" : "load_tab_%d(r, &%s);\n",
+           a->set, v);
+        break;
+      case AG_FOLD:
+        if (g->merges) { /* the session's records and their arrival */
+          if (save) {
+            cw(w, "pspf_ck_u64(w, a->n%d);\n", i);
+            cw(w, "for (size_t i = 0; i < a->n%d; i++) {\n", i);
+            w->indent++;
+            ck_put(e, w, s_(e, "a->a%d[i]", i), g->elem);
+            cw(w, "pspf_ck_u64(w, a->q%d[i]);\n", i);
+          } else {
+            cw(w, "a->n%d = a->cap%d = pspf_ckr_count(r, 8);\n", i, i);
+            cw(w, "if (a->n%d) {\n", i);
+            w->indent++;
+            cw(w, "a->a%d = pspf_state_alloc(a->n%d * sizeof *a->a%d);\n"
+               "a->q%d = pspf_state_alloc(a->n%d * sizeof *a->q%d);\n", i, i,
+               i, i, i, i);
+            w->indent--;
+            cw(w, "}\n");
+            cw(w, "for (size_t i = 0; i < a->n%d; i++) {\n", i);
+            w->indent++;
+            ck_get(e, w, s_(e, "a->a%d[i]", i), g->elem);
+            cw(w, "a->q%d[i] = pspf_ckr_u64(r);\n", i);
+          }
+          w->indent--;
+          cw(w, "}\n");
+          break;
+        }
+        /* fallthrough */
+      default:
+        if (save)
+          cw(w, "pspf_ck_bool(w, a->h%d);\nif (a->h%d) {\n", i, i);
+        else
+          cw(w, "a->h%d = pspf_ckr_bool(r);\nif (a->h%d) {\n", i, i);
+        w->indent++;
+        if (save)
+          ck_put(e, w, v, a->in);
+        else
+          ck_get(e, w, v, a->in);
+        w->indent--;
+        cw(w, "}\n");
+        if (g->merges && (a->kind == AG_FIRST || a->kind == AG_LAST))
+          cw(w, save ? "pspf_ck_u64(w, a->q%d);\n"
+                     : "a->q%d = pspf_ckr_u64(r);\n", i);
+        break;
+      }
+    }
+    w->indent--;
+    cw(w, "}\n");
+  }
+}
+
+/* What accumulators [g] keep, for the checkpoint layout. */
+static const char *agg_layout(Emitter *e, Aggs *g) {
+  static const char *const kinds[] = {"count", "sum", "min", "max", "avg",
+                                      "first", "last", "count_distinct",
+                                      "reduce", "fold"};
+  const char *r = "";
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    r = s_(e, "%s%s%s %s %s", r, i ? ", " : "", a->name, kinds[a->kind],
+           type_str_full(A, a->in));
+    if (a->kind == AG_FOLD && g->merges)
+      r = s_(e, "%s of %s", r, type_str_full(A, g->elem));
+  }
+  return r;
 }
 
 /* struct acc_<id>, and acc_drop_<id>() / acc_merge_<id>() as needed;
@@ -1386,6 +1650,7 @@ static bool emit_acc(Emitter *e, Aggs *g) {
   }
   w->indent--;
   cw(w, "};\n");
+  emit_acc_ck(e, g);
   if (drops) {
     cw(w, "\nstatic void acc_drop_%d(struct acc_%d *a) {\n", id, id);
     w->indent++;
@@ -1744,9 +2009,17 @@ static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
   int id = g.id;
   bool drops = emit_acc(e, &g);
   emit_table(e, id, fc->key_type, s_(e, "struct acc_%d acc;\n", id),
-             drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL, false,
-             false);
+             drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL,
+             s_(e, "save_acc_%d(w, &s->acc);\n", id),
+             s_(e, "load_acc_%d(r, &s->acc);\n", id), false, false);
   cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
+  cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
+     "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
+  cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
+     "&tab_%d);\n}\n", id, id, id);
+  ck_state(e, id, s_(e, "running %s key %s: %s", sg->node->name,
+                     type_str_full(A, fc->key_type), agg_layout(e, &g)),
+           sg->node);
   vec_push(A, &e->frees, (void *)s_(e, "clear_%d(&tab_%d)", id, id));
   agg_inputs(e, &g, v, t, fc);
   const char *sp = s_(e, "s%d", id);
@@ -1842,8 +2115,9 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   const char *every = ws->kind == WIN_SLIDING ? expr(e, ws->every, NULL) : size;
   bool drops = emit_acc(e, g);
   emit_table(e, id, kt, s_(e, "struct acc_%d acc;\n", id),
-             drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL, false,
-             false);
+             drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL,
+             s_(e, "save_acc_%d(w, &s->acc);\n", id),
+             s_(e, "load_acc_%d(r, &s->acc);\n", id), false, false);
   CW *w = &e->state;
   const char *oc = ctype(e, out);
   cw(w, "\n/* Open windows of stage %d, by ascending start. */\n", id);
@@ -1903,6 +2177,29 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   w->indent--;
   cw(w, "}\n");
   vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
+  cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n", id);
+  w->indent++;
+  cw(w, "uint64_t keys = 0;\npspf_ck_u64(w, nwins_%d);\n", id);
+  cw(w, "for (size_t k = 0; k < nwins_%d; k++) {\n  pspf_ck_i64(w, wins_%d[k]."
+     "start);\n  keys += save_tab_%d(w, &wins_%d[k].tab);\n}\nreturn keys;\n",
+     id, id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n", id);
+  w->indent++;
+  cw(w, "size_t n = pspf_ckr_count(r, 24);\nif (!n)\n  return;\n");
+  cw(w, "wins_%d = pspf_state_alloc(n * sizeof *wins_%d);\nnwins_%d = "
+     "capwins_%d = n;\n", id, id, id, id);
+  cw(w, "for (size_t k = 0; k < n; k++) {\n  wins_%d[k].start = "
+     "pspf_ckr_i64(r);\n  load_tab_%d(r, &wins_%d[k].tab);\n}\n", id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  ck_state(e, id, s_(e, "window %s(%s, every %s) on %s time key %s: %s",
+                     ws->kind == WIN_SLIDING ? "sliding" : "tumbling", size,
+                     every, fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
+                                ? "processing" : "event",
+                     type_str_full(A, kt), agg_layout(e, g)),
+           wsg->node);
 
   /* In the flow: place the record, or send it to the late sink. */
   agg_inputs(e, g, v, t, fc);
@@ -1958,6 +2255,17 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
              drops ? s_(e, "for (size_t i = 0; i < s->nsess; i++)\n  "
                         "acc_drop_%d(&s->sess[i].acc);\nfree(s->sess);\n", id)
                    : "free(s->sess);\n",
+             s_(e, "pspf_ck_u64(w, s->nsess);\nfor (size_t j = 0; j < "
+                "s->nsess; j++) {\n  pspf_ck_i64(w, s->sess[j].start);\n  "
+                "pspf_ck_i64(w, s->sess[j].end);\n  pspf_ck_u64(w, "
+                "s->sess[j].id);\n  save_acc_%d(w, &s->sess[j].acc);\n}\n",
+                id),
+             s_(e, "s->nsess = s->capsess = pspf_ckr_count(r, 24);\ns->sess = "
+                "pspf_state_alloc((s->nsess ? s->nsess : 1) * sizeof "
+                "*s->sess);\nfor (size_t j = 0; j < s->nsess; j++) {\n  "
+                "s->sess[j].start = pspf_ckr_i64(r);\n  s->sess[j].end = "
+                "pspf_ckr_i64(r);\n  s->sess[j].id = pspf_ckr_u64(r);\n  "
+                "load_acc_%d(r, &s->sess[j].acc);\n}\n", id),
              true, true);
   cw(w, "static struct tab_%d tab_%d;\nstatic uint64_t seq_%d, nextid_%d;\n",
      id, id, id, id);
@@ -1965,6 +2273,25 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   cw(w, "struct due_%d {\n  int64_t end, start;\n  uint64_t id;\n  %s key;\n"
      "};\n", id, kc);
   emit_heap(e, s_(e, "due_%d", id));
+  emit_heap_ck(e, s_(e, "due_%d", id), kt, true);
+  cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n", id);
+  w->indent++;
+  cw(w, "uint64_t keys = save_tab_%d(w, &tab_%d);\npspf_ck_u64(w, seq_%d);\n"
+     "pspf_ck_u64(w, nextid_%d);\nsave_due_%d(w);\nreturn keys;\n", id, id,
+     id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n", id);
+  w->indent++;
+  cw(w, "load_tab_%d(r, &tab_%d);\nseq_%d = pspf_ckr_u64(r);\nnextid_%d = "
+     "pspf_ckr_u64(r);\nload_due_%d(r);\n", id, id, id, id, id);
+  w->indent--;
+  cw(w, "}\n");
+  ck_state(e, id, s_(e, "window session(gap %s) on %s time key %s: %s", gap,
+                     fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
+                         ? "processing" : "event",
+                     type_str_full(A, kt), agg_layout(e, g)),
+           wsg->node);
   emit_after(e, ch, from + 2, id, out, fc->wm, fc->src);
   cw(w, "\n/* Fires the sessions of stage %d that end at or before [wm]. */\n",
      id);
@@ -2090,13 +2417,36 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "\n/* A count window of stage %d. */\n", id);
   cw(w, "struct cw_%d {\n  int64_t start, end, n;\n  struct acc_%d acc;\n};\n",
      id, id);
+  const char *nopen = ws->every ? s_(e, "((%s + %s - 1) / %s)", size, every,
+                                     every)
+                               : "1";
   emit_table(e, id, kt, s_(e, "int64_t seen;\nstruct cw_%d *open;\nsize_t "
                            "nopen;\n", id),
              drops ? s_(e, "for (size_t i = 0; i < s->nopen; i++)\n  "
                         "acc_drop_%d(&s->open[i].acc);\nfree(s->open);\n", id)
                    : "free(s->open);\n",
+             s_(e, "pspf_ck_i64(w, s->seen);\npspf_ck_u64(w, s->nopen);\nfor "
+                "(size_t j = 0; j < s->nopen; j++) {\n  pspf_ck_i64(w, "
+                "s->open[j].start);\n  pspf_ck_i64(w, s->open[j].end);\n  "
+                "pspf_ck_i64(w, s->open[j].n);\n  save_acc_%d(w, "
+                "&s->open[j].acc);\n}\n", id),
+             s_(e, "s->seen = pspf_ckr_i64(r);\ns->nopen = pspf_ckr_count(r, "
+                "24);\ns->open = pspf_state_alloc(%s * sizeof *s->open);\nif "
+                "(s->nopen > (size_t)%s) {\n  pspf_ckr_fail(r, \"too many open "
+                "count windows\");\n  s->nopen = 0;\n}\nfor (size_t j = 0; j < "
+                "s->nopen; j++) {\n  s->open[j].start = pspf_ckr_i64(r);\n  "
+                "s->open[j].end = pspf_ckr_i64(r);\n  s->open[j].n = "
+                "pspf_ckr_i64(r);\n  load_acc_%d(r, &s->open[j].acc);\n}\n",
+                nopen, nopen, id),
              false, false);
   cw(w, "static struct tab_%d tab_%d;\n", id, id);
+  cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
+     "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
+  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
+     "&tab_%d);\n}\n", id, id, id);
+  ck_state(e, id, s_(e, "window count(%s, every %s) key %s: %s", size, every,
+                     type_str_full(A, kt), agg_layout(e, g)),
+           wsg->node);
   emit_after(e, ch, from + 2, id, out, fc->wm ? fc->wm : "INT64_MIN",
              fc->src);
   cw(w, "\n/* At end of input: the partial windows of stage %d. */\n", id);
@@ -2142,9 +2492,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(f, "int64_t ts = %s;\n", fc->ts);
   cw(f, "struct st_%d *s = find_%d(&tab_%d, %s);\n", id, id, id, key);
   cw(f, "if (!s->open)\n  s->open = pspf_state_alloc(%s * sizeof "
-     "*s->open);\n", ws->every ? s_(e, "((%s + %s - 1) / %s)", size, every,
-                                     every)
-                               : "1");
+     "*s->open);\n", nopen);
   cw(f, "if (s->seen++ %% %s == 0)\n  s->open[s->nopen++] = (struct cw_%d){"
      ".start = ts};\n", every, id);
   cw(f, "for (size_t i = 0; i < s->nopen; i++) {\n");
@@ -2189,10 +2537,22 @@ static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
   const char *d = expr(e, within, NULL);
   CW *w = &e->state;
   cw(w, "\n/* Dedupe of stage %d: key -> when it last passed. */", id);
-  emit_table(e, id, kt, "int64_t at;\n", NULL, true, true);
+  emit_table(e, id, kt, "int64_t at;\n", NULL, "pspf_ck_i64(w, s->at);\n",
+             "s->at = pspf_ckr_i64(r);\n", true, true);
   cw(w, "static struct tab_%d tab_%d;\n", id, id);
   cw(w, "struct due_%d {\n  int64_t end, start;\n  %s key;\n};\n", id, kc);
   emit_heap(e, s_(e, "due_%d", id));
+  emit_heap_ck(e, s_(e, "due_%d", id), kt, false);
+  cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  uint64_t keys = "
+     "save_tab_%d(w, &tab_%d);\n  save_due_%d(w);\n  return keys;\n}\n", id,
+     id, id, id);
+  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, &tab_%d);\n"
+     "  load_due_%d(r);\n}\n", id, id, id, id);
+  ck_state(e, id, s_(e, "dedupe within %s on %s time key %s", d,
+                     fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
+                         ? "processing" : "event",
+                     type_str_full(A, kt)),
+           n);
   cw(w, "\n/* Forgets the keys of stage %d that passed at or before [wm] - "
      "within. */\n", id);
   cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
@@ -2364,6 +2724,15 @@ static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
   cw(w, "};\n");
   emit_min_watermark(w, s_(e, "minwm_%d", id), s_(e, "mwm_%d", id), srcs,
                      nsrcs);
+  if (timed) {
+    cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  for (int i = 0; i < "
+       "%d; i++)\n    pspf_ck_i64(w, mwm_%d[i]);\n  return 0;\n}\n", id,
+       nsources, id);
+    cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  for (int i = 0; i < %d; "
+       "i++)\n    mwm_%d[i] = pspf_ckr_i64(r);\n}\n", id, nsources, id);
+    ck_state(e, id, s_(e, "merge watermarks of %d sources", nsources),
+             ms->node);
+  }
   CW saved = e->w;
   CW mw = {0};
   mw.a = A;
@@ -2482,10 +2851,16 @@ static uint64_t fields_used(Symbol *src, PtrVec *paths) {
 
 /* Without event_time, time is the wall clock when the record is read (kept
  * from going back), and the watermark is the same clock. */
-static FlowCtx *processing_time(Emitter *e, FlowCtx *fc, FlowCtx *out) {
+static FlowCtx *processing_time(Emitter *e, FlowCtx *fc, FlowCtx *out,
+                                Node *at) {
   int id = ++e->tmp;
   cw(&e->state, "\n/* Processing time of stage %d. */\nstatic int64_t "
      "ptime_%d = INT64_MIN;\n", id, id);
+  cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  pspf_ck_i64(w, "
+     "ptime_%d);\n  return 0;\n}\n", id, id);
+  cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  ptime_%d = "
+     "pspf_ckr_i64(r);\n}\n", id, id);
+  ck_state(e, id, "processing time", at);
   cw(&e->w, "{\n  int64_t now = pspf_wall_ms();\n  if (now > ptime_%d)\n    "
      "ptime_%d = now;\n}\n", id, id);
   *out = *fc;
@@ -2601,6 +2976,14 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
       cw(&e->state, "};\nstatic int64_t wm_%d = INT64_MIN;\n", id);
       emit_min_watermark(&e->state, s_(e, "minmax_%d", id),
                          s_(e, "maxts_%d", id), fc->srcs, fc->nsrcs);
+      cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  for (int i "
+         "= 0; i < %d; i++)\n    pspf_ck_i64(w, maxts_%d[i]);\n  "
+         "pspf_ck_i64(w, wm_%d);\n  return 0;\n}\n", id, ns, id, id);
+      cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  for (int i = "
+         "0; i < %d; i++)\n    maxts_%d[i] = pspf_ckr_i64(r);\n  wm_%d = "
+         "pspf_ckr_i64(r);\n}\n", id, ns, id, id);
+      ck_state(e, id, s_(e, "event_time lateness %s, per source of %d", late,
+                         ns), n);
       cw(&e->w, "if (ts%d > maxts_%d[%s])\n  maxts_%d[%s] = ts%d;\n", id, id,
          fc->src, id, fc->src, id);
       cw(&e->w, "wm_%d = pspf_sat_sub(minmax_%d(), %s);\n", id, id, late);
@@ -2608,6 +2991,12 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
       cw(&e->state, "\n/* Event time of stage %d: the largest time seen and "
          "the watermark. */\nstatic int64_t maxts_%d = INT64_MIN, wm_%d = "
          "INT64_MIN;\n", id, id, id);
+      cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  "
+         "pspf_ck_i64(w, maxts_%d);\n  pspf_ck_i64(w, wm_%d);\n  return 0;\n"
+         "}\n", id, id, id);
+      cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  maxts_%d = "
+         "pspf_ckr_i64(r);\n  wm_%d = pspf_ckr_i64(r);\n}\n", id, id, id);
+      ck_state(e, id, s_(e, "event_time lateness %s", late), n);
       cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
          "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id, late);
     }
@@ -2623,7 +3012,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     WindowSpec *ws = sg->type->window;
     FlowCtx pfc;
     if (!fc->ts) /* processing time */
-      fc = processing_time(e, fc, &pfc);
+      fc = processing_time(e, fc, &pfc, n);
     Aggs g = {0};
     if (!collect_aggs(e, next, t, true, &g))
       return;
@@ -2639,7 +3028,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
   if (strcmp(op, "dedupe") == 0) {
     FlowCtx pfc;
     if (!fc->ts) /* processing time */
-      fc = processing_time(e, fc, &pfc);
+      fc = processing_time(e, fc, &pfc, n);
     emit_dedupe(e, ch, from, v, t, fc);
     return;
   }
@@ -3060,8 +3449,12 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
         append = a->a->bval;
     }
     bool console = strcmp(s->connector, "file") != 0;
-    cw(w, "sinks[%d] = (pspf_sink_t){.name = %s, .path = %s, .append = %s, "
-       ".fd = -1};\n", i, c_string_literal(e, s->name, strlen(s->name)),
+    const char *kind = s_(e, "%s %s", s->connector,
+                          s->format ? s->format : "json");
+    cw(w, "sinks[%d] = (pspf_sink_t){.name = %s, .kind = %s, .path = %s, "
+       ".append = %s, .fd = -1};\n", i,
+       c_string_literal(e, s->name, strlen(s->name)),
+       c_string_literal(e, kind, strlen(kind)),
        console || !path ? "\"-\"" : s_(e, "cstr(%s)", expr(e, path, NULL)),
        append ? "true" : "false");
     if (s->format && strcmp(s->format, "csv") == 0 && !s->csv_no_header &&
@@ -3119,6 +3512,19 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     cw(w, "{NULL, 0, NULL, NULL},\n");
   w->indent -= 2;
   cw(w, "};\n");
+  /* The state that checkpoints save, in a fixed order. */
+  cw(w, "static pspf_state_t states[] = {\n");
+  w->indent += 2;
+  for (int i = 0; i < e->ck.len; i++) {
+    CkState *k = e->ck.items[i];
+    cw(w, "{%s, %s, save_%d, load_%d},\n",
+       c_string_literal(e, k->layout, strlen(k->layout)),
+       c_string_literal(e, k->where, strlen(k->where)), k->id, k->id);
+  }
+  if (!e->ck.len)
+    cw(w, "{NULL, NULL, NULL, NULL},\n");
+  w->indent -= 2;
+  cw(w, "};\n");
   cw(w, "pspf_program_t prog = {\n");
   w->indent += 2; /* brace initializers: 4 */
   cw(w, ".name = %s,\n", c_string_literal(e, stem, stem_len));
@@ -3127,6 +3533,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".params = params,\n.nparams = %d,\n", params.len);
   cw(w, ".sources = sources,\n.nsources = %d,\n", sources.len);
   cw(w, ".sinks = sinks,\n.nsinks = %d,\n", sinks.len);
+  cw(w, ".states = states,\n.nstates = %d,\n", e->ck.len);
   cw(w, ".start = start,\n.finish = finish,\n");
   w->indent -= 2;
   cw(w, "};\nreturn pspf_main(&prog, argc, argv);\n");

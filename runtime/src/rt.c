@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "ckpt_meta.h"
 #include "pspf/rt.h"
 
 #define READ_BLOCK (1u << 18)  /* 256 KiB: bytes asked for per read */
@@ -168,13 +170,40 @@ int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
     s->fd = 1;
     return 0;
   }
-  int flags = O_WRONLY | O_CREAT | (s->append ? O_APPEND : O_TRUNC);
+  bool resume = s->resume_at >= 0;
+  int flags = O_WRONLY | O_CREAT | (s->append ? O_APPEND : 0) |
+              (s->append || resume ? 0 : O_TRUNC);
   s->fd = open(s->path, flags | O_CLOEXEC, 0644);
-  if (s->fd < 0) {
+  struct stat st;
+  if (s->fd < 0 || fstat(s->fd, &st) < 0) {
     pspf_log(ctx, 0, "cannot open sink '%s' (%s): %s", s->name, s->path,
              strerror(errno));
     return PSPF_EIO;
   }
+  s->length = (uint64_t)st.st_size;
+  if (!resume)
+    return 0;
+  /* Recovery: what was written after the checkpoint goes; the records
+   * that made it are read again and make it again. */
+  if (s->length < (uint64_t)s->resume_at) {
+    pspf_log(ctx, 0, "sink '%s': '%s' holds %llu bytes, fewer than the %lld "
+             "its checkpoint committed: it was changed outside the program "
+             "(put it back, or start over with --checkpoint-reset)", s->name,
+             s->path, (unsigned long long)s->length, (long long)s->resume_at);
+    return PSPF_EIO;
+  }
+  if (ftruncate(s->fd, (off_t)s->resume_at) < 0 ||
+      lseek(s->fd, 0, SEEK_END) < 0) {
+    pspf_log(ctx, 0, "sink '%s': cannot cut '%s' back to its checkpoint: %s",
+             s->name, s->path, strerror(errno));
+    return PSPF_EIO;
+  }
+  if (s->length > (uint64_t)s->resume_at)
+    pspf_log(ctx, 2, "sink '%s': dropped the %llu bytes of '%s' written after "
+             "the checkpoint", s->name,
+             (unsigned long long)(s->length - (uint64_t)s->resume_at), s->path);
+  s->length = (uint64_t)s->resume_at;
+  s->buf.n = 0; /* its CSV header is in the file already */
   return 0;
 }
 
@@ -196,6 +225,7 @@ static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
   if (!s->buf.n || s->fd < 0)
     return 0;
   int r = write_all(s->fd, s->buf.p, s->buf.n);
+  s->length += s->buf.n;
   s->buf.n = 0;
   if (r < 0) {
     pspf_log(ctx, 0, "cannot write sink '%s' (%s): %s", s->name, s->path,
@@ -258,6 +288,7 @@ typedef struct reader_s {
   uint64_t base;        /* input offset of buf[0] */
   uint64_t recno;       /* records seen */
   bool header_done;     /* csv header consumed */
+  pspf_buf_t header;    /* ... its text, for checkpoints */
   pspf_source_t *src;   /* what to read */
   pspf_ctx_t *ctx;      /* the run */
   run_t *run;           /* the run's readers and handles */
@@ -273,6 +304,16 @@ typedef struct reader_s {
   uv_fs_event_t watch;  /* file-system events on the file */
 } reader_t;
 
+/* Where a source goes on from, restored from a checkpoint. */
+typedef struct resume_s {
+  bool set;             /* restored */
+  bool ended;           /* the source had ended */
+  uint64_t offset;      /* byte offset of its next record */
+  uint64_t records;     /* records seen before it (for positions) */
+  char *header;         /* its CSV header's text, or NULL; owned */
+  size_t header_len;
+} resume_t;
+
 struct run_s {
   pspf_program_t *prog; /* the program */
   pspf_ctx_t *ctx;      /* its context */
@@ -281,6 +322,19 @@ struct run_s {
   bool signals;         /* sig[] are initialized */
   bool stopped;         /* stop_sources() has run */
   uv_signal_t sig[2];   /* SIGINT, SIGTERM */
+  /* checkpoints (--checkpoint-dir) */
+  const char *ck_dir;   /* the directory, or NULL: no checkpoints */
+  int64_t ck_interval;  /* ms between them */
+  uint64_t ck_next;     /* the id of the next one */
+  uint64_t ck_mark;     /* input consumed when the last one was taken */
+  uint64_t ck_due;      /* uv_hrtime() when the next one is due */
+  uint64_t fingerprint; /* of the layout */
+  pspf_str_t *layout;   /* one line a source, sink and state */
+  const char **where;   /* ... and where each comes from */
+  size_t nlayout;
+  resume_t *resume;     /* one a source */
+  bool ck_timer_on;     /* ck_timer is initialized */
+  uv_timer_t ck_timer;  /* takes them every ck_interval */
 };
 
 static void process(reader_t *r, bool at_eof) {
@@ -313,6 +367,8 @@ static void process(reader_t *r, bool at_eof) {
     off += used;
     if (r->src->format == PSPF_FMT_CSV && r->src->header && !r->header_done) {
       r->header_done = true;
+      r->header.n = 0;
+      pspf_buf_add(&r->header, p, (size_t)n);
       if (r->src->on_header(ctx, p, (size_t)n) < 0)
         ctx->stopping = true;
       continue;
@@ -418,6 +474,7 @@ static void read_work(uv_work_t *w) {
 }
 
 static void on_read(uv_work_t *w, int status);
+static void checkpoint_if_due(run_t *run);
 
 static void read_more(reader_t *r) {
   if (r->cap - r->len < READ_BLOCK / 2) {
@@ -588,6 +645,8 @@ static void on_read(uv_work_t *w, int status) {
   r->may_block = false;
   r->len += (size_t)n;
   process(r, n == 0 && !r->follow);
+  if (r->run->ck_dir)
+    checkpoint_if_due(r->run);
   if (!ctx->stopping && n == 0 && r->follow) {
     follow_wait(r);
     return;
@@ -604,7 +663,532 @@ static void on_read(uv_work_t *w, int status) {
   read_more(r);
 }
 
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* A checkpoint is taken between records, on the loop's thread: every
+ * record before a source's position has gone through every pipeline, and
+ * none after it. Output first: the sinks are written out and fsynced, and
+ * their lengths become the committed positions; then the positions, the
+ * counts and the state go into one file (checkpoint.c). Recovery cuts each
+ * file sink back to its committed length and reads each source again from
+ * its position, so that the output is that of a run never interrupted. */
+
+static char *str_dup(const char *p, size_t n) {
+  char *d = malloc(n + 1);
+  if (!d)
+    pspf_ck_oom();
+  if (n)
+    memcpy(d, p, n);
+  d[n] = 0;
+  return d;
+}
+
+/* The layout: one line a source, sink and piece of state, which the
+ * fingerprint hashes. The format of a source is in it (its offsets mean
+ * nothing in another); a sink's connector and format; each state's kind,
+ * key and value types and sizes. Params and paths are not: they may
+ * change between runs (paths are checked on their own). */
+static void make_layout(run_t *run) {
+  pspf_program_t *prog = run->prog;
+  size_t n = (size_t)(prog->nsources + prog->nsinks + prog->nstates);
+  run->layout = calloc(n + 1, sizeof *run->layout);
+  run->where = calloc(n + 1, sizeof *run->where);
+  if (!run->layout || !run->where)
+    pspf_ck_oom();
+  char line[1024];
+  size_t k = 0;
+  for (int i = 0; i < prog->nsources; i++) {
+    pspf_source_t *src = &prog->sources[i];
+    static const char *const fmts[] = {"csv", "json", "lines"};
+    snprintf(line, sizeof line, "source %s: %s%s", src->name,
+             fmts[src->format],
+             src->format != PSPF_FMT_CSV ? ""
+             : src->header               ? " with header"
+                                         : " without header");
+    run->where[k] = prog->source_file;
+    run->layout[k++] = (pspf_str_t){str_dup(line, strlen(line)), strlen(line)};
+  }
+  for (int i = 0; i < prog->nsinks; i++) {
+    pspf_sink_t *sk = &prog->sinks[i];
+    snprintf(line, sizeof line, "sink %s: %s", sk->name,
+             sk->kind ? sk->kind : "file");
+    run->where[k] = prog->source_file;
+    run->layout[k++] = (pspf_str_t){str_dup(line, strlen(line)), strlen(line)};
+  }
+  for (int i = 0; i < prog->nstates; i++) {
+    snprintf(line, sizeof line, "state: %s", prog->states[i].layout);
+    run->where[k] = prog->states[i].where;
+    run->layout[k++] = (pspf_str_t){str_dup(line, strlen(line)), strlen(line)};
+  }
+  run->nlayout = k;
+  uint64_t h = 0;
+  for (size_t i = 0; i < k; i++) {
+    h = pspf_fingerprint(h, run->layout[i].p, run->layout[i].n);
+    h = pspf_fingerprint(h, "\n", 1);
+  }
+  run->fingerprint = h;
+}
+
+static void free_layout(run_t *run) {
+  for (size_t i = 0; i < run->nlayout; i++)
+    free((char *)run->layout[i].p);
+  free(run->layout);
+  free(run->where);
+}
+
+/* How much input has been consumed: a checkpoint is skipped when nothing
+ * moved since the last one. */
+static uint64_t progress(run_t *run) {
+  uint64_t p = run->ctx->records_in + run->ctx->bad;
+  for (int i = 0; i < run->prog->nsources; i++)
+    p += run->readers[i].base + run->readers[i].recno +
+         (run->prog->sources[i].ended ? 1 : 0);
+  return p;
+}
+
+static uint64_t file_size(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* Takes checkpoint run->ck_next. Returns 0, or -1 having logged why and
+ * set the exit status (the program then stops). */
+static int take_checkpoint(run_t *run, uint32_t flags) {
+  pspf_ctx_t *ctx = run->ctx;
+  pspf_program_t *prog = run->prog;
+  uint64_t t0 = uv_hrtime();
+  /* 1. Everything written so far is durable: these are the committed
+   * positions. */
+  for (int i = 0; i < prog->nsinks; i++) {
+    pspf_sink_t *sk = &prog->sinks[i];
+    if (sink_flush(ctx, sk) < 0)
+      return -1;
+    if (sk->fd > 2 && fdatasync(sk->fd) < 0) {
+      pspf_log(ctx, 0, "cannot sync sink '%s' (%s) for a checkpoint: %s",
+               sk->name, sk->path, strerror(errno));
+      ctx->exit_status = PSPF_EXIT_FAILURE;
+      return -1;
+    }
+  }
+  uint64_t dead_len;
+  if (ctx->dead) {
+    FILE *f = ctx->dead;
+    struct stat st;
+    if (fflush(f) != 0 || fdatasync(fileno(f)) < 0 ||
+        fstat(fileno(f), &st) < 0) {
+      pspf_log(ctx, 0, "cannot sync the dead-letter file '%s' for a "
+               "checkpoint: %s", ctx->dead_path, strerror(errno));
+      ctx->exit_status = PSPF_EXIT_FAILURE;
+      return -1;
+    }
+    dead_len = (uint64_t)st.st_size;
+  } else {
+    dead_len = file_size(ctx->dead_path);
+  }
+  uint64_t t1 = uv_hrtime();
+  /* 2. The body. */
+  pspf_buf_t body = {0};
+  uint32_t ns = 0;
+  size_t at = pspf_ckpt_section_begin(&body, PSPF_CKPT_META, 0);
+  pspf_ck_cstr(&body, prog->name);
+  pspf_ck_u64(&body, run->nlayout);
+  for (size_t i = 0; i < run->nlayout; i++) {
+    pspf_ck_str(&body, run->layout[i]);
+    pspf_ck_cstr(&body, run->where[i]);
+  }
+  pspf_ck_u64(&body, ctx->records_in);
+  pspf_ck_u64(&body, ctx->bad);
+  pspf_ck_u64(&body, ctx->late);
+  pspf_ck_cstr(&body, ctx->dead_path);
+  pspf_ck_u64(&body, dead_len);
+  pspf_ckpt_section_end(&body, at, 0);
+  ns++;
+  for (int i = 0; i < prog->nsources; i++) {
+    reader_t *r = &run->readers[i];
+    at = pspf_ckpt_section_begin(&body, PSPF_CKPT_SOURCE, (uint32_t)i);
+    pspf_ck_cstr(&body, prog->sources[i].name);
+    pspf_ck_cstr(&body, prog->sources[i].path);
+    pspf_ck_bool(&body, prog->sources[i].ended);
+    pspf_ck_u64(&body, r->recno);
+    pspf_ck_str(&body, (pspf_str_t){r->header.p, r->header.n});
+    pspf_ck_u64(&body, 1);
+    pspf_ck_i64(&body, -1); /* a file: no partition */
+    pspf_ck_i64(&body, (int64_t)r->base);
+    pspf_ckpt_section_end(&body, at, 0);
+    ns++;
+  }
+  for (int i = 0; i < prog->nsinks; i++) {
+    pspf_sink_t *sk = &prog->sinks[i];
+    at = pspf_ckpt_section_begin(&body, PSPF_CKPT_SINK, (uint32_t)i);
+    pspf_ck_cstr(&body, sk->name);
+    pspf_ck_cstr(&body, sk->kind ? sk->kind : "file");
+    pspf_ck_cstr(&body, sk->path);
+    pspf_ck_u64(&body, sk->length);
+    pspf_ck_u64(&body, sk->records);
+    pspf_ckpt_section_end(&body, at, 0);
+    ns++;
+  }
+  uint64_t keys = 0;
+  for (int i = 0; i < prog->nstates; i++) {
+    at = pspf_ckpt_section_begin(&body, PSPF_CKPT_STATE, (uint32_t)i);
+    uint64_t k = prog->states[i].save(&body);
+    pspf_ckpt_section_end(&body, at, k);
+    keys += k;
+    ns++;
+  }
+  uint64_t t2 = uv_hrtime();
+  /* 3. The file, atomically. */
+  char why[1024];
+  if (pspf_ckpt_write(run->ck_dir, run->ck_next, run->fingerprint, flags,
+                      &body, ns, why, sizeof why) < 0) {
+    pspf_log(ctx, 0, "cannot write checkpoint %llu: %s",
+             (unsigned long long)run->ck_next, why);
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+    pspf_buf_free(&body);
+    return -1;
+  }
+  uint64_t t3 = uv_hrtime();
+  /* 4. The two newest are kept. */
+  uint64_t *ids;
+  long n = pspf_ckpt_list(run->ck_dir, &ids);
+  for (long i = 2; i < n; i++) {
+    char *path = pspf_ckpt_path(run->ck_dir, ids[i]);
+    unlink(path);
+    free(path);
+  }
+  free(ids);
+  pspf_log(ctx, 3, "checkpoint %llu: %zu bytes, %llu keys; %.1f ms (sinks "
+           "%.1f, state %.1f, file %.1f)", (unsigned long long)run->ck_next,
+           body.n + PSPF_CKPT_HEADER, (unsigned long long)keys,
+           (double)(t3 - t0) / 1e6, (double)(t1 - t0) / 1e6,
+           (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6);
+  pspf_buf_free(&body);
+  run->ck_next++;
+  run->ck_mark = progress(run);
+  return 0;
+}
+
+/* Takes a checkpoint if one is due and the input has moved since the
+ * last. Called between blocks of input (a fast reader may not give the
+ * loop a turn for a while) and by a timer (a quiet one). */
+static void checkpoint_if_due(run_t *run) {
+  if (run->ctx->stopping)
+    return;
+  uint64_t now = uv_hrtime();
+  if (now < run->ck_due)
+    return;
+  if (progress(run) != run->ck_mark && take_checkpoint(run, 0) < 0)
+    stop_sources(run);
+  run->ck_due = uv_hrtime() + (uint64_t)run->ck_interval * 1000000u;
+}
+
+static void on_ck_timer(uv_timer_t *h) { checkpoint_if_due(h->data); }
+
+/* What differs between the checkpoint's layout and the program's, as a
+ * diff: the longest common subsequence stays, the rest is "-" (the
+ * checkpoint's) or "+" (the program's now). */
+static void report_change(run_t *run, const ck_meta_t *m) {
+  size_t a = m->nlayout, b = run->nlayout;
+  unsigned *l = calloc((a + 1) * (b + 1), sizeof *l);
+  if (!l)
+    pspf_ck_oom();
+#define L(i, j) l[(i) * (b + 1) + (j)]
+  for (size_t i = a; i-- > 0;)
+    for (size_t j = b; j-- > 0;)
+      L(i, j) = pspf_str_eq(m->layout[i], run->layout[j]) ? L(i + 1, j + 1) + 1
+                : L(i + 1, j) >= L(i, j + 1)              ? L(i + 1, j)
+                                                          : L(i, j + 1);
+  size_t i = 0, j = 0;
+  while (i < a || j < b) {
+    if (i < a && j < b && pspf_str_eq(m->layout[i], run->layout[j])) {
+      i++, j++;
+    } else if (j == b || (i < a && L(i + 1, j) >= L(i, j + 1))) {
+      fprintf(stderr, "  - %.*s    (%.*s)\n", (int)m->layout[i].n,
+              m->layout[i].p, (int)m->where[i].n, m->where[i].p);
+      i++;
+    } else {
+      fprintf(stderr, "  + %.*s    (%s)\n", (int)run->layout[j].n,
+              run->layout[j].p, run->where[j]);
+      j++;
+    }
+  }
+#undef L
+  free(l);
+}
+
+static bool str_is(pspf_str_t s, const char *c) {
+  return s.n == strlen(c) && memcmp(s.p, c, s.n) == 0;
+}
+
+/* Restores checkpoint [f] (good, same fingerprint). Returns 0 or an exit
+ * status. */
+static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
+  pspf_ctx_t *ctx = run->ctx;
+  pspf_program_t *prog = run->prog;
+  int seen_src = 0, seen_sink = 0, seen_state = 0;
+  for (uint32_t i = 0; i < f->nsections; i++) {
+    pspf_ckpt_section_t *s = &f->sections[i];
+    if (s->kind == PSPF_CKPT_SOURCE && s->index < (uint32_t)prog->nsources) {
+      ck_source_t cs;
+      const char *err = ck_source_read(s, &cs);
+      pspf_source_t *src = &prog->sources[s->index];
+      if (err || cs.npos != 1) {
+        pspf_log(ctx, 0, "checkpoint %llu: the position of source '%s' does "
+                 "not read back (%s)", (unsigned long long)f->id, src->name,
+                 err ? err : "not one position");
+        return PSPF_EXIT_FAILURE;
+      }
+      if (!str_is(cs.path, src->path)) {
+        pspf_log(ctx, 0, "source '%s' reads '%s', but checkpoint %llu was "
+                 "taken reading '%.*s': run it on the same input, or start "
+                 "over with --checkpoint-reset", src->name, src->path,
+                 (unsigned long long)f->id, (int)cs.path.n, cs.path.p);
+        return PSPF_EXIT_FAILURE;
+      }
+      resume_t *rs = &run->resume[s->index];
+      rs->set = true;
+      rs->ended = cs.ended;
+      rs->offset = (uint64_t)cs.offset[0];
+      rs->records = cs.records;
+      if (cs.header.n) {
+        rs->header = str_dup(cs.header.p, cs.header.n);
+        rs->header_len = cs.header.n;
+      }
+      seen_src++;
+    } else if (s->kind == PSPF_CKPT_SINK && s->index < (uint32_t)prog->nsinks) {
+      ck_sink_t cs;
+      const char *err = ck_sink_read(s, &cs);
+      pspf_sink_t *sk = &prog->sinks[s->index];
+      if (err) {
+        pspf_log(ctx, 0, "checkpoint %llu: the position of sink '%s' does not "
+                 "read back (%s)", (unsigned long long)f->id, sk->name, err);
+        return PSPF_EXIT_FAILURE;
+      }
+      if (strcmp(sk->path, "-") != 0) {
+        if (!str_is(cs.path, sk->path)) {
+          pspf_log(ctx, 0, "sink '%s' writes '%s', but checkpoint %llu was "
+                   "taken writing '%.*s': run it with the same output, or "
+                   "start over with --checkpoint-reset", sk->name, sk->path,
+                   (unsigned long long)f->id, (int)cs.path.n, cs.path.p);
+          return PSPF_EXIT_FAILURE;
+        }
+        sk->resume_at = (int64_t)cs.position;
+      }
+      sk->records = cs.records;
+      seen_sink++;
+    } else if (s->kind == PSPF_CKPT_STATE &&
+               s->index < (uint32_t)prog->nstates) {
+      pspf_state_t *st = &prog->states[s->index];
+      pspf_ckr_t r = {s->payload, s->payload + s->size, NULL};
+      st->load(&r);
+      if (!r.error && r.p != r.end)
+        r.error = "bytes left over";
+      if (r.error) {
+        pspf_log(ctx, 0, "checkpoint %llu: the state of %s (%s) does not "
+                 "read back: %s", (unsigned long long)f->id, st->where,
+                 st->layout, r.error);
+        return PSPF_EXIT_FAILURE;
+      }
+      seen_state++;
+    }
+  }
+  if (seen_src != prog->nsources || seen_sink != prog->nsinks ||
+      seen_state != prog->nstates) {
+    pspf_log(ctx, 0, "checkpoint %llu lacks sections (%d of %d sources, %d of "
+             "%d sinks, %d of %d states)", (unsigned long long)f->id, seen_src,
+             prog->nsources, seen_sink, prog->nsinks, seen_state,
+             prog->nstates);
+    return PSPF_EXIT_FAILURE;
+  }
+  ctx->records_in = m->records_in;
+  ctx->bad = m->bad;
+  ctx->late = m->late;
+  /* The dead-letter file goes back to its length then, like a sink. */
+  if (str_is(m->dead_path, ctx->dead_path) &&
+      file_size(ctx->dead_path) > m->dead_len &&
+      truncate(ctx->dead_path, (off_t)m->dead_len) < 0) {
+    pspf_log(ctx, 0, "cannot cut the dead-letter file '%s' back to its "
+             "checkpoint: %s", ctx->dead_path, strerror(errno));
+    return PSPF_EXIT_FAILURE;
+  }
+  char when[PSPF_FMT_MAX + 1];
+  when[pspf_format_timestamp(f->written, when)] = 0;
+  pspf_log(ctx, 2, "resuming from checkpoint %llu of %s (taken %s%s)",
+           (unsigned long long)f->id, run->ck_dir, when,
+           f->flags & PSPF_CKPT_FINAL ? " at the end of the input" : "");
+  return 0;
+}
+
+/* Before the sinks open: restores the newest good checkpoint of
+ * run->ck_dir, if there is one. Returns 0 (restored, or nothing to
+ * restore) or an exit status. */
+static int restore(run_t *run, bool reset) {
+  pspf_ctx_t *ctx = run->ctx;
+  const char *dir = run->ck_dir;
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+    pspf_log(ctx, 0, "cannot make the checkpoint directory '%s': %s", dir,
+             strerror(errno));
+    return PSPF_EXIT_FAILURE;
+  }
+  /* A checkpoint being written when the program died is no checkpoint. */
+  DIR *d = opendir(dir);
+  if (!d) {
+    pspf_log(ctx, 0, "cannot read the checkpoint directory '%s': %s", dir,
+             strerror(errno));
+    return PSPF_EXIT_FAILURE;
+  }
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    size_t n = strlen(de->d_name);
+    if (strncmp(de->d_name, ".checkpoint-", 12) == 0 && n > 4 &&
+        strcmp(de->d_name + n - 4, ".tmp") == 0) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+      unlink(path);
+    }
+  }
+  closedir(d);
+  uint64_t *ids;
+  long n = pspf_ckpt_list(dir, &ids);
+  run->ck_next = n > 0 ? ids[0] + 1 : 1;
+  if (n > 0 && reset) {
+    for (long i = 0; i < n; i++) {
+      char *path = pspf_ckpt_path(dir, ids[i]);
+      unlink(path);
+      free(path);
+    }
+    pspf_log(ctx, 1, "--checkpoint-reset: removed %ld checkpoint%s of %s; "
+             "starting from the beginning", n, n == 1 ? "" : "s", dir);
+    free(ids);
+    return 0;
+  }
+  int status = -1;
+  long damaged = 0;
+  for (long i = 0; i < n && status < 0; i++) {
+    char *path = pspf_ckpt_path(dir, ids[i]);
+    pspf_ckpt_file_t f;
+    char why[512];
+    ck_meta_t m = {0};
+    const char *merr = "no META section";
+    if (pspf_ckpt_read(path, &f, why, sizeof why) == 0) {
+      for (uint32_t k = 0; k < f.nsections; k++)
+        if (f.sections[k].kind == PSPF_CKPT_META) {
+          merr = ck_meta_read(&f.sections[k], &m);
+          break;
+        }
+      if (merr) {
+        snprintf(why, sizeof why, "its META section does not read back (%s)",
+                 merr);
+        ck_meta_free(&m);
+        pspf_ckpt_file_free(&f);
+      }
+    } else {
+      merr = "unreadable";
+    }
+    if (merr) {
+      damaged++;
+      pspf_log(ctx, 1, "checkpoint %s is damaged: %s; %s", path, why,
+               i + 1 < n ? "using the one before it"
+                         : "there is none before it");
+      free(path);
+      continue;
+    }
+    if (f.fingerprint != run->fingerprint) {
+      pspf_log(ctx, 0, "the program has changed since checkpoint %s was "
+               "taken (fingerprint %016llx, now %016llx), so it cannot resume "
+               "from it. What changed:", path,
+               (unsigned long long)f.fingerprint,
+               (unsigned long long)run->fingerprint);
+      report_change(run, &m);
+      pspf_log(ctx, 0, "to start over, run with --checkpoint-reset (the "
+               "checkpoints are dropped and the output files written anew)");
+      status = PSPF_EXIT_FAILURE;
+    } else {
+      status = apply_checkpoint(run, &f, &m);
+    }
+    ck_meta_free(&m);
+    pspf_ckpt_file_free(&f);
+    free(path);
+  }
+  free(ids);
+  if (status < 0 && damaged) {
+    pspf_log(ctx, 0, "no good checkpoint in %s (%ld damaged), so the program "
+             "cannot resume; to start over, run with --checkpoint-reset", dir,
+             damaged);
+    return PSPF_EXIT_FAILURE;
+  }
+  return status < 0 ? 0 : status;
+}
+
+/* A resumed source goes on from its checkpointed offset. Returns false
+ * (having logged why) if it cannot. */
+static bool seek_source(reader_t *r, const struct stat *st) {
+  pspf_ctx_t *ctx = r->ctx;
+  if (!r->regular) {
+    pspf_log(ctx, 1, "source '%s' reads a pipe, which cannot go back to byte "
+             "%llu where its checkpoint was taken: it reads on from what "
+             "comes now", r->src->name, (unsigned long long)r->base);
+    return true;
+  }
+  if ((uint64_t)st->st_size < r->base) {
+    pspf_log(ctx, 0, "source '%s': '%s' holds %llu bytes, but its checkpoint "
+             "was taken at byte %llu: the input changed (put it back, or "
+             "start over with --checkpoint-reset)", r->src->name, r->src->path,
+             (unsigned long long)st->st_size, (unsigned long long)r->base);
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+    return false;
+  }
+  if (!r->src->follow && lseek(r->fd, (off_t)r->base, SEEK_SET) < 0) {
+    pspf_log(ctx, 0, "source '%s': cannot seek in '%s': %s", r->src->name,
+             r->src->path, strerror(errno));
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+    return false;
+  }
+  return true;
+}
+
+static void free_run(run_t *run) {
+  if (run->resume)
+    for (int i = 0; i < run->prog->nsources; i++)
+      free(run->resume[i].header);
+  free(run->resume);
+  if (run->layout)
+    free_layout(run);
+  free(run->readers);
+  if (run->wake[0] >= 0) {
+    close(run->wake[0]);
+    close(run->wake[1]);
+  }
+  run->resume = NULL;
+  run->layout = NULL;
+  run->readers = NULL;
+  run->wake[0] = run->wake[1] = -1;
+}
+
 /* ---- the command line -------------------------------------------------- */
+
+/* A duration flag: milliseconds, or a number with a unit (ms s m h d). */
+static int parse_duration(const char *v, int64_t *out) {
+  static const struct {
+    const char *u;
+    int64_t ms;
+  } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
+               {"d", 86400000}};
+  size_t n = strlen(v), k = 0;
+  while (k < n && v[k] >= '0' && v[k] <= '9')
+    k++;
+  int64_t num, mult = 1;
+  bool found = k == n;
+  for (size_t u = 0; u < 5 && !found; u++)
+    if (strcmp(v + k, units[u].u) == 0)
+      mult = units[u].ms, found = true;
+  int r = found ? pspf_parse_i64(v, k, &num) : PSPF_EBADREC;
+  if (r == 0 && __builtin_mul_overflow(num, mult, &num))
+    r = PSPF_EOVERFLOW;
+  if (r == 0)
+    *out = num;
+  return r;
+}
 
 static int set_param(pspf_param_t *p, const char *v) {
   int r = 0;
@@ -629,28 +1213,9 @@ static int set_param(pspf_param_t *p, const char *v) {
   case 't':
     r = pspf_parse_timestamp(v, n, p->storage);
     break;
-  case 'd': {
-    /* A duration flag is milliseconds or a number with a unit. */
-    static const struct {
-      const char *u;
-      int64_t ms;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000},
-                 {"d", 86400000}};
-    size_t k = 0;
-    while (k < n && v[k] >= '0' && v[k] <= '9')
-      k++;
-    int64_t num, mult = 1;
-    bool found = k == n;
-    for (size_t u = 0; u < 5 && !found; u++)
-      if (strcmp(v + k, units[u].u) == 0)
-        mult = units[u].ms, found = true;
-    r = found ? pspf_parse_i64(v, k, &num) : PSPF_EBADREC;
-    if (r == 0 && __builtin_mul_overflow(num, mult, &num))
-      r = PSPF_EOVERFLOW;
-    if (r == 0)
-      *(int64_t *)p->storage = num;
+  case 'd':
+    r = parse_duration(v, p->storage);
     break;
-  }
   }
   return r;
 }
@@ -690,6 +1255,13 @@ static void usage(pspf_program_t *prog, FILE *out) {
   }
   fprintf(out,
           "\noptions:\n"
+          "  --checkpoint-dir=DIR         take checkpoints in DIR, and resume "
+          "from the\n"
+          "                               newest good one there\n"
+          "  --checkpoint-interval=D      time between checkpoints (default "
+          "10s)\n"
+          "  --checkpoint-reset           drop the checkpoints of DIR and "
+          "start over\n"
           "  --dead-letter=PATH           bad records go here (default "
           "%s.dead.jsonl)\n"
           "  --max-bad-records=N          stop with status 3 after N bad "
@@ -726,6 +1298,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   memset(&ctx, 0, sizeof ctx);
   ctx.log_level = 1;
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
+  const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -743,9 +1316,13 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     const char *name = a + 2, *eq = strchr(name, '=');
     size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
 #define IS(s) (nlen == strlen(s) && strncmp(name, s, nlen) == 0)
-    int opt = IS("dead-letter") ? 1 : IS("max-bad-records") ? 2
-              : IS("log-level")   ? 3
-                                  : 0;
+    int opt = IS("dead-letter")           ? 1
+              : IS("max-bad-records")     ? 2
+              : IS("log-level")           ? 3
+              : IS("checkpoint-dir")      ? 4
+              : IS("checkpoint-interval") ? 5
+              : IS("checkpoint-reset")    ? 6
+                                          : 0;
 #undef IS
     int found = -1;
     for (int j = 0; !opt && j < prog->nparams; j++) {
@@ -762,6 +1339,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       free(given);
       return PSPF_EXIT_USAGE;
     }
+    if (opt == 6) { /* a switch: --checkpoint-reset[=true|false] */
+      ck_reset = eq ? eq + 1 : "true";
+      continue;
+    }
     const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
     if (!val) {
       fprintf(stderr, "%s: error: option '%s' needs a value\n", prog->name, a);
@@ -774,6 +1355,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       max_bad = val;
     else if (opt == 3)
       level = val;
+    else if (opt == 4)
+      ck_dir = val;
+    else if (opt == 5)
+      ck_interval = val;
     else
       given[found] = val;
   }
@@ -783,6 +1368,29 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     max_bad = env_for("max_bad_records");
   if (!level)
     level = env_for("log_level");
+  if (!ck_dir)
+    ck_dir = env_for("checkpoint_dir");
+  if (!ck_interval)
+    ck_interval = env_for("checkpoint_interval");
+  if (!ck_reset)
+    ck_reset = env_for("checkpoint_reset");
+  int64_t interval = 10000;
+  if (ck_interval && (parse_duration(ck_interval, &interval) < 0 ||
+                      interval <= 0)) {
+    fprintf(stderr, "%s: error: --checkpoint-interval is a duration such as "
+            "10s or 500ms, not '%s'\n", prog->name, ck_interval);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  int reset = 0;
+  if (ck_reset && pspf_parse_bool(ck_reset, strlen(ck_reset), &reset) < 0) {
+    fprintf(stderr, "%s: error: --checkpoint-reset is true or false, not "
+            "'%s'\n", prog->name, ck_reset);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  if (ck_dir && !*ck_dir)
+    ck_dir = NULL;
   char dead_default[512];
   snprintf(dead_default, sizeof dead_default, "%s.dead.jsonl", prog->name);
   ctx.dead_path = dead ? dead : dead_default;
@@ -826,17 +1434,32 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   if (status)
     return status;
   for (int i = 0; i < prog->nsinks; i++)
-    if (pspf_sink_open(&ctx, &prog->sinks[i]) < 0)
-      return PSPF_EXIT_FAILURE;
+    prog->sinks[i].resume_at = -1;
 
   uv_loop_t *loop = uv_default_loop();
   reader_t *readers = calloc((size_t)prog->nsources + 1, sizeof *readers);
   run_t run = {.prog = prog, .ctx = &ctx, .readers = readers,
-               .wake = {-1, -1}};
-  if (!readers || pipe(run.wake) < 0) {
+               .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval};
+  if (ck_dir) {
+    make_layout(&run);
+    run.resume = calloc((size_t)prog->nsources + 1, sizeof *run.resume);
+    if (!run.resume)
+      pspf_ck_oom();
+    status = restore(&run, reset);
+  }
+  for (int i = 0; i < prog->nsinks && !status; i++)
+    if (pspf_sink_open(&ctx, &prog->sinks[i]) < 0)
+      status = PSPF_EXIT_FAILURE;
+  if (!status && (!readers || pipe(run.wake) < 0)) {
     pspf_log(&ctx, 0, "cannot start: %s", strerror(errno));
-    free(readers);
-    return PSPF_EXIT_FAILURE;
+    status = PSPF_EXIT_FAILURE;
+  }
+  if (status) {
+    for (int i = 0; i < prog->nsinks; i++)
+      if (prog->sinks[i].fd > 2)
+        close(prog->sinks[i].fd);
+    free_run(&run);
+    return status;
   }
   fcntl(run.wake[0], F_SETFD, FD_CLOEXEC);
   fcntl(run.wake[1], F_SETFD, FD_CLOEXEC);
@@ -854,11 +1477,42 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     uv_unref((uv_handle_t *)&run.sig[i]);
   }
   run.signals = true;
+  if (ck_dir) {
+    uv_timer_init(loop, &run.ck_timer);
+    run.ck_timer.data = &run;
+    run.ck_timer_on = true;
+    uv_timer_start(&run.ck_timer, on_ck_timer, (uint64_t)interval,
+                   (uint64_t)interval);
+    uv_unref((uv_handle_t *)&run.ck_timer);
+    run.ck_mark = progress(&run); /* nothing to save until input moves */
+    run.ck_due = uv_hrtime() + (uint64_t)interval * 1000000u;
+  }
   for (int i = 0; i < prog->nsources && !ctx.stopping; i++) {
     reader_t *r = &readers[i];
     r->src = &prog->sources[i];
     r->ctx = &ctx;
     r->run = &run;
+    resume_t *rs = run.resume ? &run.resume[i] : NULL;
+    if (rs && rs->set) {
+      r->base = rs->offset;
+      r->recno = rs->records;
+      if (rs->header) {
+        pspf_buf_add(&r->header, rs->header, rs->header_len);
+        r->header_done = true;
+        ctx.pos.source = r->src->name;
+        ctx.pos.path = r->src->path;
+        if (r->src->on_header &&
+            r->src->on_header(&ctx, rs->header, rs->header_len) < 0) {
+          stop_sources(&run);
+          break;
+        }
+      }
+      if (rs->ended) { /* it had been read to its end */
+        r->done = true;
+        r->src->ended = true;
+        continue;
+      }
+    }
     r->cap = READ_BLOCK * 2;
     r->buf = calloc(1, r->cap + PSPF_READ_PAD); /* readable padding */
     if (!r->buf) {
@@ -884,6 +1538,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     }
     struct stat st;
     r->regular = fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (r->base && !seek_source(r, &st)) {
+      stop_sources(&run);
+      continue;
+    }
     r->follow = r->src->follow && r->regular;
     if (r->src->follow && !r->regular)
       pspf_log(&ctx, 1, "source '%s': '%s' is not a regular file; it is read "
@@ -895,7 +1553,18 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
    * signal handles too, so that the loop closes. */
   for (int i = 0; i < 2; i++)
     uv_close((uv_handle_t *)&run.sig[i], NULL);
+  if (run.ck_timer_on)
+    uv_close((uv_handle_t *)&run.ck_timer, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
+  /* The last checkpoint: on a signal, where the program stopped (a restart
+   * goes on from there); at the end of the input, before the open windows
+   * fire (a restart fires them again, over the same committed output). */
+  uint64_t last_ck = 0;
+  if (ck_dir && !ctx.exit_status) {
+    last_ck = run.ck_next;
+    if (take_checkpoint(&run, ctx.stop_signal ? 0 : PSPF_CKPT_FINAL) < 0)
+      last_ck = 0;
+  }
   for (int i = 0; i < prog->nsources; i++) {
     if (readers[i].fd > 0) {
       uv_fs_t close_req;
@@ -903,11 +1572,15 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       uv_fs_req_cleanup(&close_req);
     }
     free(readers[i].buf);
+    pspf_buf_free(&readers[i].header);
   }
-  free(readers);
-  close(run.wake[0]);
-  close(run.wake[1]);
-  if (ctx.stop_signal)
+  free_run(&run);
+  if (ctx.stop_signal && last_ck)
+    pspf_log(&ctx, 2, "stopped by %s: open windows are kept in checkpoint "
+             "%llu, not fired", ctx.stop_signal == SIGINT ? "SIGINT"
+                                                           : "SIGTERM",
+             (unsigned long long)last_ck);
+  else if (ctx.stop_signal)
     pspf_log(&ctx, 2, "stopped by %s: open windows are not fired",
              ctx.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
   /* Every source has ended: fire what is open, unless stopping early (an

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pspf/checkpoint.h"
 #include "pspf/format.h"
 #include "pspf/io.h"
 #include "pspf/pspf.h"
@@ -324,11 +325,16 @@ typedef struct pspf_source_s {
 /* A buffered output: a file, stdout or the console. */
 typedef struct pspf_sink_s {
   const char *name;  /* in the program */
+  const char *kind;  /* connector and format: "file csv", "console json" */
   const char *path;  /* file path; "-" is stdout */
   bool append;       /* open for appending */
   int fd;            /* open descriptor, or -1 */
   pspf_buf_t buf;    /* pending output */
   uint64_t records;  /* records written */
+  uint64_t length;   /* bytes in the file (written, or there before) */
+  /* Recovery: the file is cut back to [resume_at] bytes when it opens,
+   * dropping what was written after the checkpoint (-1: not resuming). */
+  int64_t resume_at;
 } pspf_sink_t;
 
 /* True if [path] does not exist or holds no bytes (a CSV sink opened for
@@ -342,6 +348,19 @@ PSPF_EXTERN void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s);
 /* Writes everything pending and closes [s]. */
 PSPF_EXTERN int pspf_sink_close(pspf_ctx_t *ctx, pspf_sink_t *s);
 
+/* A piece of keyed, window or watermark state, as checkpoints see it:
+ * the emitted code gives one for each stage that keeps state. */
+typedef struct pspf_state_s {
+  const char *layout; /* what it is: kind, key and value types, sizes
+                         (the fingerprint hashes these) */
+  const char *where;  /* the .pspf place it comes from: "prog.pspf:12" */
+  /* Appends the state to [w]; returns how many keys it holds. */
+  uint64_t (*save)(pspf_buf_t *w);
+  /* Restores the state from [r] into the empty state of a fresh start;
+   * an inconsistent payload sets r->error. */
+  void (*load)(pspf_ckr_t *r);
+} pspf_state_t;
+
 /* The whole program. */
 typedef struct pspf_program_s {
   const char *name;         /* program name (the .pspf file's stem) */
@@ -352,6 +371,8 @@ typedef struct pspf_program_s {
   int nsources;             /* how many */
   pspf_sink_t *sinks;       /* its sinks */
   int nsinks;               /* how many */
+  pspf_state_t *states;     /* its state, for checkpoints */
+  int nstates;              /* how many */
   /* After flags are parsed: compute lets, fill source and sink paths.
    * Returns 0 or an exit status. */
   int (*start)(pspf_ctx_t *ctx);

@@ -274,7 +274,7 @@ static const char *cstr(pspf_str_t s) {
 
 static int start(pspf_ctx_t *ctx) {
   sources[0] = (pspf_source_t){.name = "bids", .path = "-", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids};
-  sinks[0] = (pspf_sink_t){.name = "out", .path = "-", .append = false, .fd = -1};
+  sinks[0] = (pspf_sink_t){.name = "out", .kind = "stdout csv", .path = "-", .append = false, .fd = -1};
   pspf_buf_add(&sinks[0].buf, "auction,price,ts\012", 17);
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
@@ -289,6 +289,9 @@ int main(int argc, char **argv) {
   static pspf_param_t params[] = {
       {NULL, 0, NULL, NULL},
   };
+  static pspf_state_t states[] = {
+      {NULL, NULL, NULL, NULL},
+  };
   pspf_program_t prog = {
       .name = "bids_w2",
       .source_file = "bids_w2.pspf",
@@ -298,6 +301,8 @@ int main(int argc, char **argv) {
       .nsources = 1,
       .sinks = sinks,
       .nsinks = 1,
+      .states = states,
+      .nstates = 0,
       .start = start,
       .finish = finish,
   };

@@ -99,11 +99,34 @@ static void write_late(pspf_ctx_t *ctx, const struct rec_Bid *r) {
 /* Event time of stage 1: the largest time seen and the watermark. */
 static int64_t maxts_1 = INT64_MIN, wm_1 = INT64_MIN;
 
+static uint64_t save_1(pspf_buf_t *w) {
+  pspf_ck_i64(w, maxts_1);
+  pspf_ck_i64(w, wm_1);
+  return 0;
+}
+
+static void load_1(pspf_ckr_t *r) {
+  maxts_1 = pspf_ckr_i64(r);
+  wm_1 = pspf_ckr_i64(r);
+}
+
 /* Accumulators of stage 3. */
 struct acc_3 {
   int64_t a0; /* count: count */
   int64_t a1; /* sum */
 };
+
+static void save_acc_3(pspf_buf_t *w, const struct acc_3 *a) {
+  (void)a;
+  pspf_ck_i64(w, a->a0);
+  pspf_ck_i64(w, a->a1);
+}
+
+static void load_acc_3(pspf_ckr_t *r, struct acc_3 *a) {
+  (void)a;
+  a->a0 = pspf_ckr_i64(r);
+  a->a1 = pspf_ckr_i64(r);
+}
 
 struct st_3 {
   bool used;
@@ -141,6 +164,42 @@ static struct st_3 *find_3(struct tab_3 *t, int64_t key) {
     }
     if ((s->key == key))
       return s;
+  }
+}
+
+static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
+  pspf_ck_u64(w, t->cap);
+  pspf_ck_u64(w, t->len);
+  for (size_t i = 0; i < t->cap; i++) {
+    const struct st_3 *s = &t->slots[i];
+    if (!s->used)
+      continue;
+    pspf_ck_u64(w, i);
+    pspf_ck_i64(w, s->key);
+    save_acc_3(w, &s->acc);
+  }
+  return t->len;
+}
+
+static void load_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
+  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);
+  if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * 7) {
+    pspf_ckr_fail(r, "a table's size is wrong");
+    return;
+  }
+  t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;
+  t->cap = cap;
+  for (size_t k = 0; k < len && !r->error; k++) {
+    size_t i = (size_t)pspf_ckr_u64(r);
+    if (i >= cap || t->slots[i].used) {
+      pspf_ckr_fail(r, "a table entry is out of place");
+      return;
+    }
+    struct st_3 *s = &t->slots[i];
+    s->used = true;
+    t->len++;
+    s->key = pspf_ckr_i64(r);
+    load_acc_3(r, &s->acc);
   }
 }
 
@@ -221,6 +280,28 @@ static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
     free(wins_3);
     wins_3 = NULL;
     capwins_3 = 0;
+  }
+}
+
+static uint64_t save_3(pspf_buf_t *w) {
+  uint64_t keys = 0;
+  pspf_ck_u64(w, nwins_3);
+  for (size_t k = 0; k < nwins_3; k++) {
+    pspf_ck_i64(w, wins_3[k].start);
+    keys += save_tab_3(w, &wins_3[k].tab);
+  }
+  return keys;
+}
+
+static void load_3(pspf_ckr_t *r) {
+  size_t n = pspf_ckr_count(r, 24);
+  if (!n)
+    return;
+  wins_3 = pspf_state_alloc(n * sizeof *wins_3);
+  nwins_3 = capwins_3 = n;
+  for (size_t k = 0; k < n; k++) {
+    wins_3[k].start = pspf_ckr_i64(r);
+    load_tab_3(r, &wins_3[k].tab);
   }
 }
 
@@ -430,9 +511,9 @@ static const char *cstr(pspf_str_t s) {
 
 static int start(pspf_ctx_t *ctx) {
   sources[0] = (pspf_source_t){.name = "bids", .path = "-", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids};
-  sinks[0] = (pspf_sink_t){.name = "out", .path = "-", .append = false, .fd = -1};
+  sinks[0] = (pspf_sink_t){.name = "out", .kind = "stdout csv", .path = "-", .append = false, .fd = -1};
   pspf_buf_add(&sinks[0].buf, "key,start,end,count,sum\012", 24);
-  sinks[1] = (pspf_sink_t){.name = "late", .path = "-", .append = false, .fd = -1};
+  sinks[1] = (pspf_sink_t){.name = "late", .kind = "stdout json", .path = "-", .append = false, .fd = -1};
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -447,6 +528,10 @@ int main(int argc, char **argv) {
   static pspf_param_t params[] = {
       {NULL, 0, NULL, NULL},
   };
+  static pspf_state_t states[] = {
+      {"event_time lateness INT64_C(2000)", "bids_w3.pspf:7", save_1, load_1},
+      {"window tumbling(INT64_C(10000), every INT64_C(10000)) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3},
+  };
   pspf_program_t prog = {
       .name = "bids_w3",
       .source_file = "bids_w3.pspf",
@@ -456,6 +541,8 @@ int main(int argc, char **argv) {
       .nsources = 1,
       .sinks = sinks,
       .nsinks = 2,
+      .states = states,
+      .nstates = 2,
       .start = start,
       .finish = finish,
   };

@@ -178,6 +178,15 @@ static int64_t minwm_1(void) {
 /* Processing time of stage 2. */
 static int64_t ptime_2 = INT64_MIN;
 
+static uint64_t save_2(pspf_buf_t *w) {
+  pspf_ck_i64(w, ptime_2);
+  return 0;
+}
+
+static void load_2(pspf_ckr_t *r) {
+  ptime_2 = pspf_ckr_i64(r);
+}
+
 /* Dedupe of stage 3: key -> when it last passed. */
 struct st_3 {
   bool used;
@@ -252,6 +261,46 @@ static void del_3(struct tab_3 *t, struct st_3 *s) {
   t->len--;
 }
 
+static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
+  pspf_ck_u64(w, t->cap);
+  pspf_ck_u64(w, t->len);
+  for (size_t i = 0; i < t->cap; i++) {
+    const struct st_3 *s = &t->slots[i];
+    if (!s->used)
+      continue;
+    pspf_ck_u64(w, i);
+    pspf_ck_str(w, (s->key).f_user);
+    pspf_ck_str(w, (s->key).f_page);
+    pspf_ck_i64(w, (s->key).f_at);
+    pspf_ck_i64(w, s->at);
+  }
+  return t->len;
+}
+
+static void load_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
+  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);
+  if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * 7) {
+    pspf_ckr_fail(r, "a table's size is wrong");
+    return;
+  }
+  t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;
+  t->cap = cap;
+  for (size_t k = 0; k < len && !r->error; k++) {
+    size_t i = (size_t)pspf_ckr_u64(r);
+    if (i >= cap || t->slots[i].used) {
+      pspf_ckr_fail(r, "a table entry is out of place");
+      return;
+    }
+    struct st_3 *s = &t->slots[i];
+    s->used = true;
+    t->len++;
+    (s->key).f_user = pspf_ckr_str(r);
+    (s->key).f_page = pspf_ckr_str(r);
+    (s->key).f_at = pspf_ckr_i64(r);
+    s->at = pspf_ckr_i64(r);
+  }
+}
+
 /* Frees what table 3 holds and empties it. */
 static void clear_3(struct tab_3 *t) {
   for (size_t i = 0; i < t->cap; i++)
@@ -309,6 +358,43 @@ static struct due_3 pop_due_3(void) {
   return top;
 }
 
+static void save_due_3(pspf_buf_t *w) {
+  pspf_ck_u64(w, ndue_3);
+  for (size_t i = 0; i < ndue_3; i++) {
+    pspf_ck_i64(w, due_3_heap[i].end);
+    pspf_ck_i64(w, due_3_heap[i].start);
+    pspf_ck_str(w, (due_3_heap[i].key).f_user);
+    pspf_ck_str(w, (due_3_heap[i].key).f_page);
+    pspf_ck_i64(w, (due_3_heap[i].key).f_at);
+  }
+}
+
+static void load_due_3(pspf_ckr_t *r) {
+  size_t n = pspf_ckr_count(r, 16);
+  if (!n)
+    return;
+  due_3_heap = pspf_state_alloc(n * sizeof *due_3_heap);
+  ndue_3 = capdue_3 = n;
+  for (size_t i = 0; i < n; i++) {
+    due_3_heap[i].end = pspf_ckr_i64(r);
+    due_3_heap[i].start = pspf_ckr_i64(r);
+    (due_3_heap[i].key).f_user = pspf_ckr_str(r);
+    (due_3_heap[i].key).f_page = pspf_ckr_str(r);
+    (due_3_heap[i].key).f_at = pspf_ckr_i64(r);
+  }
+}
+
+static uint64_t save_3(pspf_buf_t *w) {
+  uint64_t keys = save_tab_3(w, &tab_3);
+  save_due_3(w);
+  return keys;
+}
+
+static void load_3(pspf_ckr_t *r) {
+  load_tab_3(r, &tab_3);
+  load_due_3(r);
+}
+
 /* Forgets the keys of stage 3 that passed at or before [wm] - within. */
 static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
   (void)ctx;
@@ -343,11 +429,44 @@ static int64_t minmax_4(void) {
   return m;
 }
 
+static uint64_t save_4(pspf_buf_t *w) {
+  for (int i = 0; i < 2; i++)
+    pspf_ck_i64(w, maxts_4[i]);
+  pspf_ck_i64(w, wm_4);
+  return 0;
+}
+
+static void load_4(pspf_ckr_t *r) {
+  for (int i = 0; i < 2; i++)
+    maxts_4[i] = pspf_ckr_i64(r);
+  wm_4 = pspf_ckr_i64(r);
+}
+
 /* Accumulators of stage 6. */
 struct acc_6 {
   struct rec_Click a0; /* value */
   bool h0;
 };
+
+static void save_acc_6(pspf_buf_t *w, const struct acc_6 *a) {
+  (void)a;
+  pspf_ck_bool(w, a->h0);
+  if (a->h0) {
+    pspf_ck_str(w, (a->a0).f_user);
+    pspf_ck_str(w, (a->a0).f_page);
+    pspf_ck_i64(w, (a->a0).f_at);
+  }
+}
+
+static void load_acc_6(pspf_ckr_t *r, struct acc_6 *a) {
+  (void)a;
+  a->h0 = pspf_ckr_bool(r);
+  if (a->h0) {
+    (a->a0).f_user = pspf_ckr_str(r);
+    (a->a0).f_page = pspf_ckr_str(r);
+    (a->a0).f_at = pspf_ckr_i64(r);
+  }
+}
 
 static void acc_drop_6(struct acc_6 *a) {
   if (a->h0) {
@@ -455,6 +574,55 @@ static void del_6(struct tab_6 *t, struct st_6 *s) {
   t->len--;
 }
 
+static uint64_t save_tab_6(pspf_buf_t *w, const struct tab_6 *t) {
+  pspf_ck_u64(w, t->cap);
+  pspf_ck_u64(w, t->len);
+  for (size_t i = 0; i < t->cap; i++) {
+    const struct st_6 *s = &t->slots[i];
+    if (!s->used)
+      continue;
+    pspf_ck_u64(w, i);
+    pspf_ck_str(w, s->key);
+    pspf_ck_u64(w, s->nsess);
+    for (size_t j = 0; j < s->nsess; j++) {
+      pspf_ck_i64(w, s->sess[j].start);
+      pspf_ck_i64(w, s->sess[j].end);
+      pspf_ck_u64(w, s->sess[j].id);
+      save_acc_6(w, &s->sess[j].acc);
+    }
+  }
+  return t->len;
+}
+
+static void load_tab_6(pspf_ckr_t *r, struct tab_6 *t) {
+  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);
+  if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * 7) {
+    pspf_ckr_fail(r, "a table's size is wrong");
+    return;
+  }
+  t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;
+  t->cap = cap;
+  for (size_t k = 0; k < len && !r->error; k++) {
+    size_t i = (size_t)pspf_ckr_u64(r);
+    if (i >= cap || t->slots[i].used) {
+      pspf_ckr_fail(r, "a table entry is out of place");
+      return;
+    }
+    struct st_6 *s = &t->slots[i];
+    s->used = true;
+    t->len++;
+    s->key = pspf_ckr_str(r);
+    s->nsess = s->capsess = pspf_ckr_count(r, 24);
+    s->sess = pspf_state_alloc((s->nsess ? s->nsess : 1) * sizeof *s->sess);
+    for (size_t j = 0; j < s->nsess; j++) {
+      s->sess[j].start = pspf_ckr_i64(r);
+      s->sess[j].end = pspf_ckr_i64(r);
+      s->sess[j].id = pspf_ckr_u64(r);
+      load_acc_6(r, &s->sess[j].acc);
+    }
+  }
+}
+
 /* Frees what table 6 holds and empties it. */
 static void clear_6(struct tab_6 *t) {
   for (size_t i = 0; i < t->cap; i++)
@@ -514,6 +682,45 @@ static struct due_6 pop_due_6(void) {
   if (ndue_6)
     due_6_heap[i] = d;
   return top;
+}
+
+static void save_due_6(pspf_buf_t *w) {
+  pspf_ck_u64(w, ndue_6);
+  for (size_t i = 0; i < ndue_6; i++) {
+    pspf_ck_i64(w, due_6_heap[i].end);
+    pspf_ck_i64(w, due_6_heap[i].start);
+    pspf_ck_u64(w, due_6_heap[i].id);
+    pspf_ck_str(w, due_6_heap[i].key);
+  }
+}
+
+static void load_due_6(pspf_ckr_t *r) {
+  size_t n = pspf_ckr_count(r, 16);
+  if (!n)
+    return;
+  due_6_heap = pspf_state_alloc(n * sizeof *due_6_heap);
+  ndue_6 = capdue_6 = n;
+  for (size_t i = 0; i < n; i++) {
+    due_6_heap[i].end = pspf_ckr_i64(r);
+    due_6_heap[i].start = pspf_ckr_i64(r);
+    due_6_heap[i].id = pspf_ckr_u64(r);
+    due_6_heap[i].key = pspf_ckr_str(r);
+  }
+}
+
+static uint64_t save_6(pspf_buf_t *w) {
+  uint64_t keys = save_tab_6(w, &tab_6);
+  pspf_ck_u64(w, seq_6);
+  pspf_ck_u64(w, nextid_6);
+  save_due_6(w);
+  return keys;
+}
+
+static void load_6(pspf_ckr_t *r) {
+  load_tab_6(r, &tab_6);
+  seq_6 = pspf_ckr_u64(r);
+  nextid_6 = pspf_ckr_u64(r);
+  load_due_6(r);
 }
 
 static void after_6(pspf_ctx_t *ctx, const struct rec_1 *in);
@@ -735,7 +942,7 @@ static const char *cstr(pspf_str_t s) {
 static int start(pspf_ctx_t *ctx) {
   sources[0] = (pspf_source_t){.name = "web", .path = "-", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_web};
   sources[1] = (pspf_source_t){.name = "app", .path = cstr(PSPF_STR("app.jsonl")), .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_app};
-  sinks[0] = (pspf_sink_t){.name = "out", .path = "-", .append = false, .fd = -1};
+  sinks[0] = (pspf_sink_t){.name = "out", .kind = "stdout json", .path = "-", .append = false, .fd = -1};
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -751,6 +958,12 @@ int main(int argc, char **argv) {
   static pspf_param_t params[] = {
       {NULL, 0, NULL, NULL},
   };
+  static pspf_state_t states[] = {
+      {"processing time", "sessions.pspf:8", save_2, load_2},
+      {"dedupe within INT64_C(1000) on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3},
+      {"event_time lateness INT64_C(5000), per source of 2", "sessions.pspf:9", save_4, load_4},
+      {"window session(gap INT64_C(30000)) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6},
+  };
   pspf_program_t prog = {
       .name = "sessions",
       .source_file = "sessions.pspf",
@@ -760,6 +973,8 @@ int main(int argc, char **argv) {
       .nsources = 2,
       .sinks = sinks,
       .nsinks = 1,
+      .states = states,
+      .nstates = 4,
       .start = start,
       .finish = finish,
   };
