@@ -51,9 +51,12 @@ INC = -Icompiler -I$(B)/gen -Iruntime/include -Istdlib
 
 obj = $(patsubst %.c,$(1)/obj/%.o,$(notdir $(2)))
 
-# The compiler shares the runtime's exact scalar formatting (format.c).
-COMPILER_OBJ     = $(call obj,$(B),$(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c)
-COMPILER_OBJ_SAN = $(call obj,$(SAN),$(COMPILER_SRC) $(GEN_SRC) runtime/src/format.c)
+# The compiler shares the runtime's exact scalar formatting (format.c) and
+# its reading of checkpoint files (checkpoint.c, for inspect-checkpoint).
+SHARED_SRC       = runtime/src/format.c runtime/src/checkpoint.c \
+                   runtime/src/buf.c
+COMPILER_OBJ     = $(call obj,$(B),$(COMPILER_SRC) $(GEN_SRC) $(SHARED_SRC))
+COMPILER_OBJ_SAN = $(call obj,$(SAN),$(COMPILER_SRC) $(GEN_SRC) $(SHARED_SRC))
 RUNTIME_OBJ      = $(call obj,$(B),$(RUNTIME_SRC))
 RUNTIME_OBJ_SAN  = $(call obj,$(SAN),$(RUNTIME_SRC))
 TEST_OBJ_SAN     = $(call obj,$(SAN),$(TEST_SRC))
@@ -135,7 +138,7 @@ demo:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)sh scripts/demo.sh
 
-$(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(filter-out $(SAN)/obj/format.o,$(RUNTIME_OBJ_SAN))
+$(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(filter-out $(SAN)/obj/format.o $(SAN)/obj/checkpoint.o $(SAN)/obj/buf.o,$(RUNTIME_OBJ_SAN))
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv) -lm
 

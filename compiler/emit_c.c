@@ -1171,6 +1171,17 @@ static void ck_get(Emitter *e, CW *w, const char *v, Type *t) {
   }
 }
 
+/* A duration as the layout shows it: "2000ms" for INT64_C(2000), else the
+ * C expression (a param or let). */
+static const char *unit_text(Emitter *e, const char *c, const char *unit) {
+  long long v;
+  char rest;
+  if (sscanf(c, "INT64_C(%lld)%c", &v, &rest) == 2 && rest == ')')
+    return s_(e, "%lld%s", v, unit);
+  return c;
+}
+#define ms_text(e, c) unit_text(e, c, "ms")
+
 /* Registers state [id] for checkpoints: the emitted save_<id>(w) returns
  * the keys it holds, load_<id>(r) restores it into the empty state. */
 static void ck_state(Emitter *e, int id, const char *layout, Node *at) {
@@ -2195,8 +2206,8 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   w->indent--;
   cw(w, "}\n");
   ck_state(e, id, s_(e, "window %s(%s, every %s) on %s time key %s: %s",
-                     ws->kind == WIN_SLIDING ? "sliding" : "tumbling", size,
-                     every, fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
+                     ws->kind == WIN_SLIDING ? "sliding" : "tumbling",
+                     ms_text(e, size), ms_text(e, every), fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
                                 ? "processing" : "event",
                      type_str_full(A, kt), agg_layout(e, g)),
            wsg->node);
@@ -2287,7 +2298,8 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
      "pspf_ckr_u64(r);\nload_due_%d(r);\n", id, id, id, id, id);
   w->indent--;
   cw(w, "}\n");
-  ck_state(e, id, s_(e, "window session(gap %s) on %s time key %s: %s", gap,
+  ck_state(e, id, s_(e, "window session(gap %s) on %s time key %s: %s",
+                     ms_text(e, gap),
                      fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
                          ? "processing" : "event",
                      type_str_full(A, kt), agg_layout(e, g)),
@@ -2444,7 +2456,8 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
      "&tab_%d);\n}\n", id, id, id);
-  ck_state(e, id, s_(e, "window count(%s, every %s) key %s: %s", size, every,
+  ck_state(e, id, s_(e, "window count(%s, every %s) key %s: %s",
+                     unit_text(e, size, ""), unit_text(e, every, ""),
                      type_str_full(A, kt), agg_layout(e, g)),
            wsg->node);
   emit_after(e, ch, from + 2, id, out, fc->wm ? fc->wm : "INT64_MIN",
@@ -2548,7 +2561,7 @@ static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
      id, id, id);
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, &tab_%d);\n"
      "  load_due_%d(r);\n}\n", id, id, id, id);
-  ck_state(e, id, s_(e, "dedupe within %s on %s time key %s", d,
+  ck_state(e, id, s_(e, "dedupe within %s on %s time key %s", ms_text(e, d),
                      fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
                          ? "processing" : "event",
                      type_str_full(A, kt)),
@@ -2982,8 +2995,8 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
       cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  for (int i = "
          "0; i < %d; i++)\n    maxts_%d[i] = pspf_ckr_i64(r);\n  wm_%d = "
          "pspf_ckr_i64(r);\n}\n", id, ns, id, id);
-      ck_state(e, id, s_(e, "event_time lateness %s, per source of %d", late,
-                         ns), n);
+      ck_state(e, id, s_(e, "event_time lateness %s, per source of %d",
+                         ms_text(e, late), ns), n);
       cw(&e->w, "if (ts%d > maxts_%d[%s])\n  maxts_%d[%s] = ts%d;\n", id, id,
          fc->src, id, fc->src, id);
       cw(&e->w, "wm_%d = pspf_sat_sub(minmax_%d(), %s);\n", id, id, late);
@@ -2996,7 +3009,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
          "}\n", id, id, id);
       cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  maxts_%d = "
          "pspf_ckr_i64(r);\n  wm_%d = pspf_ckr_i64(r);\n}\n", id, id, id);
-      ck_state(e, id, s_(e, "event_time lateness %s", late), n);
+      ck_state(e, id, s_(e, "event_time lateness %s", ms_text(e, late)), n);
       cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
          "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id, late);
     }

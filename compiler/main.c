@@ -4,12 +4,14 @@
  *   pspfc check FILE [--print-types] [--dump-ast] [diagnostic flags]
  *   pspfc emit-c FILE [-o OUT.c] [--no-line]
  *   pspfc build FILE [-o EXE] [--save-temps] [-v]
+ *   pspfc inspect-checkpoint DIR
  *   pspfc --help | --version
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pspf/checkpoint.h"
 #include "pspfc.h"
 
 static const char usage[] =
@@ -21,6 +23,11 @@ static const char usage[] =
     "  check FILE           parse and type-check FILE; report every error\n"
     "  emit-c FILE          write the program as readable C\n"
     "  build FILE           compile FILE into a native executable\n"
+    "  inspect-checkpoint DIR\n"
+    "                       show the checkpoints a built program took in\n"
+    "                       DIR: header, sections and their sizes, source\n"
+    "                       and sink positions, keys held; exit 1 if the\n"
+    "                       newest is damaged\n"
     "\n"
     "emit-c and build options:\n"
     "  -o PATH              output file (emit-c: default stdout; build:\n"
@@ -104,6 +111,11 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "--version") == 0) {
     printf("pspfc %s\n", PSPFC_VERSION);
     return 0;
+  }
+  if (strcmp(cmd, "inspect-checkpoint") == 0) {
+    if (argc != 3 || argv[2][0] == '-')
+      return fail("%s", "usage: pspfc inspect-checkpoint DIR");
+    return pspf_ckpt_inspect(argv[2], stdout);
   }
   bool is_emit = strcmp(cmd, "emit-c") == 0, is_build = strcmp(cmd, "build") == 0;
   if (strcmp(cmd, "check") != 0 && !is_emit && !is_build) {

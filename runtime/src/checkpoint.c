@@ -464,6 +464,10 @@ static void inspect_one(FILE *out, const pspf_ckpt_file_t *f) {
           "%016" PRIx64 "%s\n", f->id, when, f->size, f->fingerprint,
           f->flags & PSPF_CKPT_FINAL ? ", taken at the end of the input" : "");
   ck_meta_t m = {0};
+  size_t ends = 0; /* sources and sinks: the layout's lines before states */
+  for (uint32_t i = 0; i < f->nsections; i++)
+    ends += f->sections[i].kind == PSPF_CKPT_SOURCE ||
+            f->sections[i].kind == PSPF_CKPT_SINK;
   for (uint32_t i = 0; i < f->nsections; i++) {
     const pspf_ckpt_section_t *s = &f->sections[i];
     const char *err = NULL;
@@ -508,10 +512,12 @@ static void inspect_one(FILE *out, const pspf_ckpt_file_t *f) {
     }
     case PSPF_CKPT_STATE:
       fprintf(out, "  state %u", s->index);
-      if (m.layout && s->index < m.nlayout)
-        fprintf(out, " (%.*s, %.*s)", (int)m.where[s->index].n,
-                m.where[s->index].p, (int)m.layout[s->index].n,
-                m.layout[s->index].p);
+      if (m.layout && ends + s->index < m.nlayout) {
+        pspf_str_t w = m.where[ends + s->index], l = m.layout[ends + s->index];
+        if (l.n > 7 && memcmp(l.p, "state: ", 7) == 0)
+          l.p += 7, l.n -= 7;
+        fprintf(out, " (%.*s, %.*s)", (int)w.n, w.p, (int)l.n, l.p);
+      }
       fprintf(out, ": %" PRIu64 " keys, %zu bytes\n", s->items, s->size);
       break;
     default:
