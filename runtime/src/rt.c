@@ -328,6 +328,7 @@ struct run_s {
   uint64_t ck_next;     /* the id of the next one */
   uint64_t ck_mark;     /* input consumed when the last one was taken */
   uint64_t ck_due;      /* uv_hrtime() when the next one is due */
+  uint64_t t_restore;   /* uv_hrtime() when restoring began */
   uint64_t fingerprint; /* of the layout */
   pspf_str_t *layout;   /* one line a source, sink and state */
   const char **where;   /* ... and where each comes from */
@@ -1013,9 +1014,15 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
   }
   char when[PSPF_FMT_MAX + 1];
   when[pspf_format_timestamp(f->written, when)] = 0;
-  pspf_log(ctx, 2, "resuming from checkpoint %llu of %s (taken %s%s)",
-           (unsigned long long)f->id, run->ck_dir, when,
-           f->flags & PSPF_CKPT_FINAL ? " at the end of the input" : "");
+  uint64_t keys = 0;
+  for (uint32_t i = 0; i < f->nsections; i++)
+    if (f->sections[i].kind == PSPF_CKPT_STATE)
+      keys += f->sections[i].items;
+  pspf_log(ctx, 2, "resuming from checkpoint %llu of %s (taken %s%s): %llu "
+           "keys restored in %.1f ms", (unsigned long long)f->id, run->ck_dir,
+           when, f->flags & PSPF_CKPT_FINAL ? " at the end of the input" : "",
+           (unsigned long long)keys, (double)(uv_hrtime() - run->t_restore) /
+                                         1e6);
   return 0;
 }
 
@@ -1025,6 +1032,7 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
 static int restore(run_t *run, bool reset) {
   pspf_ctx_t *ctx = run->ctx;
   const char *dir = run->ck_dir;
+  run->t_restore = uv_hrtime();
   if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
     pspf_log(ctx, 0, "cannot make the checkpoint directory '%s': %s", dir,
              strerror(errno));
