@@ -697,9 +697,105 @@ static const char *sym_c(Emitter *e, const char *prefix, Symbol *s) {
 
 static char fmt_delim(Symbol *s) { return s->csv_delim ? s->csv_delim : ','; }
 
+/* The SQLite column type of a field. */
+static const char *sql_type(Type *t) {
+  if (t->kind == TY_OPTIONAL)
+    t = t->elem;
+  switch (t->kind) {
+  case TY_FLOAT:
+    return "REAL";
+  case TY_STRING:
+  case TY_TIMESTAMP:
+    return "TEXT";
+  default: /* int, duration (ms), bool (0 or 1) */
+    return "INTEGER";
+  }
+}
+
+/* Binds field value [v] of type [t] to column [col] of sink `sk`'s row. */
+static void sql_bind(Emitter *e, const char *v, Type *t, int col) {
+  if (t->kind == TY_OPTIONAL) {
+    cw(&e->w, "if ((%s).has) {\n", v);
+    e->w.indent++;
+    sql_bind(e, s_(e, "(%s).v", v), t->elem, col);
+    e->w.indent--;
+    cw(&e->w, "} else {\n  pspf_sql_null(sk, %d);\n}\n", col);
+    return;
+  }
+  switch (t->kind) {
+  case TY_FLOAT:
+    cw(&e->w, "pspf_sql_f64(sk, %d, %s);\n", col, v);
+    break;
+  case TY_STRING:
+    cw(&e->w, "pspf_sql_text(sk, %d, (%s).p, (%s).n);\n", col, v, v);
+    break;
+  case TY_TIMESTAMP:
+    cw(&e->w, "{\n  char nb[PSPF_FMT_MAX];\n  pspf_sql_text(sk, %d, nb, "
+       "pspf_format_timestamp(%s, nb));\n}\n", col, v);
+    break;
+  case TY_BOOL:
+    cw(&e->w, "pspf_sql_i64(sk, %d, %s ? 1 : 0);\n", col, v);
+    break;
+  default:
+    cw(&e->w, "pspf_sql_i64(sk, %d, %s);\n", col, v);
+    break;
+  }
+}
+
+/* A SQLite sink: its table's columns (for CREATE TABLE and INSERT, built
+ * by the runtime), and a writer that binds one row a record. */
+static void emit_sqlite_sink(Emitter *e, Symbol *s, int index) {
+  Type *t = s->sink_type;
+  const char *n = s->name;
+  cw(&e->w, "\n/* sink %s: sqlite */\n", n);
+  cw(&e->w, "static const char *const cols_%s[] = {", n);
+  for (int i = 0; i < t->nfields; i++)
+    cw(&e->w, "%s%s", i ? ", " : "",
+       c_string_literal(e, t->fields[i].name, strlen(t->fields[i].name)));
+  cw(&e->w, "};\nstatic const char *const types_%s[] = {", n);
+  for (int i = 0; i < t->nfields; i++)
+    cw(&e->w, "%s\"%s\"", i ? ", " : "", sql_type(t->fields[i].type));
+  cw(&e->w, "};\n");
+  /* key: [fields] makes each write an upsert on them. */
+  int nkeys = 0;
+  const char *keys = "";
+  for (int j = 0; s->conn && j < s->conn->list.len; j++) {
+    Node *a = s->conn->list.items[j];
+    if (a->kind != ND_NAMED_ARG || strcmp(a->name, "key") != 0)
+      continue;
+    Node *v = a->a;
+    int m = v->kind == ND_LIST ? v->list.len : 1;
+    for (int k = 0; k < m; k++) {
+      Node *f = v->kind == ND_LIST ? v->list.items[k] : v;
+      const char *name = f->kind == ND_NAME ? f->name : f->sval;
+      keys = s_(e, "%s%s%s", keys, nkeys++ ? ", " : "",
+                c_string_literal(e, name, strlen(name)));
+    }
+  }
+  if (nkeys)
+    cw(&e->w, "static const char *const keys_%s[] = {%s};\n", n, keys);
+  cw(&e->w, "static pspf_sql_table_t table_%s = {.cols = cols_%s, .types = "
+     "types_%s, .ncols = %d, .keys = %s, .nkeys = %d};\n", n, n, n,
+     t->nfields, nkeys ? s_(e, "keys_%s", n) : "NULL", nkeys);
+  cw(&e->w, "\nstatic void %s(pspf_ctx_t *ctx, const %s *r) {\n",
+     sym_c(e, "write", s), ctype(e, t));
+  e->w.indent++;
+  cw(&e->w, "pspf_sink_t *sk = &sinks[%d];\n", index);
+  for (int i = 0; i < t->nfields; i++)
+    sql_bind(e, s_(e, "(*r).%s", cfield(e, t->fields[i].name)),
+             t->fields[i].type, i);
+  cw(&e->w, "pspf_sql_row(ctx, sk);\n");
+  e->w.indent--;
+  cw(&e->w, "}\n");
+}
+
 static void emit_sink(Emitter *e, Symbol *s, int index) {
   Type *t = s->sink_type;
   const char *fmt = s->format ? s->format : "json";
+  if (strcmp(s->connector, "sqlite") == 0) {
+    emit_sqlite_sink(e, s, index);
+    return;
+  }
   if (strcmp(s->connector, "file") != 0 && strcmp(s->connector, "stdout") != 0 &&
       strcmp(s->connector, "console") != 0) {
     unsupported(e, s->decl->loc, s_(e, "a '%s' sink", s->connector));
@@ -3461,15 +3557,30 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       else if (strcmp(a->name, "append") == 0 && a->a->kind == ND_BOOL)
         append = a->a->bval;
     }
-    bool console = strcmp(s->connector, "file") != 0;
-    const char *kind = s_(e, "%s %s", s->connector,
-                          s->format ? s->format : "json");
+    bool console = strcmp(s->connector, "file") != 0 &&
+                   strcmp(s->connector, "sqlite") != 0;
+    const char *kind = strcmp(s->connector, "sqlite") == 0
+                           ? "sqlite"
+                           : s_(e, "%s %s", s->connector,
+                                s->format ? s->format : "json");
     cw(w, "sinks[%d] = (pspf_sink_t){.name = %s, .kind = %s, .path = %s, "
        ".append = %s, .fd = -1};\n", i,
        c_string_literal(e, s->name, strlen(s->name)),
        c_string_literal(e, kind, strlen(kind)),
        console || !path ? "\"-\"" : s_(e, "cstr(%s)", expr(e, path, NULL)),
        append ? "true" : "false");
+    if (strcmp(s->connector, "sqlite") == 0) {
+      Node *table = NULL;
+      for (int j = 0; s->conn && j < s->conn->list.len; j++) {
+        Node *a = s->conn->list.items[j];
+        if (a->kind == ND_NAMED_ARG && strcmp(a->name, "table") == 0)
+          table = a->a;
+      }
+      cw(w, "table_%s.name = %s;\nsinks[%d].table = &table_%s;\nsinks[%d].ops "
+         "= &pspf_sqlite_ops;\n", s->name,
+         table ? s_(e, "cstr(%s)", expr(e, table, NULL)) : "\"records\"", i,
+         s->name, i);
+    }
     if (s->format && strcmp(s->format, "csv") == 0 && !s->csv_no_header &&
         s->sink_type->kind == TY_RECORD) {
       /* The header: field names in declared order. */

@@ -166,6 +166,8 @@ bool pspf_file_is_empty(const char *path) {
 }
 
 int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  if (s->ops)
+    return s->ops->open(ctx, s);
   if (strcmp(s->path, "-") == 0) {
     s->fd = 1;
     return 0;
@@ -222,6 +224,8 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  if (s->ops)
+    return s->ops->commit(ctx, s, 0);
   if (!s->buf.n || s->fd < 0)
     return 0;
   int r = write_all(s->fd, s->buf.p, s->buf.n);
@@ -243,6 +247,8 @@ void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
 }
 
 int pspf_sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  if (s->ops)
+    return s->ops->close(ctx, s);
   int r = sink_flush(ctx, s);
   if (s->fd > 2 && close(s->fd) < 0 && r == 0) {
     pspf_log(ctx, 0, "cannot close sink '%s': %s", s->name, strerror(errno));
@@ -762,6 +768,11 @@ static int take_checkpoint(run_t *run, uint32_t flags) {
    * positions. */
   for (int i = 0; i < prog->nsinks; i++) {
     pspf_sink_t *sk = &prog->sinks[i];
+    if (sk->ops) { /* rows and the checkpoint's id in one transaction */
+      if (sk->ops->commit(ctx, sk, run->ck_next) < 0)
+        return -1;
+      continue;
+    }
     if (sink_flush(ctx, sk) < 0)
       return -1;
     if (sk->fd > 2 && fdatasync(sk->fd) < 0) {
@@ -1464,7 +1475,9 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   }
   if (status) {
     for (int i = 0; i < prog->nsinks; i++)
-      if (prog->sinks[i].fd > 2)
+      if (prog->sinks[i].ops)
+        prog->sinks[i].ops->close(&ctx, &prog->sinks[i]);
+      else if (prog->sinks[i].fd > 2)
         close(prog->sinks[i].fd);
     free_run(&run);
     return status;

@@ -322,8 +322,37 @@ typedef struct pspf_source_s {
   bool follow;
 } pspf_source_t;
 
-/* A buffered output: a file, stdout or the console. */
-typedef struct pspf_sink_s {
+typedef struct pspf_sink_s pspf_sink_t;
+
+/* A sink that is not a stream of bytes (SQLite) does its own output
+ * through these; the runtime calls them where it would open, flush and
+ * close a file. */
+typedef struct pspf_sink_ops_s {
+  /* Opens [s]; when s->resume_at >= 0, first drops what was written after
+   * that committed position. Returns 0 or logs and returns PSPF_EIO. */
+  int (*open)(pspf_ctx_t *ctx, pspf_sink_t *s);
+  /* Makes everything written durable, and sets s->length to the committed
+   * position. [checkpoint]: the id of the checkpoint about to be written,
+   * recorded in the same transaction, or 0. Returns 0 or logs, sets the
+   * exit status and returns PSPF_EIO. */
+  int (*commit)(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint);
+  /* Commits and closes [s]. */
+  int (*close)(pspf_ctx_t *ctx, pspf_sink_t *s);
+} pspf_sink_ops_t;
+
+/* The table of a SQLite sink, as the emitted code describes it. */
+typedef struct pspf_sql_table_s {
+  const char *name;          /* table name */
+  const char *const *cols;   /* column names: the record's fields */
+  const char *const *types;  /* their SQLite types: INTEGER, REAL, TEXT */
+  int ncols;                 /* how many */
+  const char *const *keys;   /* key: columns (writes are upserts), or NULL */
+  int nkeys;                 /* how many */
+} pspf_sql_table_t;
+
+/* A buffered output: a file, stdout or the console; or through [ops], a
+ * SQLite table. */
+struct pspf_sink_s {
   const char *name;  /* in the program */
   const char *kind;  /* connector and format: "file csv", "console json" */
   const char *path;  /* file path; "-" is stdout */
@@ -335,7 +364,28 @@ typedef struct pspf_sink_s {
   /* Recovery: the file is cut back to [resume_at] bytes when it opens,
    * dropping what was written after the checkpoint (-1: not resuming). */
   int64_t resume_at;
-} pspf_sink_t;
+  const pspf_sink_ops_t *ops;     /* NULL for files, stdout, console */
+  const pspf_sql_table_t *table;  /* a SQLite sink's table */
+  void *impl;                     /* what [ops] keep */
+};
+
+/* SQLite sinks (link with -lsqlite3). Rows are inserted in batches, in
+ * one transaction committed every PSPF_SQL_BATCH rows, when the input goes
+ * quiet, and with each checkpoint (with the checkpoint's id, in table
+ * _pspf_checkpoints). The committed position is the table's largest row
+ * id: recovery deletes the rows after it. */
+PSPF_EXTERN extern const pspf_sink_ops_t pspf_sqlite_ops;
+#define PSPF_SQL_BATCH 65536
+/* Bind column [col] (0-based) of the row being written to [s]. Strings
+ * must stay valid until pspf_sql_row(). */
+PSPF_EXTERN void pspf_sql_i64(pspf_sink_t *s, int col, int64_t v);
+PSPF_EXTERN void pspf_sql_f64(pspf_sink_t *s, int col, double v);
+PSPF_EXTERN void pspf_sql_text(pspf_sink_t *s, int col, const char *p,
+                               size_t n);
+PSPF_EXTERN void pspf_sql_null(pspf_sink_t *s, int col);
+/* Writes the row bound; a failure logs, sets the exit status and stops
+ * the program. */
+PSPF_EXTERN void pspf_sql_row(pspf_ctx_t *ctx, pspf_sink_t *s);
 
 /* True if [path] does not exist or holds no bytes (a CSV sink opened for
  * appending writes its header only then). */
