@@ -730,8 +730,7 @@ static void sql_bind(Emitter *e, const char *v, Type *t, int col) {
     cw(&e->w, "pspf_sql_text(sk, %d, (%s).p, (%s).n);\n", col, v, v);
     break;
   case TY_TIMESTAMP:
-    cw(&e->w, "{\n  char nb[PSPF_FMT_MAX];\n  pspf_sql_text(sk, %d, nb, "
-       "pspf_format_timestamp(%s, nb));\n}\n", col, v);
+    cw(&e->w, "pspf_sql_timestamp(sk, %d, %s);\n", col, v);
     break;
   case TY_BOOL:
     cw(&e->w, "pspf_sql_i64(sk, %d, %s ? 1 : 0);\n", col, v);

@@ -335,6 +335,7 @@ struct run_s {
   uint64_t ck_mark;     /* input consumed when the last one was taken */
   uint64_t ck_due;      /* uv_hrtime() when the next one is due */
   uint64_t t_restore;   /* uv_hrtime() when restoring began */
+  bool restored;        /* resumed from a checkpoint */
   uint64_t fingerprint; /* of the layout */
   pspf_str_t *layout;   /* one line a source, sink and state */
   const char **where;   /* ... and where each comes from */
@@ -1025,6 +1026,7 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
   }
   char when[PSPF_FMT_MAX + 1];
   when[pspf_format_timestamp(f->written, when)] = 0;
+  run->restored = true;
   uint64_t keys = 0;
   for (uint32_t i = 0; i < f->nsections; i++)
     if (f->sections[i].kind == PSPF_CKPT_STATE)
@@ -1473,6 +1475,13 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     pspf_log(&ctx, 0, "cannot start: %s", strerror(errno));
     status = PSPF_EXIT_FAILURE;
   }
+  /* A fresh start takes a checkpoint before it reads anything: a crash
+   * before the first periodic one then goes back to here, where every
+   * sink's position is known (an appended file's length, a table's last
+   * row), instead of starting afresh on top of what the crashed run
+   * wrote. */
+  if (!status && ck_dir && !run.restored && take_checkpoint(&run, 0) < 0)
+    status = PSPF_EXIT_FAILURE;
   if (status) {
     for (int i = 0; i < prog->nsinks; i++)
       if (prog->sinks[i].ops)

@@ -317,6 +317,13 @@ void pspf_sql_text(pspf_sink_t *s, int col, const char *p, size_t n) {
                       SQLITE_STATIC, SQLITE_UTF8);
 }
 
+void pspf_sql_timestamp(pspf_sink_t *s, int col, int64_t ms) {
+  char nb[PSPF_FMT_MAX];
+  size_t n = pspf_format_timestamp(ms, nb);
+  sqlite3_bind_text64(((sql_t *)s->impl)->ins, col + 1, nb, n,
+                      SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
 void pspf_sql_null(pspf_sink_t *s, int col) {
   sqlite3_bind_null(((sql_t *)s->impl)->ins, col + 1);
 }

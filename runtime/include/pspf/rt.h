@@ -383,6 +383,8 @@ PSPF_EXTERN void pspf_sql_f64(pspf_sink_t *s, int col, double v);
 PSPF_EXTERN void pspf_sql_text(pspf_sink_t *s, int col, const char *p,
                                size_t n);
 PSPF_EXTERN void pspf_sql_null(pspf_sink_t *s, int col);
+/* A timestamp, as RFC 3339 text (copied). */
+PSPF_EXTERN void pspf_sql_timestamp(pspf_sink_t *s, int col, int64_t ms);
 /* Writes the row bound; a failure logs, sets the exit status and stops
  * the program. */
 PSPF_EXTERN void pspf_sql_row(pspf_ctx_t *ctx, pspf_sink_t *s);
