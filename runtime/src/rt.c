@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
@@ -336,6 +337,7 @@ struct run_s {
   uint64_t ck_due;      /* uv_hrtime() when the next one is due */
   uint64_t t_restore;   /* uv_hrtime() when restoring began */
   bool restored;        /* resumed from a checkpoint */
+  int ck_lock;          /* DIR/.lock, held while the program runs */
   uint64_t fingerprint; /* of the layout */
   pspf_str_t *layout;   /* one line a source, sink and state */
   const char **where;   /* ... and where each comes from */
@@ -1051,6 +1053,19 @@ static int restore(run_t *run, bool reset) {
              strerror(errno));
     return PSPF_EXIT_FAILURE;
   }
+  /* One program at a time: two writing the same checkpoints (and
+   * cutting back the same outputs) would ruin both. The lock goes with
+   * the process, however it ends. */
+  char lock[4096];
+  snprintf(lock, sizeof lock, "%s/.lock", dir);
+  run->ck_lock = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (run->ck_lock < 0 || flock(run->ck_lock, LOCK_EX | LOCK_NB) < 0) {
+    pspf_log(ctx, 0, "checkpoint directory '%s' is in use by another "
+             "process (%s is locked)%s%s", dir, lock,
+             run->ck_lock < 0 ? ": " : "",
+             run->ck_lock < 0 ? strerror(errno) : "");
+    return PSPF_EXIT_FAILURE;
+  }
   /* A checkpoint being written when the program died is no checkpoint. */
   DIR *d = opendir(dir);
   if (!d) {
@@ -1176,6 +1191,9 @@ static void free_run(run_t *run) {
   if (run->layout)
     free_layout(run);
   free(run->readers);
+  if (run->ck_lock > 0)
+    close(run->ck_lock);
+  run->ck_lock = -1;
   if (run->wake[0] >= 0) {
     close(run->wake[0]);
     close(run->wake[1]);
@@ -1460,7 +1478,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   uv_loop_t *loop = uv_default_loop();
   reader_t *readers = calloc((size_t)prog->nsources + 1, sizeof *readers);
   run_t run = {.prog = prog, .ctx = &ctx, .readers = readers,
-               .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval};
+               .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval,
+               .ck_lock = -1};
   if (ck_dir) {
     make_layout(&run);
     run.resume = calloc((size_t)prog->nsources + 1, sizeof *run.resume);
