@@ -1308,7 +1308,7 @@ static void emit_heap_ck(Emitter *e, const char *name, Type *kt, bool id) {
   cw(w, "}\n");
   cw(w, "\nstatic void load_%s(pspf_ckr_t *r) {\n", name);
   w->indent++;
-  cw(w, "size_t n = pspf_ckr_count(r, 16);\nif (!n)\n  return;\n");
+  cw(w, "size_t n = pspf_ckr_count(r, 3);\nif (!n)\n  return;\n");
   cw(w, "%s_heap = pspf_state_alloc(n * sizeof *%s_heap);\nn%s = cap%s = n;\n",
      name, name, name, name);
   cw(w, "for (size_t i = 0; i < n; i++) {\n");
@@ -1433,10 +1433,11 @@ static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
      "*t) {\n", id, id);
   w->indent++;
   cw(w, "pspf_ck_u64(w, t->cap);\npspf_ck_u64(w, t->len);\n");
-  cw(w, "for (size_t i = 0; i < t->cap; i++) {\n");
+  cw(w, "for (size_t i = 0, at = 0; i < t->cap; i++) {\n");
   w->indent++;
   cw(w, "const struct st_%d *s = &t->slots[i];\nif (!s->used)\n  continue;\n"
-     "pspf_ck_u64(w, i);\n", id);
+     "pspf_ck_u64(w, i - at); /* the slot, after the last one */\nat = i;\n",
+     id);
   ck_put(e, w, "s->key", kt);
   cw(w, "%s", payload_save);
   w->indent--;
@@ -1446,14 +1447,14 @@ static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
   cw(w, "\nstatic void load_tab_%d(pspf_ckr_t *r, struct tab_%d *t) {\n", id,
      id);
   w->indent++;
-  cw(w, "size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);\n");
+  cw(w, "size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 2);\n");
   cw(w, "if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * "
      "7) {\n  pspf_ckr_fail(r, \"a table's size is wrong\");\n  return;\n}\n");
   cw(w, "t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;\n"
      "t->cap = cap;\n");
-  cw(w, "for (size_t k = 0; k < len && !r->error; k++) {\n");
+  cw(w, "for (size_t k = 0, i = 0; k < len && !r->error; k++) {\n");
   w->indent++;
-  cw(w, "size_t i = (size_t)pspf_ckr_u64(r);\n");
+  cw(w, "i += (size_t)pspf_ckr_u64(r);\n");
   cw(w, "if (i >= cap || t->slots[i].used) {\n  pspf_ckr_fail(r, \"a table "
      "entry is out of place\");\n  return;\n}\n");
   cw(w, "struct st_%d *s = &t->slots[i];\ns->used = true;\nt->len++;\n", id);
@@ -1653,7 +1654,7 @@ static void emit_acc_ck(Emitter *e, Aggs *g) {
             ck_put(e, w, s_(e, "a->a%d[i]", i), g->elem);
             cw(w, "pspf_ck_u64(w, a->q%d[i]);\n", i);
           } else {
-            cw(w, "a->n%d = a->cap%d = pspf_ckr_count(r, 8);\n", i, i);
+            cw(w, "a->n%d = a->cap%d = pspf_ckr_count(r, 2);\n", i, i);
             cw(w, "if (a->n%d) {\n", i);
             w->indent++;
             cw(w, "a->a%d = pspf_state_alloc(a->n%d * sizeof *a->a%d);\n"
@@ -2293,7 +2294,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "}\n");
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n", id);
   w->indent++;
-  cw(w, "size_t n = pspf_ckr_count(r, 24);\nif (!n)\n  return;\n");
+  cw(w, "size_t n = pspf_ckr_count(r, 3);\nif (!n)\n  return;\n");
   cw(w, "wins_%d = pspf_state_alloc(n * sizeof *wins_%d);\nnwins_%d = "
      "capwins_%d = n;\n", id, id, id, id);
   cw(w, "for (size_t k = 0; k < n; k++) {\n  wins_%d[k].start = "
@@ -2366,7 +2367,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
                 "pspf_ck_i64(w, s->sess[j].end);\n  pspf_ck_u64(w, "
                 "s->sess[j].id);\n  save_acc_%d(w, &s->sess[j].acc);\n}\n",
                 id),
-             s_(e, "s->nsess = s->capsess = pspf_ckr_count(r, 24);\ns->sess = "
+             s_(e, "s->nsess = s->capsess = pspf_ckr_count(r, 4);\ns->sess = "
                 "pspf_state_alloc((s->nsess ? s->nsess : 1) * sizeof "
                 "*s->sess);\nfor (size_t j = 0; j < s->nsess; j++) {\n  "
                 "s->sess[j].start = pspf_ckr_i64(r);\n  s->sess[j].end = "
@@ -2538,7 +2539,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
                 "pspf_ck_i64(w, s->open[j].n);\n  save_acc_%d(w, "
                 "&s->open[j].acc);\n}\n", id),
              s_(e, "s->seen = pspf_ckr_i64(r);\ns->nopen = pspf_ckr_count(r, "
-                "24);\ns->open = pspf_state_alloc(%s * sizeof *s->open);\nif "
+                "4);\ns->open = pspf_state_alloc(%s * sizeof *s->open);\nif "
                 "(s->nopen > (size_t)%s) {\n  pspf_ckr_fail(r, \"too many open "
                 "count windows\");\n  s->nopen = 0;\n}\nfor (size_t j = 0; j < "
                 "s->nopen; j++) {\n  s->open[j].start = pspf_ckr_i64(r);\n  "

@@ -14,7 +14,8 @@
  *    24  u64 fingerprint      hash of the program's state layout
  *    32  i64 written          wall clock, ms since the epoch
  *    40  u64 body size        bytes after the header
- *    48  u32 body crc32c      over the whole body
+ *    48  u32 body crc32c      over the section headers, each of which
+ *                             holds its payload's crc32c
  *    52  u32 sections         how many
  *    56  u32 flags            PSPF_CKPT_FINAL: taken at the end of input
  *    60  u32 header crc32c    over bytes 0..59
@@ -22,9 +23,10 @@
  *     u32 kind (pspf_ckpt_kind_t), u32 index, u64 size, u64 items,
  *     u32 crc32c of the payload, u32 zero
  *
- * Payloads are sequences of fixed-width fields written with pspf_ck_*():
- * u64, i64 and f64 in 8 bytes, bool in 1, a string as its u64 length and
- * its bytes. The META section holds the program's name, its layout (one
+ * Payloads are sequences of fields written with pspf_ck_*(): u64 as a
+ * varint (LEB128: 7 bits a byte, low first, high bit set on all but the
+ * last), i64 zigzag-encoded then as a u64, f64 in 8 bytes, bool in 1, a
+ * string as its length (u64) and its bytes. The META section holds the program's name, its layout (one
  * line a source, sink and piece of state: what the fingerprint hashes),
  * and the run's counts; SOURCE its name, path, whether it had ended, its
  * record count, its CSV header and its positions ((partition, offset)
@@ -79,22 +81,32 @@ PSPF_EXTERN uint64_t pspf_fingerprint(uint64_t h, const char *p, size_t n);
 /* Out of memory while writing a checkpoint: logs and exits with status 2. */
 PSPF_EXTERN void pspf_ck_oom(void) __attribute__((noreturn));
 
+/* Makes room for [n] more bytes in [w] (doubling; a large buffer on huge
+ * pages). Out of memory exits with status 2. */
+PSPF_EXTERN void pspf_ck_grow(pspf_buf_t *w, size_t n);
+
 /* Appends [n] bytes of [p] to [w]. */
 static inline void pspf_ck_bytes(pspf_buf_t *w, const void *p, size_t n) {
-  if (w->cap - w->n < n) {
-    if (!pspf_buf_reserve(w, n))
-      pspf_ck_oom();
-  }
+  if (w->cap - w->n < n)
+    pspf_ck_grow(w, n);
   if (n)
     memcpy(w->p + w->n, p, n);
   w->n += n;
 }
 
 static inline void pspf_ck_u64(pspf_buf_t *w, uint64_t v) {
-  pspf_ck_bytes(w, &v, 8);
+  if (w->cap - w->n < 10)
+    pspf_ck_grow(w, 10);
+  unsigned char *p = (unsigned char *)w->p + w->n, *p0 = p;
+  while (v >= 0x80) {
+    *p++ = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (unsigned char)v;
+  w->n += (size_t)(p - p0);
 }
 static inline void pspf_ck_i64(pspf_buf_t *w, int64_t v) {
-  pspf_ck_bytes(w, &v, 8);
+  pspf_ck_u64(w, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
 }
 static inline void pspf_ck_f64(pspf_buf_t *w, double v) {
   pspf_ck_bytes(w, &v, 8);
@@ -142,14 +154,19 @@ static inline bool pspf_ckr_take(pspf_ckr_t *r, void *out, size_t n) {
 }
 
 static inline uint64_t pspf_ckr_u64(pspf_ckr_t *r) {
-  uint64_t v;
-  pspf_ckr_take(r, &v, 8);
-  return v;
+  uint64_t v = 0;
+  for (unsigned shift = 0; r->p < r->end && shift < 64; shift += 7) {
+    unsigned char c = (unsigned char)*r->p++;
+    v |= (uint64_t)(c & 0x7f) << shift;
+    if (!(c & 0x80))
+      return v;
+  }
+  pspf_ckr_fail(r, "a number is cut off");
+  return 0;
 }
 static inline int64_t pspf_ckr_i64(pspf_ckr_t *r) {
-  int64_t v;
-  pspf_ckr_take(r, &v, 8);
-  return v;
+  uint64_t u = pspf_ckr_u64(r);
+  return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
 }
 static inline double pspf_ckr_f64(pspf_ckr_t *r) {
   double v;
@@ -206,7 +223,8 @@ typedef struct pspf_ckpt_file_s {
   int64_t written;      /* when, ms since the epoch */
   uint32_t flags;       /* PSPF_CKPT_FINAL */
   uint64_t size;        /* bytes of the whole file */
-  char *bytes;          /* the file; owned */
+  char *bytes;          /* the file; owned (mapped, or read) */
+  bool mapped;          /* [bytes] is mapped */
   pspf_ckpt_section_t *sections; /* owned */
   uint32_t nsections;   /* how many */
 } pspf_ckpt_file_t;

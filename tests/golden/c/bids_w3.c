@@ -170,11 +170,12 @@ static struct st_3 *find_3(struct tab_3 *t, int64_t key) {
 static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
   pspf_ck_u64(w, t->cap);
   pspf_ck_u64(w, t->len);
-  for (size_t i = 0; i < t->cap; i++) {
+  for (size_t i = 0, at = 0; i < t->cap; i++) {
     const struct st_3 *s = &t->slots[i];
     if (!s->used)
       continue;
-    pspf_ck_u64(w, i);
+    pspf_ck_u64(w, i - at); /* the slot, after the last one */
+    at = i;
     pspf_ck_i64(w, s->key);
     save_acc_3(w, &s->acc);
   }
@@ -182,15 +183,15 @@ static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
 }
 
 static void load_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
-  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);
+  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 2);
   if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * 7) {
     pspf_ckr_fail(r, "a table's size is wrong");
     return;
   }
   t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;
   t->cap = cap;
-  for (size_t k = 0; k < len && !r->error; k++) {
-    size_t i = (size_t)pspf_ckr_u64(r);
+  for (size_t k = 0, i = 0; k < len && !r->error; k++) {
+    i += (size_t)pspf_ckr_u64(r);
     if (i >= cap || t->slots[i].used) {
       pspf_ckr_fail(r, "a table entry is out of place");
       return;
@@ -294,7 +295,7 @@ static uint64_t save_3(pspf_buf_t *w) {
 }
 
 static void load_3(pspf_ckr_t *r) {
-  size_t n = pspf_ckr_count(r, 24);
+  size_t n = pspf_ckr_count(r, 3);
   if (!n)
     return;
   wins_3 = pspf_state_alloc(n * sizeof *wins_3);

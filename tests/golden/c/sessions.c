@@ -264,11 +264,12 @@ static void del_3(struct tab_3 *t, struct st_3 *s) {
 static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
   pspf_ck_u64(w, t->cap);
   pspf_ck_u64(w, t->len);
-  for (size_t i = 0; i < t->cap; i++) {
+  for (size_t i = 0, at = 0; i < t->cap; i++) {
     const struct st_3 *s = &t->slots[i];
     if (!s->used)
       continue;
-    pspf_ck_u64(w, i);
+    pspf_ck_u64(w, i - at); /* the slot, after the last one */
+    at = i;
     pspf_ck_str(w, (s->key).f_user);
     pspf_ck_str(w, (s->key).f_page);
     pspf_ck_i64(w, (s->key).f_at);
@@ -278,15 +279,15 @@ static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
 }
 
 static void load_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
-  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);
+  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 2);
   if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * 7) {
     pspf_ckr_fail(r, "a table's size is wrong");
     return;
   }
   t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;
   t->cap = cap;
-  for (size_t k = 0; k < len && !r->error; k++) {
-    size_t i = (size_t)pspf_ckr_u64(r);
+  for (size_t k = 0, i = 0; k < len && !r->error; k++) {
+    i += (size_t)pspf_ckr_u64(r);
     if (i >= cap || t->slots[i].used) {
       pspf_ckr_fail(r, "a table entry is out of place");
       return;
@@ -370,7 +371,7 @@ static void save_due_3(pspf_buf_t *w) {
 }
 
 static void load_due_3(pspf_ckr_t *r) {
-  size_t n = pspf_ckr_count(r, 16);
+  size_t n = pspf_ckr_count(r, 3);
   if (!n)
     return;
   due_3_heap = pspf_state_alloc(n * sizeof *due_3_heap);
@@ -577,11 +578,12 @@ static void del_6(struct tab_6 *t, struct st_6 *s) {
 static uint64_t save_tab_6(pspf_buf_t *w, const struct tab_6 *t) {
   pspf_ck_u64(w, t->cap);
   pspf_ck_u64(w, t->len);
-  for (size_t i = 0; i < t->cap; i++) {
+  for (size_t i = 0, at = 0; i < t->cap; i++) {
     const struct st_6 *s = &t->slots[i];
     if (!s->used)
       continue;
-    pspf_ck_u64(w, i);
+    pspf_ck_u64(w, i - at); /* the slot, after the last one */
+    at = i;
     pspf_ck_str(w, s->key);
     pspf_ck_u64(w, s->nsess);
     for (size_t j = 0; j < s->nsess; j++) {
@@ -595,15 +597,15 @@ static uint64_t save_tab_6(pspf_buf_t *w, const struct tab_6 *t) {
 }
 
 static void load_tab_6(pspf_ckr_t *r, struct tab_6 *t) {
-  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 8);
+  size_t cap = pspf_ckr_count(r, 0), len = pspf_ckr_count(r, 2);
   if ((cap & (cap - 1)) || cap > (SIZE_MAX >> 24) || len * 10 > cap * 7) {
     pspf_ckr_fail(r, "a table's size is wrong");
     return;
   }
   t->slots = cap ? pspf_state_alloc(cap * sizeof *t->slots) : NULL;
   t->cap = cap;
-  for (size_t k = 0; k < len && !r->error; k++) {
-    size_t i = (size_t)pspf_ckr_u64(r);
+  for (size_t k = 0, i = 0; k < len && !r->error; k++) {
+    i += (size_t)pspf_ckr_u64(r);
     if (i >= cap || t->slots[i].used) {
       pspf_ckr_fail(r, "a table entry is out of place");
       return;
@@ -612,7 +614,7 @@ static void load_tab_6(pspf_ckr_t *r, struct tab_6 *t) {
     s->used = true;
     t->len++;
     s->key = pspf_ckr_str(r);
-    s->nsess = s->capsess = pspf_ckr_count(r, 24);
+    s->nsess = s->capsess = pspf_ckr_count(r, 4);
     s->sess = pspf_state_alloc((s->nsess ? s->nsess : 1) * sizeof *s->sess);
     for (size_t j = 0; j < s->nsess; j++) {
       s->sess[j].start = pspf_ckr_i64(r);
@@ -695,7 +697,7 @@ static void save_due_6(pspf_buf_t *w) {
 }
 
 static void load_due_6(pspf_ckr_t *r) {
-  size_t n = pspf_ckr_count(r, 16);
+  size_t n = pspf_ckr_count(r, 3);
   if (!n)
     return;
   due_6_heap = pspf_state_alloc(n * sizeof *due_6_heap);
