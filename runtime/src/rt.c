@@ -331,6 +331,26 @@ typedef struct reader_s {
   uv_fs_event_t watch;  /* file-system events on the file */
 } reader_t;
 
+/* A checkpoint being made durable: the snapshot was taken on the loop's
+ * thread; the syncs, the file and the rename happen on libuv's thread
+ * pool while the loop reads on (then output written after the snapshot
+ * is synced along with the rest, which is harmless: recovery cuts files
+ * back to the snapshot's lengths). One at a time. */
+typedef struct ckjob_s {
+  uv_work_t work;
+  run_t *run;
+  uint64_t id;          /* its id */
+  uint32_t flags;       /* PSPF_CKPT_FINAL */
+  uint32_t nsections;
+  int fds[64];          /* the files to fdatasync first (sinks, dead letters) */
+  const char *names[64];
+  int nfds;
+  uint64_t keys;        /* keys in the state */
+  uint64_t t0, t1, t2, t3; /* start, output flushed, state saved, durable */
+  int rc;               /* 0, or -1 with [why] */
+  char why[1024];
+} ckjob_t;
+
 /* Where a source goes on from, restored from a checkpoint. */
 typedef struct resume_s {
   bool set;             /* restored */
@@ -359,6 +379,8 @@ struct run_s {
   bool restored;        /* resumed from a checkpoint */
   int ck_lock;          /* DIR/.lock, held while the program runs */
   pspf_buf_t ck_body;   /* the body being written, kept for the next */
+  bool ck_busy;         /* a checkpoint is being made durable */
+  struct ckjob_s ck_job; /* ... this one */
   uint64_t fingerprint; /* of the layout */
   pspf_str_t *layout;   /* one line a source, sink and state */
   const char **where;   /* ... and where each comes from */
@@ -782,46 +804,108 @@ static uint64_t file_size(const char *path) {
   return stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-/* Takes checkpoint run->ck_next. Returns 0, or -1 having logged why and
+/* On the thread pool (or the loop's thread, for the last checkpoint). */
+static void ck_durable(uv_work_t *w) {
+  ckjob_t *j = w->data;
+  run_t *run = j->run;
+  j->rc = 0;
+  for (int i = 0; i < j->nfds; i++)
+    if (fdatasync(j->fds[i]) < 0) {
+      snprintf(j->why, sizeof j->why, "cannot sync %s: %s", j->names[i],
+               strerror(errno));
+      j->rc = -1;
+      return;
+    }
+  if (pspf_ckpt_write(run->ck_dir, j->id, run->fingerprint, j->flags,
+                      &run->ck_body, j->nsections, j->why,
+                      sizeof j->why) < 0) {
+    j->rc = -1;
+    return;
+  }
+  /* The two newest are kept. */
+  uint64_t *ids;
+  long n = pspf_ckpt_list(run->ck_dir, &ids);
+  for (long i = 2; i < n; i++) {
+    char *path = pspf_ckpt_path(run->ck_dir, ids[i]);
+    unlink(path);
+    free(path);
+  }
+  free(ids);
+  j->t3 = uv_hrtime();
+}
+
+/* Back on the loop's thread. */
+static void ck_done(uv_work_t *w, int status) {
+  ckjob_t *j = w->data;
+  run_t *run = j->run;
+  pspf_ctx_t *ctx = run->ctx;
+  run->ck_busy = false;
+  if (status < 0 || j->rc < 0) {
+    pspf_log(ctx, 0, "cannot write checkpoint %llu: %s",
+             (unsigned long long)j->id,
+             status < 0 ? uv_strerror(status) : j->why);
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+    stop_sources(run);
+    return;
+  }
+  pspf_log(ctx, 3, "checkpoint %llu: %zu bytes, %llu keys; the program "
+           "paused %.1f ms (output %.1f, state %.1f), durable %.1f ms later",
+           (unsigned long long)j->id, run->ck_body.n + PSPF_CKPT_HEADER,
+           (unsigned long long)j->keys, (double)(j->t2 - j->t0) / 1e6,
+           (double)(j->t1 - j->t0) / 1e6, (double)(j->t2 - j->t1) / 1e6,
+           (double)(j->t3 - j->t2) / 1e6);
+}
+
+/* Takes checkpoint run->ck_next: its snapshot now; durable now with
+ * [wait], else on the thread pool. Returns 0, or -1 having logged why and
  * set the exit status (the program then stops). */
-static int take_checkpoint(run_t *run, uint32_t flags) {
+static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
   pspf_ctx_t *ctx = run->ctx;
   pspf_program_t *prog = run->prog;
-  uint64_t t0 = uv_hrtime();
-  /* 1. Everything written so far is durable: these are the committed
-   * positions. */
+  if (run->ck_busy)
+    return 0; /* the one before is still being written: later */
+  ckjob_t *j = &run->ck_job;
+  memset(j, 0, sizeof *j);
+  j->run = run;
+  j->id = run->ck_next;
+  j->flags = flags;
+  j->t0 = uv_hrtime();
+  /* 1. Output: written out (synced with the checkpoint); these are the
+   * committed positions. A SQLite sink commits its rows and the
+   * checkpoint's id now, in one transaction. */
   for (int i = 0; i < prog->nsinks; i++) {
     pspf_sink_t *sk = &prog->sinks[i];
-    if (sk->ops) { /* rows and the checkpoint's id in one transaction */
-      if (sk->ops->commit(ctx, sk, run->ck_next) < 0)
+    if (sk->ops) {
+      if (sk->ops->commit(ctx, sk, j->id) < 0)
         return -1;
       continue;
     }
     if (sink_flush(ctx, sk) < 0)
       return -1;
-    if (sk->fd > 2 && fdatasync(sk->fd) < 0) {
-      pspf_log(ctx, 0, "cannot sync sink '%s' (%s) for a checkpoint: %s",
-               sk->name, sk->path, strerror(errno));
-      ctx->exit_status = PSPF_EXIT_FAILURE;
-      return -1;
+    if (sk->fd > 2 && j->nfds < 64) {
+      j->names[j->nfds] = sk->path;
+      j->fds[j->nfds++] = sk->fd;
     }
   }
   uint64_t dead_len;
   if (ctx->dead) {
     FILE *f = ctx->dead;
     struct stat st;
-    if (fflush(f) != 0 || fdatasync(fileno(f)) < 0 ||
-        fstat(fileno(f), &st) < 0) {
-      pspf_log(ctx, 0, "cannot sync the dead-letter file '%s' for a "
+    if (fflush(f) != 0 || fstat(fileno(f), &st) < 0) {
+      pspf_log(ctx, 0, "cannot write the dead-letter file '%s' for a "
                "checkpoint: %s", ctx->dead_path, strerror(errno));
       ctx->exit_status = PSPF_EXIT_FAILURE;
       return -1;
     }
     dead_len = (uint64_t)st.st_size;
+    if (j->nfds < 64) {
+      j->names[j->nfds] = ctx->dead_path;
+      j->fds[j->nfds++] = fileno(f);
+    }
   } else {
     dead_len = file_size(ctx->dead_path);
   }
-  uint64_t t1 = uv_hrtime();
+  j->t1 = uv_hrtime();
   /* 2. The body, in a buffer kept from one checkpoint to the next (its
    * pages are there already). */
   pspf_buf_t body = run->ck_body;
@@ -866,44 +950,30 @@ static int take_checkpoint(run_t *run, uint32_t flags) {
     pspf_ckpt_section_end(&body, at, 0);
     ns++;
   }
-  uint64_t keys = 0;
   for (int i = 0; i < prog->nstates; i++) {
     at = pspf_ckpt_section_begin(&body, PSPF_CKPT_STATE, (uint32_t)i);
     uint64_t k = prog->states[i].save(&body);
     pspf_ckpt_section_end(&body, at, k);
-    keys += k;
+    j->keys += k;
     ns++;
   }
-  uint64_t t2 = uv_hrtime();
-  /* 3. The file, atomically. */
-  char why[1024];
-  if (pspf_ckpt_write(run->ck_dir, run->ck_next, run->fingerprint, flags,
-                      &body, ns, why, sizeof why) < 0) {
-    pspf_log(ctx, 0, "cannot write checkpoint %llu: %s",
-             (unsigned long long)run->ck_next, why);
-    ctx->exit_status = PSPF_EXIT_FAILURE;
-    run->ck_body = body;
-    return -1;
-  }
-  uint64_t t3 = uv_hrtime();
-  /* 4. The two newest are kept. */
-  uint64_t *ids;
-  long n = pspf_ckpt_list(run->ck_dir, &ids);
-  for (long i = 2; i < n; i++) {
-    char *path = pspf_ckpt_path(run->ck_dir, ids[i]);
-    unlink(path);
-    free(path);
-  }
-  free(ids);
-  pspf_log(ctx, 3, "checkpoint %llu: %zu bytes, %llu keys; %.1f ms (sinks "
-           "%.1f, state %.1f, file %.1f)", (unsigned long long)run->ck_next,
-           body.n + PSPF_CKPT_HEADER, (unsigned long long)keys,
-           (double)(t3 - t0) / 1e6, (double)(t1 - t0) / 1e6,
-           (double)(t2 - t1) / 1e6, (double)(t3 - t2) / 1e6);
   run->ck_body = body;
+  j->nsections = ns;
+  j->t2 = uv_hrtime();
   run->ck_next++;
   run->ck_mark = progress(run);
-  return 0;
+  /* 3. Durable: the output synced, then the file written, synced and
+   * renamed into place. */
+  j->work.data = j;
+  run->ck_busy = true;
+  if (!wait) {
+    int e = uv_queue_work(uv_default_loop(), &j->work, ck_durable, ck_done);
+    if (e == 0)
+      return 0;
+  }
+  ck_durable(&j->work);
+  ck_done(&j->work, 0);
+  return j->rc;
 }
 
 /* Takes a checkpoint if one is due and the input has moved since the
@@ -915,7 +985,7 @@ static void checkpoint_if_due(run_t *run) {
   uint64_t now = uv_hrtime();
   if (now < run->ck_due)
     return;
-  if (progress(run) != run->ck_mark && take_checkpoint(run, 0) < 0)
+  if (progress(run) != run->ck_mark && take_checkpoint(run, 0, false) < 0)
     stop_sources(run);
   run->ck_due = uv_hrtime() + (uint64_t)run->ck_interval * 1000000u;
 }
@@ -1523,7 +1593,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
    * sink's position is known (an appended file's length, a table's last
    * row), instead of starting afresh on top of what the crashed run
    * wrote. */
-  if (!status && ck_dir && !run.restored && take_checkpoint(&run, 0) < 0)
+  if (!status && ck_dir && !run.restored &&
+      take_checkpoint(&run, 0, true) < 0)
     status = PSPF_EXIT_FAILURE;
   if (status) {
     for (int i = 0; i < prog->nsinks; i++)
@@ -1635,7 +1706,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   uint64_t last_ck = 0;
   if (ck_dir && !ctx.exit_status) {
     last_ck = run.ck_next;
-    if (take_checkpoint(&run, ctx.stop_signal ? 0 : PSPF_CKPT_FINAL) < 0)
+    if (take_checkpoint(&run, ctx.stop_signal ? 0 : PSPF_CKPT_FINAL,
+                        true) < 0)
       last_ck = 0;
   }
   for (int i = 0; i < prog->nsources; i++) {
