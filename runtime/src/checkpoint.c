@@ -265,8 +265,14 @@ int pspf_ckpt_write(const char *dir, uint64_t id, uint64_t fingerprint,
     }
   }
   if (rc < 0) {
-    snprintf(why, whylen, "cannot %s %s: %s", step, rc < 0 ? tmp : final,
-             strerror(errno));
+    int err = errno;
+    if (strcmp(step, "rename") == 0)
+      snprintf(why, whylen, "cannot rename %s to %s: %s", tmp, final,
+               strerror(err));
+    else
+      snprintf(why, whylen, "cannot %s %s: %s", step,
+               strcmp(step, "fsync the directory of") == 0 ? final : tmp,
+               strerror(err));
     if (fd >= 0)
       close(fd);
     unlink(tmp);
