@@ -1246,7 +1246,7 @@ static void ck_get(Emitter *e, CW *w, const char *v, Type *t) {
     cw(w, "%s = pspf_ckr_bool(r);\n", v);
     break;
   case TY_STRING:
-    cw(w, "%s = pspf_ckr_str(r);\n", v);
+    cw(w, "%s = pspf_str_keep(pspf_ckr_view(r));\n", v);
     break;
   case TY_OPTIONAL:
     cw(w, "(%s).has = pspf_ckr_bool(r);\nif ((%s).has) {\n", v, v);

@@ -135,17 +135,6 @@ void pspf_ck_grow(pspf_buf_t *w, size_t n) {
   w->cap = cap;
 }
 
-pspf_str_t pspf_ckr_str(pspf_ckr_t *r) {
-  pspf_str_t v = pspf_ckr_view(r);
-  char *p = malloc(v.n + 1);
-  if (!p)
-    pspf_ck_oom();
-  if (v.n)
-    memcpy(p, v.p, v.n);
-  p[v.n] = 0;
-  return (pspf_str_t){p, v.n};
-}
-
 /* The body's checksum: the CRC-32C of its section headers, each of which
  * holds its payload's CRC-32C (one pass over the payloads, not two). */
 static uint32_t body_crc(const char *b, size_t n, uint32_t nsections) {
@@ -160,6 +149,17 @@ static uint32_t body_crc(const char *b, size_t n, uint32_t nsections) {
     at += PSPF_CKPT_SECTION + (size_t)len;
   }
   return crc;
+}
+
+pspf_str_t pspf_ckr_str(pspf_ckr_t *r) {
+  pspf_str_t v = pspf_ckr_view(r);
+  char *p = malloc(v.n + 1);
+  if (!p)
+    pspf_ck_oom();
+  if (v.n)
+    memcpy(p, v.p, v.n);
+  p[v.n] = 0;
+  return (pspf_str_t){p, v.n};
 }
 
 static void put32(char *at, uint32_t v) { memcpy(at, &v, 4); }

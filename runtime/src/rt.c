@@ -122,11 +122,67 @@ void *pspf_state_alloc(size_t n) {
   return p;
 }
 
+/* Kept strings of up to STR_SMALL bytes (with their NUL) come from
+ * slabs, one size class a 16 bytes; a freed one goes on its class's free
+ * list (its first bytes link it). Larger ones are malloc'd. The class of a
+ * string is known from its length, so nothing is stored beside it. Only
+ * the loop's thread keeps and drops strings. */
+#define STR_SMALL 256
+#define STR_SLAB ((size_t)2 << 20)
+
+static struct {
+  void *free[STR_SMALL / 16 + 1]; /* free lists, by class */
+  char *at, *end;                 /* the rest of the newest slab */
+} strs;
+
 pspf_str_t pspf_str_keep(pspf_str_t s) {
-  char *p = pspf_state_alloc(s.n + 1);
+  char *p;
+  size_t need = s.n + 1;
+  if (need <= STR_SMALL) {
+    size_t c = (need + 15) / 16, size = c * 16;
+    if (strs.free[c]) {
+      p = strs.free[c];
+      memcpy(&strs.free[c], p, sizeof(void *));
+    } else {
+      if ((size_t)(strs.end - strs.at) < size) {
+        void *slab;
+        if (posix_memalign(&slab, STR_SLAB, STR_SLAB) != 0) {
+          pspf_log(NULL, 0, "out of memory for keyed state");
+          exit(PSPF_EXIT_FAILURE);
+        }
+#ifdef MADV_HUGEPAGE
+        madvise(slab, STR_SLAB, MADV_HUGEPAGE);
+#endif
+        strs.at = slab;
+        strs.end = strs.at + STR_SLAB;
+      }
+      p = strs.at;
+      strs.at += size;
+    }
+  } else {
+    p = malloc(need);
+    if (!p) {
+      pspf_log(NULL, 0, "out of memory for keyed state");
+      exit(PSPF_EXIT_FAILURE);
+    }
+  }
   if (s.n)
     memcpy(p, s.p, s.n);
+  p[s.n] = 0;
   return (pspf_str_t){p, s.n};
+}
+
+void pspf_str_drop(pspf_str_t s) {
+  if (!s.p)
+    return;
+  size_t need = s.n + 1;
+  if (need > STR_SMALL) {
+    free((void *)s.p);
+    return;
+  }
+  size_t c = (need + 15) / 16;
+  memcpy((void *)s.p, &strs.free[c], sizeof(void *));
+  strs.free[c] = (void *)s.p;
 }
 
 pspf_str_t pspf_str_concat(pspf_ctx_t *ctx, pspf_str_t a, pspf_str_t b) {

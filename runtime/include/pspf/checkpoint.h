@@ -201,8 +201,9 @@ static inline pspf_str_t pspf_ckr_view(pspf_ckr_t *r) {
   return s;
 }
 
-/* A string copied out of the payload, as pspf_str_keep() makes it (keyed
- * state owns it). */
+/* A string copied out of the payload (malloc'd, NUL-terminated; free()
+ * it). Generated load functions keep strings with pspf_str_keep() of a
+ * pspf_ckr_view() instead, as keyed state owns them. */
 PSPF_EXTERN pspf_str_t pspf_ckr_str(pspf_ckr_t *r);
 
 /* ---- checkpoint files -------------------------------------------------- */

@@ -295,8 +295,8 @@ static void load_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
     struct st_3 *s = &t->slots[i];
     s->used = true;
     t->len++;
-    (s->key).f_user = pspf_ckr_str(r);
-    (s->key).f_page = pspf_ckr_str(r);
+    (s->key).f_user = pspf_str_keep(pspf_ckr_view(r));
+    (s->key).f_page = pspf_str_keep(pspf_ckr_view(r));
     (s->key).f_at = pspf_ckr_i64(r);
     s->at = pspf_ckr_i64(r);
   }
@@ -379,8 +379,8 @@ static void load_due_3(pspf_ckr_t *r) {
   for (size_t i = 0; i < n; i++) {
     due_3_heap[i].end = pspf_ckr_i64(r);
     due_3_heap[i].start = pspf_ckr_i64(r);
-    (due_3_heap[i].key).f_user = pspf_ckr_str(r);
-    (due_3_heap[i].key).f_page = pspf_ckr_str(r);
+    (due_3_heap[i].key).f_user = pspf_str_keep(pspf_ckr_view(r));
+    (due_3_heap[i].key).f_page = pspf_str_keep(pspf_ckr_view(r));
     (due_3_heap[i].key).f_at = pspf_ckr_i64(r);
   }
 }
@@ -463,8 +463,8 @@ static void load_acc_6(pspf_ckr_t *r, struct acc_6 *a) {
   (void)a;
   a->h0 = pspf_ckr_bool(r);
   if (a->h0) {
-    (a->a0).f_user = pspf_ckr_str(r);
-    (a->a0).f_page = pspf_ckr_str(r);
+    (a->a0).f_user = pspf_str_keep(pspf_ckr_view(r));
+    (a->a0).f_page = pspf_str_keep(pspf_ckr_view(r));
     (a->a0).f_at = pspf_ckr_i64(r);
   }
 }
@@ -613,7 +613,7 @@ static void load_tab_6(pspf_ckr_t *r, struct tab_6 *t) {
     struct st_6 *s = &t->slots[i];
     s->used = true;
     t->len++;
-    s->key = pspf_ckr_str(r);
+    s->key = pspf_str_keep(pspf_ckr_view(r));
     s->nsess = s->capsess = pspf_ckr_count(r, 4);
     s->sess = pspf_state_alloc((s->nsess ? s->nsess : 1) * sizeof *s->sess);
     for (size_t j = 0; j < s->nsess; j++) {
@@ -706,7 +706,7 @@ static void load_due_6(pspf_ckr_t *r) {
     due_6_heap[i].end = pspf_ckr_i64(r);
     due_6_heap[i].start = pspf_ckr_i64(r);
     due_6_heap[i].id = pspf_ckr_u64(r);
-    due_6_heap[i].key = pspf_ckr_str(r);
+    due_6_heap[i].key = pspf_str_keep(pspf_ckr_view(r));
   }
 }
 
