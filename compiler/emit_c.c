@@ -1270,8 +1270,8 @@ static void ck_get(Emitter *e, CW *w, const char *v, Type *t) {
  * C expression (a param or let). */
 static const char *unit_text(Emitter *e, const char *c, const char *unit) {
   long long v;
-  char rest;
-  if (sscanf(c, "INT64_C(%lld)%c", &v, &rest) == 2 && rest == ')')
+  int end = 0;
+  if (sscanf(c, "INT64_C(%lld)%n", &v, &end) == 1 && end && c[end] == 0)
     return s_(e, "%lld%s", v, unit);
   return c;
 }

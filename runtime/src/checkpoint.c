@@ -545,9 +545,10 @@ static void inspect_one(FILE *out, const pspf_ckpt_file_t *f) {
       err = ck_source_read(s, &src);
       if (err)
         break;
-      fprintf(out, "  source %.*s (%.*s): %" PRIu64 " records%s, at",
-              (int)src.name.n, src.name.p, (int)src.path.n, src.path.p,
-              src.records, src.ended ? ", ended" : "");
+      fprintf(out, "  source %.*s (%.*s): %" PRIu64 " records seen (a CSV "
+              "header included)%s, at", (int)src.name.n, src.name.p,
+              (int)src.path.n, src.path.p, src.records,
+              src.ended ? ", ended" : "");
       for (size_t k = 0; k < src.npos && k < 64; k++) {
         if (src.partition[k] < 0)
           fprintf(out, " byte %" PRId64, src.offset[k]);

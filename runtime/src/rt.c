@@ -542,6 +542,15 @@ static void stop_sources(run_t *run) {
     close_follow(&run->readers[i]);
 }
 
+/* SIGINT or SIGTERM while the program finishes: the first is noted, the
+ * second has its default action. */
+static volatile sig_atomic_t late_signal;
+static void on_late_signal(int signum) {
+  if (late_signal)
+    signal(signum, SIG_DFL), raise(signum);
+  late_signal = signum;
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   run_t *run = h->data;
   if (!run->ctx->stop_signal)
@@ -1244,6 +1253,14 @@ static int restore(run_t *run, bool reset) {
     }
     pspf_log(ctx, 1, "--checkpoint-reset: removed %ld checkpoint%s of %s; "
              "starting from the beginning", n, n == 1 ? "" : "s", dir);
+    /* Starting over starts the dead-letter file anew too, as the sinks
+     * (else the bad records of the run reset would stay in it). */
+    if (truncate(ctx->dead_path, 0) < 0 && errno != ENOENT) {
+      pspf_log(ctx, 0, "cannot start the dead-letter file '%s' anew: %s",
+               ctx->dead_path, strerror(errno));
+      free(ids);
+      return PSPF_EXIT_FAILURE;
+    }
     free(ids);
     return 0;
   }
@@ -1756,6 +1773,21 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   if (run.ck_timer_on)
     uv_close((uv_handle_t *)&run.ck_timer, NULL);
   uv_run(loop, UV_RUN_DEFAULT);
+  /* The input has ended and the program is finishing (the last
+   * checkpoint, the last windows): a first SIGINT or SIGTERM now asks for
+   * what is happening anyway, so it is only noted; a second one ends the
+   * program at once. (After a signal stop, the handlers are gone already:
+   * the next one ends it at once.) */
+  if (!ctx.stop_signal)
+    for (int i = 0; i < 2; i++) {
+      struct sigaction sa, old;
+      memset(&sa, 0, sizeof sa);
+      sa.sa_handler = on_late_signal;
+      sigemptyset(&sa.sa_mask);
+      if (sigaction(signums[i], NULL, &old) == 0 &&
+          old.sa_handler != SIG_IGN)
+        sigaction(signums[i], &sa, NULL);
+    }
   /* The last checkpoint: on a signal, where the program stopped (a restart
    * goes on from there); at the end of the input, before the open windows
    * fire (a restart fires them again, over the same committed output). */
