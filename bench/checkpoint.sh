@@ -7,21 +7,24 @@
 #    bench/data/keys-$KEYS.csv, whose bids have KEYS distinct bidders (each
 #    seen twice), so that the state holds KEYS keys. For each program, REPS
 #    times: a run with a fresh --checkpoint-dir, --checkpoint-interval
-#    $STATE_INTERVAL and --log-level=debug (every checkpoint it takes with
-#    all KEYS keys is a sample: mid-run ones and the final one), then a
-#    second run with the same directory, which restores the final
-#    checkpoint (the "restored in" time of its info line) and takes one
-#    more (another sample). Both runs' output must equal the output of a
-#    run without checkpoints. Medians against the targets: a checkpoint of
-#    KEYS keys under 200 ms, a restore under 200 ms.
+#    $STATE_INTERVAL and --log-level=debug (every checkpoint it logs with
+#    all KEYS keys is a sample: periodic ones in the second half of the
+#    input, and the one at its end), then a second run with the same
+#    directory, which restores that last checkpoint (the "restored in" time
+#    of its info line). Both runs' output must equal the output of a run
+#    without checkpoints. Medians against the targets: a checkpoint of KEYS
+#    keys under 200 ms, a restore under 200 ms.
 # 2. Throughput: the workloads W1-W3 (bench/workloads/*.pspf) on the
 #    BENCH_N bids of bench/workloads.sh, and the two programs of part 1,
 #    each run without checkpoints and with a fresh --checkpoint-dir at each
 #    of INTERVALS. One untimed warm-up run of each (outputs compared with
-#    cmp), then RUNS rounds of timed runs, the configurations alternating.
-#    Ratios of median wall times to the run without checkpoints (target:
-#    within 10%), and "between": wall time less the time spent in
-#    checkpoints (summed from the debug lines), over the same.
+#    cmp, and those of the last timed runs too), then RUNS rounds of timed
+#    runs, the configurations alternating, each run after a sync and with
+#    its output and checkpoints removed.
+#    Ratios to the run without checkpoints of the same round (target:
+#    within 10%), their medians: of wall times, of CPU times, and "between":
+#    wall time less the time the program stopped for checkpoints (from the
+#    debug lines), over the wall time without.
 #
 # Exit status: 0 when every output matches, 1 when one differs, 2 on a
 # set-up error. A missed target is marked '!' but does not fail the run.
@@ -130,14 +133,30 @@ median() {
     END { if (!NR) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
           else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-# ckpts ERRFILE: "bytes keys total sinks state file" for each checkpoint line
+# ckpts ERRFILE: "bytes keys paused output state durable" for each line
+#   prog: debug: checkpoint 5: 28040448 bytes, 1000000 keys; the program
+#   paused 37.1 ms (output 0.0, state 37.1), durable 35.8 ms later
+# (paused: the program stopped to write out its output and serialize its
+# state; durable: the syncs and the file, on a thread of their own, except
+# for the first checkpoint and the last, which the program waits for).
 ckpts() {
   awk '/: debug: checkpoint [0-9]+: / {
     for (i = 1; i <= NF; i++) gsub(/[(),;]/, "", $i)
-    print $5, $7, $9, $12, $14, $16 }' "$1"
+    b = k = p = o = s = d = ""
+    for (i = 2; i <= NF; i++)
+      if ($i == "bytes") b = $(i - 1)
+      else if ($i == "keys") k = $(i - 1)
+      else if ($i == "paused") p = $(i + 1)
+      else if ($i == "output") o = $(i + 1)
+      else if ($i == "state") s = $(i + 1)
+      else if ($i == "durable") d = $(i + 1)
+    if (b == "" || k == "" || p == "" || o == "" || s == "" || d == "") {
+      print "checkpoint.sh: cannot read: " $0 > "/dev/stderr"; exit 1 }
+    print b, k, p, o, s, d }' "$1"
 }
-# run NAME STDERR CMD...: one run; wall microseconds and user + system
-# seconds appended to $OUT/NAME.runs (followed by what the caller adds).
+# run NAME STDERR CMD...: one run, its standard error to STDERR; sets us
+# (wall time, microseconds, from date +%s%N) and cpu (user + system
+# seconds, from GNU time).
 run() {
   name=$1 err=$2; shift 2
   t0=$(date +%s%N)
@@ -176,37 +195,39 @@ if has "$PARTS" state; then
       rm -rf "$dir"
       run "$p" "$OUT/$p.err" "$exe" --input="$keys_csv" --output="$cand" \
         --checkpoint-dir="$dir" --checkpoint-interval="$STATE_INTERVAL" --log-level=debug
-      ckpts "$OUT/$p.err" | awk -v k="$KEYS" '$2 == k' >>"$OUT/$p.samples"
+      ckpts "$OUT/$p.err" >"$OUT/ck.tmp" || die "$p: see $OUT/$p.err"
+      awk -v k="$KEYS" '$2 == k { print $0, $3 + $6 }' "$OUT/ck.tmp" >>"$OUT/$p.samples"
       same "$ref" "$cand" "$p with checkpoints" || ok=MISMATCH
       run "$p" "$OUT/$p.err" "$exe" --input="$keys_csv" --output="$cand" \
         --checkpoint-dir="$dir" --log-level=debug
-      ckpts "$OUT/$p.err" | awk -v k="$KEYS" '$2 == k' >>"$OUT/$p.samples"
       awk '/resuming from checkpoint/ && /restored in/ { print $(NF - 1), $(NF - 5) }' \
         "$OUT/$p.err" >>"$OUT/$p.restores"
       [ -s "$OUT/$p.restores" ] || die "$p: no 'restored in' line (see $OUT/$p.err)"
       same "$ref" "$cand" "$p resumed from its final checkpoint" || ok=MISMATCH
       r=$((r + 1))
     done
-    rm -rf "$dir"
+    rm -rf "$dir" "$OUT/ck.tmp"
     [ -s "$OUT/$p.samples" ] || die "$p: no checkpoint held $KEYS keys (see $OUT/$p.err)"
-    echo "$p $(wc -l <"$OUT/$p.samples") $(median 1 "$OUT/$p.samples")" \
-      "$(median 3 "$OUT/$p.samples") $(median 4 "$OUT/$p.samples")" \
-      "$(median 5 "$OUT/$p.samples") $(median 6 "$OUT/$p.samples")" \
-      "$(sort -g "$OUT/$p.samples" -k3,3 | awk 'NR == 1 { print $3 } END { print $3 }' | tr '\n' ' ')" \
-      "$(median 1 "$OUT/$p.restores") $(awk 'NR == 1 { print $2 }' "$OUT/$p.restores") $ok" >>"$state_rows"
+    sm() { median "$1" "$OUT/$p.samples"; }
+    echo "$p $(wc -l <"$OUT/$p.samples") $(sm 1) $(sm 3) $(sm 4) $(sm 5) $(sm 6) $(sm 7)" \
+      "$(sort -g -k3,3 "$OUT/$p.samples" | awk 'NR == 1 { a = $3 } END { print a, $3 }')" \
+      "$(median 1 "$OUT/$p.restores") $(awk 'NR == 1 { print $2 }' "$OUT/$p.restores") $ok" \
+      >>"$state_rows"
   done
   echo
-  echo "checkpoint cost: state of $KEYS keys ($((2 * KEYS)) bids), medians of every checkpoint"
-  echo "holding $KEYS keys ($REPS runs at $STATE_INTERVAL intervals and $REPS resumed runs),"
-  echo "restore: median of $REPS; targets: checkpoint < 200 ms, restore < 200 ms ('!': missed)"
+  echo "checkpoint cost: a state of $KEYS keys ($((2 * KEYS)) bids); medians of the checkpoints"
+  echo "holding $KEYS keys in $REPS runs (every $STATE_INTERVAL, and at the end), and of $REPS restores."
+  echo "paused: the program stopped (output: written out; state: serialized); durable: the"
+  echo "syncs and the file after it; total: both. Targets: a checkpoint < 200 ms, a restore"
+  echo "< 200 ms ('!': missed)"
   echo
   awk '
-    BEGIN { printf "%-14s %4s %9s %9s %7s %7s %7s %13s %10s %7s  %s\n", "program", "n",
-              "MB", "ckpt ms", "sinks", "state", "file", "min-max ms", "restore ms",
-              "keys", "check" }
-    { printf "%-14s %4d %9.1f %8.1f%1s %7.1f %7.1f %7.1f %6.1f-%-6.1f %9.1f%1s %7d  %s\n",
-        $1, $2, $3 / 1e6, $4, ($4 >= 200 ? "!" : " "), $5, $6, $7, $8, $9,
-        $10, ($10 >= 200 ? "!" : " "), $11, $12 }' "$state_rows"
+    BEGIN { printf "%-13s %3s %6s %8s %7s %7s %8s %8s %13s %9s %7s  %s\n", "program", "n",
+              "MB", "paused", "output", "state", "durable", "total", "paused min-max",
+              "restore", "keys", "check" }
+    { printf "%-13s %3d %6.1f %7.1f%1s %7.1f %7.1f %8.1f %7.1f%1s %6.1f-%-6.1f %8.1f%1s %7d  %s\n",
+        $1, $2, $3 / 1e6, $4, ($4 >= 200 ? "!" : " "), $5, $6, $7, $8, ($8 >= 200 ? "!" : " "),
+        $9, $10, $11, ($11 >= 200 ? "!" : " "), $12, $13 }' "$state_rows"
   rm -f "$state_rows"
 fi
 
@@ -245,50 +266,73 @@ if has "$PARTS" throughput; then
       i=0
       while [ "$i" -lt "$RUNS" ]; do
         for c in $configs; do
-          rm -rf "$OUT/ckpt"
+          out=$OUT/out/$w-$f.$c.csv            # $ref when c is none
+          # no checkpoints and no earlier output: every run writes afresh;
+          # and the run before has been written back (sync), so that its
+          # writeback does not slow this one
+          rm -rf "$OUT/ckpt" "$out"
+          sync
           if [ "$c" = none ]; then
-            run "$w $f" "$OUT/$w-$f.err" "$exe" --input="$in" --output="$ref" --log-level=debug
+            run "$w $f" "$OUT/$w-$f.err" "$exe" --input="$in" --output="$out" --log-level=debug
           else
-            run "$w $f $c" "$OUT/$w-$f.err" "$exe" --input="$in" --output="$OUT/out/$w-$f.$c.csv" \
+            run "$w $f $c" "$OUT/$w-$f.err" "$exe" --input="$in" --output="$out" \
               --checkpoint-dir="$OUT/ckpt" --checkpoint-interval="$c" --log-level=debug
           fi
-          # wall us, cpu s, checkpoints, ms in them, wall us less that
-          ckpts "$OUT/$w-$f.err" | awk -v us="$us" -v cpu="$cpu" '
-            { n++; ms += $3 } END { print us, cpu, n + 0, ms + 0, us - ms * 1000 }' \
+          # wall us, cpu s, checkpoints, ms the program stopped for them (every
+          # pause, and the durable phase of the first and the last, which it
+          # waits for), wall us less that
+          ckpts "$OUT/$w-$f.err" >"$OUT/ck.tmp" || die "$w $f: see $OUT/$w-$f.err"
+          [ "$c" = none ] || [ -s "$OUT/ck.tmp" ] || die "$w $f $c: no checkpoint logged"
+          awk -v us="$us" -v cpu="$cpu" '{ n++; ms += $3; d[n] = $6 }
+            END { if (n) ms += d[1] + (n > 1 ? d[n] : 0)
+                  print us, cpu, n + 0, ms + 0, us - ms * 1000 }' "$OUT/ck.tmp" \
             >>"$OUT/$w-$f-$c.runs"
         done
         i=$((i + 1))
       done
-      rm -rf "$OUT/ckpt"
-      line="$w $f $(median 1 "$OUT/$w-$f-none.runs") $(median 2 "$OUT/$w-$f-none.runs")"
+      rm -rf "$OUT/ckpt" "$OUT/ck.tmp"
+      for c in $INTERVALS; do # the timed runs' output too
+        same "$ref" "$OUT/out/$w-$f.$c.csv" "$w $f, checkpoints every $c" || verdict=MISMATCH
+      done
+      # ratios run by run (the runs of a round are next to each other in
+      # time, so that a change in the machine's load touches both), then
+      # their medians
+      none=$OUT/$w-$f-none.runs
+      line="$w $f $(median 1 "$none")"
       for c in $INTERVALS; do
         r=$OUT/$w-$f-$c.runs
-        line="$line $c $(median 1 "$r") $(median 2 "$r") $(median 3 "$r") $(median 4 "$r") $(median 5 "$r")"
+        paste -d' ' "$none" "$r" |
+          awk '{ print $6 / $1, ($2 > 0 ? $7 / $2 : 0), $10 / $1 }' >"$OUT/ratio.tmp"
+        line="$line $c $(median 1 "$r") $(median 1 "$OUT/ratio.tmp")"
+        line="$line $(median 2 "$OUT/ratio.tmp") $(median 3 "$r") $(median 4 "$r")"
+        line="$line $(median 3 "$OUT/ratio.tmp")"
       done
+      rm -f "$OUT/ratio.tmp"
       echo "$line $verdict" >>"$rows"
     done
   done
   echo
   echo "throughput with checkpoints: wall time against the same program without them,"
-  echo "median of $RUNS runs each (workloads: $N bids; K1, K2: the programs above);"
-  echo "x: ratio of wall times ('!': more than 1.10); n: checkpoints taken (with the final"
-  echo "one); ck ms: time in them; between x: (wall time - ck ms) / wall time without"
+  echo "$RUNS rounds (workloads: $N bids; K1, K2: the programs above); s: median wall time;"
+  echo "x: median over the rounds of the ratio of wall times ('!': more than 1.10); cpu x:"
+  echo "the same for user + system time; n: checkpoints taken (at the start, every interval,"
+  echo "at the end); ck ms: how long the program stopped for them; betw x: median ratio of"
+  echo "(wall time - ck ms) to the wall time without: the throughput between checkpoints"
   echo
   awk -v intervals="$INTERVALS" '
     BEGIN {
       k = split(intervals, iv, " ")
       printf "%-4s %-5s %8s", "work", "fmt", "none s"
       for (j = 1; j <= k; j++)
-        printf " | %-5s %7s %6s %3s %7s %6s", iv[j], "s", "x", "n", "ck ms", "betw x"
+        printf " | %-5s %6s %6s %5s %3s %6s %6s", iv[j], "s", "x", "cpu x", "n", "ck ms", "betw x"
       printf " | %s\n", "check"
     }
     { printf "%-4s %-5s %8.3f", $1, $2, $3 / 1e6
-      base = $3
       for (j = 0; j < k; j++) {
-        o = 5 + j * 6
-        x = $(o + 1) / base; b = $(o + 5) / base
-        printf " | %-5s %7.3f %5.2f%1s %3d %7.1f %5.2f%1s", $o, $(o + 1) / 1e6, x,
-          (x > 1.10 ? "!" : " "), $(o + 3), $(o + 4), b, (b > 1.10 ? "!" : " ")
+        o = 4 + j * 7
+        printf " | %-5s %6.3f %5.2f%1s %5.2f %3d %6.1f %5.2f%1s", $o, $(o + 1) / 1e6,
+          $(o + 2), ($(o + 2) > 1.10 ? "!" : " "), $(o + 3), $(o + 4), $(o + 5),
+          $(o + 6), ($(o + 6) > 1.10 ? "!" : " ")
       }
       printf " | %s\n", $NF }' "$rows"
   rm -f "$rows"

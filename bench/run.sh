@@ -1,9 +1,12 @@
 #!/bin/sh
 # run.sh -- every benchmark, as `make bench` runs it (see bench/README.md):
 # the front end (pspfc check) on generated programs, then the workloads
-# W1-W3 against the hand-written C baseline (10M bids by default; BENCH_N).
+# W1-W3 against the hand-written C baseline (10M bids by default; BENCH_N),
+# then what checkpoints cost (1M keys of state; W1-W3 with and without).
 set -eu
 cd "$(dirname "$0")/.."
 sh bench/check_bench.sh
 echo
 sh bench/workloads.sh
+echo
+sh bench/checkpoint.sh
