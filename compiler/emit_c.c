@@ -1277,6 +1277,28 @@ static const char *unit_text(Emitter *e, const char *c, const char *unit) {
 }
 #define ms_text(e, c) unit_text(e, c, "ms")
 
+/* Statements prefetching the bytes of every string in value [v] of type
+ * [t] (saving a table walks it in slot order, and each string it holds
+ * is elsewhere: a cache miss a string, unless asked for ahead). */
+static const char *prefetch_strs(Emitter *e, const char *v, Type *t) {
+  switch (t->kind) {
+  case TY_STRING:
+    return s_(e, "__builtin_prefetch((%s).p);\n", v);
+  case TY_OPTIONAL:
+    return prefetch_strs(e, s_(e, "(%s).v", v), t->elem);
+  case TY_RECORD: {
+    const char *r = "";
+    for (int i = 0; i < t->nfields; i++)
+      r = s_(e, "%s%s", r,
+             prefetch_strs(e, s_(e, "(%s).%s", v, cfield(e, t->fields[i].name)),
+                           t->fields[i].type));
+    return r;
+  }
+  default:
+    return "";
+  }
+}
+
 /* Registers state [id] for checkpoints: the emitted save_<id>(w) returns
  * the keys it holds, load_<id>(r) restores it into the empty state. */
 static void ck_state(Emitter *e, int id, const char *layout, Node *at) {
@@ -1337,8 +1359,8 @@ static void emit_heap_ck(Emitter *e, const char *name, Type *kt, bool id) {
  * in the same order as the one saved. */
 static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
                        const char *payload_drop, const char *payload_save,
-                       const char *payload_load, bool want_get,
-                       bool want_del) {
+                       const char *payload_load, const char *payload_prefetch,
+                       bool want_get, bool want_del) {
   CW *w = &e->state;
   const char *kc = ctype(e, kt);
   const char *h = key_hash(e, "key", kt);
@@ -1435,6 +1457,15 @@ static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
   cw(w, "pspf_ck_u64(w, t->cap);\npspf_ck_u64(w, t->len);\n");
   cw(w, "for (size_t i = 0, at = 0; i < t->cap; i++) {\n");
   w->indent++;
+  const char *pf = s_(e, "%s%s", prefetch_strs(e, "x->key", kt),
+                      payload_prefetch ? payload_prefetch : "");
+  if (*pf) {
+    cw(w, "if (i + 16 < t->cap) { /* strings 16 slots ahead */\n");
+    w->indent++;
+    cw(w, "const struct st_%d *x = &t->slots[i + 16];\n%s", id, pf);
+    w->indent--;
+    cw(w, "}\n");
+  }
   cw(w, "const struct st_%d *s = &t->slots[i];\nif (!s->used)\n  continue;\n"
      "pspf_ck_u64(w, i - at); /* the slot, after the last one */\nat = i;\n",
      id);
@@ -1602,7 +1633,7 @@ static bool collect_aggs(Emitter *e, Stage *sg, Type *t, bool windowed,
     if (a->kind == AG_DISTINCT) {
       a->set = ++e->tmp;
       cw(&e->state, "\n/* The distinct values of %s. */", a->name);
-      emit_table(e, a->set, a->in, "", NULL, "", "", false, false);
+      emit_table(e, a->set, a->in, "", NULL, "", "", NULL, false, false);
     }
   }
   return true;
@@ -1693,6 +1724,19 @@ static void emit_acc_ck(Emitter *e, Aggs *g) {
     w->indent--;
     cw(w, "}\n");
   }
+}
+
+/* Prefetches of the strings the accumulators [acc] of [g] hold. */
+static const char *acc_prefetch(Emitter *e, Aggs *g, const char *acc) {
+  const char *r = "";
+  for (int i = 0; i < g->n; i++) {
+    Agg *a = &g->a[i];
+    if (a->kind == AG_COUNT || a->kind == AG_AVG || a->kind == AG_DISTINCT ||
+        (a->kind == AG_FOLD && g->merges))
+      continue;
+    r = s_(e, "%s%s", r, prefetch_strs(e, s_(e, "%s.a%d", acc, i), a->in));
+  }
+  return r;
 }
 
 /* What accumulators [g] keep, for the checkpoint layout. */
@@ -2118,7 +2162,8 @@ static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
   emit_table(e, id, fc->key_type, s_(e, "struct acc_%d acc;\n", id),
              drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL,
              s_(e, "save_acc_%d(w, &s->acc);\n", id),
-             s_(e, "load_acc_%d(r, &s->acc);\n", id), false, false);
+             s_(e, "load_acc_%d(r, &s->acc);\n", id),
+             acc_prefetch(e, &g, "x->acc"), false, false);
   cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
   cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
@@ -2224,7 +2269,8 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   emit_table(e, id, kt, s_(e, "struct acc_%d acc;\n", id),
              drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL,
              s_(e, "save_acc_%d(w, &s->acc);\n", id),
-             s_(e, "load_acc_%d(r, &s->acc);\n", id), false, false);
+             s_(e, "load_acc_%d(r, &s->acc);\n", id),
+             acc_prefetch(e, g, "x->acc"), false, false);
   CW *w = &e->state;
   const char *oc = ctype(e, out);
   cw(w, "\n/* Open windows of stage %d, by ascending start. */\n", id);
@@ -2373,7 +2419,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
                 "s->sess[j].start = pspf_ckr_i64(r);\n  s->sess[j].end = "
                 "pspf_ckr_i64(r);\n  s->sess[j].id = pspf_ckr_u64(r);\n  "
                 "load_acc_%d(r, &s->sess[j].acc);\n}\n", id),
-             true, true);
+             NULL, true, true);
   cw(w, "static struct tab_%d tab_%d;\nstatic uint64_t seq_%d, nextid_%d;\n",
      id, id, id, id);
   cw(w, "\n/* When a session of stage %d is due. */\n", id);
@@ -2546,7 +2592,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
                 "s->open[j].end = pspf_ckr_i64(r);\n  s->open[j].n = "
                 "pspf_ckr_i64(r);\n  load_acc_%d(r, &s->open[j].acc);\n}\n",
                 nopen, nopen, id),
-             false, false);
+             NULL, false, false);
   cw(w, "static struct tab_%d tab_%d;\n", id, id);
   cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
@@ -2647,7 +2693,7 @@ static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
   CW *w = &e->state;
   cw(w, "\n/* Dedupe of stage %d: key -> when it last passed. */", id);
   emit_table(e, id, kt, "int64_t at;\n", NULL, "pspf_ck_i64(w, s->at);\n",
-             "s->at = pspf_ckr_i64(r);\n", true, true);
+             "s->at = pspf_ckr_i64(r);\n", NULL, true, true);
   cw(w, "static struct tab_%d tab_%d;\n", id, id);
   cw(w, "struct due_%d {\n  int64_t end, start;\n  %s key;\n};\n", id, kc);
   emit_heap(e, s_(e, "due_%d", id));

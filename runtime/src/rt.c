@@ -99,22 +99,17 @@ void pspf_scratch_reset(pspf_ctx_t *ctx) { scratch_free(ctx, false); }
  * takes tens of page faults to fill instead of tens of thousands, and its
  * random probes miss the TLB less. */
 #define HUGE_FROM ((size_t)4 << 20)
-#define HUGE_PAGE ((size_t)2 << 20)
 
 void *pspf_state_alloc(size_t n) {
-  void *p = NULL;
-  if (n >= HUGE_FROM) {
-    if (posix_memalign(&p, HUGE_PAGE, n) == 0) {
+  /* calloc of a large size maps fresh zero pages (no memset); advised
+   * before they are touched, their 2 MiB-aligned parts become huge pages. */
+  void *p = calloc(1, n ? n : 1);
 #ifdef MADV_HUGEPAGE
-      madvise(p, n, MADV_HUGEPAGE);
-#endif
-      memset(p, 0, n);
-    } else {
-      p = NULL;
-    }
-  } else {
-    p = calloc(1, n ? n : 1);
+  if (p && n >= HUGE_FROM) {
+    uintptr_t a = ((uintptr_t)p + 4095) & ~(uintptr_t)4095;
+    madvise((void *)a, n - (a - (uintptr_t)p), MADV_HUGEPAGE);
   }
+#endif
   if (!p) {
     pspf_log(NULL, 0, "out of memory for keyed state");
     exit(PSPF_EXIT_FAILURE);

@@ -530,8 +530,8 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, NULL},
   };
   static pspf_state_t states[] = {
-      {"event_time lateness INT64_C(2000)", "bids_w3.pspf:7", save_1, load_1},
-      {"window tumbling(INT64_C(10000), every INT64_C(10000)) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3},
+      {"event_time lateness 2000ms", "bids_w3.pspf:7", save_1, load_1},
+      {"window tumbling(10000ms, every 10000ms) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3},
   };
   pspf_program_t prog = {
       .name = "bids_w3",

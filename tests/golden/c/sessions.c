@@ -265,6 +265,11 @@ static uint64_t save_tab_3(pspf_buf_t *w, const struct tab_3 *t) {
   pspf_ck_u64(w, t->cap);
   pspf_ck_u64(w, t->len);
   for (size_t i = 0, at = 0; i < t->cap; i++) {
+    if (i + 16 < t->cap) { /* strings 16 slots ahead */
+      const struct st_3 *x = &t->slots[i + 16];
+      __builtin_prefetch(((x->key).f_user).p);
+      __builtin_prefetch(((x->key).f_page).p);
+    }
     const struct st_3 *s = &t->slots[i];
     if (!s->used)
       continue;
@@ -579,6 +584,10 @@ static uint64_t save_tab_6(pspf_buf_t *w, const struct tab_6 *t) {
   pspf_ck_u64(w, t->cap);
   pspf_ck_u64(w, t->len);
   for (size_t i = 0, at = 0; i < t->cap; i++) {
+    if (i + 16 < t->cap) { /* strings 16 slots ahead */
+      const struct st_6 *x = &t->slots[i + 16];
+      __builtin_prefetch((x->key).p);
+    }
     const struct st_6 *s = &t->slots[i];
     if (!s->used)
       continue;
@@ -962,9 +971,9 @@ int main(int argc, char **argv) {
   };
   static pspf_state_t states[] = {
       {"processing time", "sessions.pspf:8", save_2, load_2},
-      {"dedupe within INT64_C(1000) on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3},
-      {"event_time lateness INT64_C(5000), per source of 2", "sessions.pspf:9", save_4, load_4},
-      {"window session(gap INT64_C(30000)) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6},
+      {"dedupe within 1000ms on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3},
+      {"event_time lateness 5000ms, per source of 2", "sessions.pspf:9", save_4, load_4},
+      {"window session(gap 30000ms) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6},
   };
   pspf_program_t prog = {
       .name = "sessions",
