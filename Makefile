@@ -140,7 +140,7 @@ demo:
 
 $(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(filter-out $(SAN)/obj/format.o $(SAN)/obj/checkpoint.o $(SAN)/obj/buf.o,$(RUNTIME_OBJ_SAN))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv sqlite3) -lm
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv sqlite3 libmosquitto) -lm
 
 test check:
 	$(Q)sh scripts/deps.sh

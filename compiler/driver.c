@@ -167,6 +167,7 @@ int driver_build(Source *src, Arena *arena, const Options *o,
   /* Only the libraries the program uses: a sqlite sink's code names
    * pspf_sqlite_ops. */
   bool sqlite = strstr(text, "pspf_sqlite_ops") != NULL;
+  bool mqtt = strstr(text, "pspf_mqtt_") != NULL;
   free(text);
 
   char inc[PATH_MAX], lib[PATH_MAX];
@@ -178,10 +179,10 @@ int driver_build(Source *src, Arena *arena, const Options *o,
   snprintf(cmd, sizeof cmd,
            "%s %s -std=c11 -Wall -Wextra -Werror -Wno-unused-label "
            "-Wno-unused-variable -Wno-unused-function -I'%s' -o '%s' '%s' "
-           "'%s/libpspf.a' %s -luv%s -lm",
+           "'%s/libpspf.a' %s -luv%s%s -lm",
            cc && *cc ? cc : "cc", cflags && *cflags ? cflags : "-O2", inc,
            exe, c_path, lib, ldflags ? ldflags : "",
-           sqlite ? " -lsqlite3" : "");
+           sqlite ? " -lsqlite3" : "", mqtt ? " -lmosquitto" : "");
   if (b->verbose)
     fprintf(stderr, "%s\n", cmd);
   int rc = system(cmd);

@@ -697,6 +697,28 @@ static const char *sym_c(Emitter *e, const char *prefix, Symbol *s) {
 
 static char fmt_delim(Symbol *s) { return s->csv_delim ? s->csv_delim : ','; }
 
+/* The value of named argument [name] of connector call [conn], or NULL. */
+static Node *conn_arg(Node *conn, const char *name) {
+  for (int j = 0; conn && j < conn->list.len; j++) {
+    Node *a = conn->list.items[j];
+    if (a->kind == ND_NAMED_ARG && strcmp(a->name, name) == 0)
+      return a->a;
+  }
+  return NULL;
+}
+
+/* Statements setting an mqtt connector's fields on [lv] (a source or
+ * sink). */
+static void mqtt_fields(Emitter *e, CW *w, const char *lv, Symbol *s) {
+  Node *topic = conn_arg(s->conn, "topic"), *qos = conn_arg(s->conn, "qos"),
+       *cid = conn_arg(s->conn, "client_id");
+  cw(w, "%s.topic = %s;\n%s.qos = %s;\n", lv,
+     topic ? s_(e, "cstr(%s)", expr(e, topic, NULL)) : "\"#\"", lv,
+     qos ? s_(e, "(int)%s", expr(e, qos, NULL)) : "0");
+  if (cid)
+    cw(w, "%s.client_id = cstr(%s);\n", lv, expr(e, cid, NULL));
+}
+
 /* The SQLite column type of a field. */
 static const char *sql_type(Type *t) {
   if (t->kind == TY_OPTIONAL)
@@ -795,8 +817,9 @@ static void emit_sink(Emitter *e, Symbol *s, int index) {
     emit_sqlite_sink(e, s, index);
     return;
   }
+  bool mqtt = strcmp(s->connector, "mqtt") == 0;
   if (strcmp(s->connector, "file") != 0 && strcmp(s->connector, "stdout") != 0 &&
-      strcmp(s->connector, "console") != 0) {
+      strcmp(s->connector, "console") != 0 && !mqtt) {
     unsupported(e, s->decl->loc, s_(e, "a '%s' sink", s->connector));
     return;
   }
@@ -816,9 +839,13 @@ static void emit_sink(Emitter *e, Symbol *s, int index) {
   write_value(e, "b", "*r", t, fmt);
   if (strcmp(fmt, "csv") == 0)
     cw(&e->w, "#undef DELIM\n#undef DELIM_S\n");
-  cw(&e->w, "pspf_buf_add(b, \"\\n\", 1);\n");
-  cw(&e->w, "sk->records++;\n");
-  cw(&e->w, "pspf_sink_maybe_flush(ctx, sk);\n");
+  if (mqtt) { /* one message a record */
+    cw(&e->w, "pspf_mqtt_publish(ctx, sk);\n");
+  } else {
+    cw(&e->w, "pspf_buf_add(b, \"\\n\", 1);\n");
+    cw(&e->w, "sk->records++;\n");
+    cw(&e->w, "pspf_sink_maybe_flush(ctx, sk);\n");
+  }
   e->w.indent--;
   cw(&e->w, "}\n");
 }
@@ -3421,7 +3448,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     Type *t = src->type;
     const char *fmt = src->format ? src->format : "json";
     if (strcmp(src->connector, "file") != 0 &&
-        strcmp(src->connector, "stdin") != 0) {
+        strcmp(src->connector, "stdin") != 0 &&
+        strcmp(src->connector, "mqtt") != 0) {
       unsupported(e, src->decl->loc, s_(e, "a '%s' source", src->connector));
       continue;
     }
@@ -3582,9 +3610,15 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        fmt_delim(s),
        strcmp(fmt, "csv") == 0 ? s_(e, "header_%s", s->name) : "NULL",
        s->name);
-    if (strcmp(fmt, "csv") == 0 && s->csv_no_header)
+    bool mqtt = strcmp(s->connector, "mqtt") == 0;
+    if (strcmp(fmt, "csv") == 0 && (s->csv_no_header || mqtt))
       cw(w, "for (int i = 0; i < %d; i++)\n  cols_%s[i] = i;\n",
          s->type->nfields, s->name);
+    if (mqtt) { /* a message is a record: no header */
+      cw(w, "sources[%d].header = false;\nsources[%d].ops = "
+         "&pspf_mqtt_source_ops;\n", i, i);
+      mqtt_fields(e, w, s_(e, "sources[%d]", i), s);
+    }
     for (int j = 0; s->conn && j < s->conn->list.len; j++) {
       Node *a = s->conn->list.items[j];
       if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
@@ -3604,7 +3638,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
         append = a->a->bval;
     }
     bool console = strcmp(s->connector, "file") != 0 &&
-                   strcmp(s->connector, "sqlite") != 0;
+                   strcmp(s->connector, "sqlite") != 0 &&
+                   strcmp(s->connector, "mqtt") != 0;
     const char *kind = strcmp(s->connector, "sqlite") == 0
                            ? "sqlite"
                            : s_(e, "%s %s", s->connector,
@@ -3615,6 +3650,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        c_string_literal(e, kind, strlen(kind)),
        console || !path ? "\"-\"" : s_(e, "cstr(%s)", expr(e, path, NULL)),
        append ? "true" : "false");
+    if (strcmp(s->connector, "mqtt") == 0) {
+      cw(w, "sinks[%d].ops = &pspf_mqtt_sink_ops;\n", i);
+      mqtt_fields(e, w, s_(e, "sinks[%d]", i), s);
+    }
     if (strcmp(s->connector, "sqlite") == 0) {
       Node *table = NULL;
       for (int j = 0; s->conn && j < s->conn->list.len; j++) {

@@ -500,6 +500,48 @@ static void process(reader_t *r, bool at_eof) {
   r->base += off;
 }
 
+void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src, const char *p,
+                        size_t n, uint64_t offset, uint64_t line) {
+  ctx->csv_nf = -2;
+  ctx->pos.source = src->name;
+  ctx->pos.path = src->path;
+  ctx->pos.offset = offset;
+  ctx->pos.line = line;
+  ctx->input = (pspf_str_t){p, n};
+  if (n == 0 && src->format != PSPF_FMT_LINES)
+    return;
+  ctx->records_in++;
+  src->on_record(ctx, p, n);
+  if (ctx->fault)
+    pspf_bad_record(ctx);
+  ctx->scratch.n = 0;
+  pspf_scratch_reset(ctx);
+}
+
+const char *pspf_program_name(void) { return prog_name; }
+
+static run_t *the_run; /* one program a process */
+static void flush_sinks(run_t *run);
+
+void pspf_input_quiet(pspf_ctx_t *ctx) {
+  if (the_run && the_run->ctx == ctx)
+    flush_sinks(the_run);
+}
+
+/* --mqtt-username and the like (see pspf_connector_option). */
+static const char *conn_opts[3];
+static const char *const conn_names[3] = {"mqtt_username", "mqtt_password",
+                                          "mqtt_cafile"};
+
+static const char *env_for(const char *name);
+
+const char *pspf_connector_option(const char *name) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(name, conn_names[i]) == 0)
+      return conn_opts[i] ? conn_opts[i] : env_for(name);
+  return NULL;
+}
+
 /* Writes what every sink holds (the input has gone quiet). */
 static void flush_sinks(run_t *run) {
   for (int i = 0; i < run->prog->nsinks; i++)
@@ -533,8 +575,12 @@ static void stop_sources(run_t *run) {
       w = write(run->wake[1], "x", 1);
     while (w < 0 && errno == EINTR);
   }
-  for (int i = 0; i < run->prog->nsources; i++)
+  for (int i = 0; i < run->prog->nsources; i++) {
     close_follow(&run->readers[i]);
+    pspf_source_t *src = &run->prog->sources[i];
+    if (src->ops && src->impl)
+      src->ops->stop(run->ctx, src);
+  }
 }
 
 /* SIGINT or SIGTERM while the program finishes: the first is noted, the
@@ -1465,6 +1511,8 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "start over\n"
           "  --dead-letter=PATH           bad records go here (default "
           "%s.dead.jsonl)\n"
+          "  --mqtt-username=NAME, --mqtt-password=SECRET, --mqtt-cafile=PATH\n"
+          "                               MQTT log-in and TLS (mqtts:// URLs)\n"
           "  --max-bad-records=N          stop with status 3 after N bad "
           "records\n"
           "  --log-level=LEVEL            error, warn, info or debug\n"
@@ -1523,6 +1571,9 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("checkpoint-dir")      ? 4
               : IS("checkpoint-interval") ? 5
               : IS("checkpoint-reset")    ? 6
+              : IS("mqtt-username")       ? 7
+              : IS("mqtt-password")       ? 8
+              : IS("mqtt-cafile")         ? 9
                                           : 0;
 #undef IS
     int found = -1;
@@ -1560,6 +1611,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       ck_dir = val;
     else if (opt == 5)
       ck_interval = val;
+    else if (opt >= 7 && opt <= 9)
+      conn_opts[opt - 7] = val;
     else
       given[found] = val;
   }
@@ -1642,6 +1695,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   run_t run = {.prog = prog, .ctx = &ctx, .readers = readers,
                .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval,
                .ck_lock = -1};
+  the_run = &run;
   if (ck_dir) {
     make_layout(&run);
     run.resume = calloc((size_t)prog->nsources + 1, sizeof *run.resume);
@@ -1725,6 +1779,14 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
         continue;
       }
     }
+    if (r->src->ops) { /* it delivers its records itself */
+      r->done = true;
+      if (r->src->ops->start(&ctx, r->src) < 0) {
+        ctx.exit_status = PSPF_EXIT_FAILURE;
+        stop_sources(&run);
+      }
+      continue;
+    }
     r->cap = READ_BLOCK * 2;
     r->buf = calloc(1, r->cap + PSPF_READ_PAD); /* readable padding */
     if (!r->buf) {
@@ -1803,6 +1865,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     pspf_buf_free(&readers[i].header);
   }
   free_run(&run);
+  the_run = NULL;
   if (ctx.stop_signal && last_ck)
     pspf_log(&ctx, 2, "stopped by %s: open windows are kept in checkpoint "
              "%llu, not fired", ctx.stop_signal == SIGINT ? "SIGINT"

@@ -303,8 +303,20 @@ typedef enum pspf_format_e {
   PSPF_FMT_LINES
 } pspf_format_t;
 
+typedef struct pspf_source_s pspf_source_t;
+
+/* A source that is not a file (MQTT): it delivers its records itself,
+ * each through pspf_source_record(), from callbacks of the loop. */
+typedef struct pspf_source_ops_s {
+  /* Starts [src] (connects, subscribes). Returns 0 or logs and returns
+   * PSPF_EIO. */
+  int (*start)(pspf_ctx_t *ctx, pspf_source_t *src);
+  /* Stops it: no more records; its handles close. */
+  void (*stop)(pspf_ctx_t *ctx, pspf_source_t *src);
+} pspf_source_ops_t;
+
 /* A source: the emitted code parses each record and runs the pipelines. */
-typedef struct pspf_source_s {
+struct pspf_source_s {
   const char *name;      /* in the program */
   const char *path;      /* file path; "-" is stdin */
   pspf_format_t format;  /* csv, json or lines */
@@ -323,7 +335,33 @@ typedef struct pspf_source_s {
   /* file: keep reading data appended to the file, like tail -f; the source
    * then never ends (the program runs until SIGINT or SIGTERM). */
   bool follow;
-} pspf_source_t;
+  const pspf_source_ops_t *ops; /* NULL for files and stdin */
+  const char *topic;            /* mqtt: the topic (wildcards allowed) */
+  int qos;                      /* mqtt: 0 or 1 */
+  const char *client_id;        /* mqtt: given, or NULL */
+  void *impl;                   /* what [ops] keep */
+};
+
+/* Runs one record of [src] (its text [p], [n] bytes, with PSPF_READ_PAD
+ * readable bytes after it) through the pipelines, as a file's records
+ * are: counted, and a bad one sent to the dead-letter file. [offset] and
+ * [line] are its position for the dead-letter file. */
+PSPF_EXTERN void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src,
+                                    const char *p, size_t n, uint64_t offset,
+                                    uint64_t line);
+
+/* A source has delivered what it has for now: the sinks write out what
+ * they hold, so that output keeps up with a live input. */
+PSPF_EXTERN void pspf_input_quiet(pspf_ctx_t *ctx);
+
+/* The program's name (for default client ids). */
+PSPF_EXTERN const char *pspf_program_name(void);
+
+/* A connector option given on the command line (--mqtt-username=...),
+ * else its PSPF_ variable (PSPF_MQTT_USERNAME), else NULL. [name] is
+ * "mqtt_username", "mqtt_password" or "mqtt_cafile". */
+PSPF_EXTERN const char *pspf_connector_option(const char *name);
+
 
 typedef struct pspf_sink_s pspf_sink_t;
 
@@ -370,6 +408,9 @@ struct pspf_sink_s {
   const pspf_sink_ops_t *ops;     /* NULL for files, stdout, console */
   const pspf_sql_table_t *table;  /* a SQLite sink's table */
   void *impl;                     /* what [ops] keep */
+  const char *topic;              /* mqtt: the topic */
+  int qos;                        /* mqtt: 0 or 1 */
+  const char *client_id;          /* mqtt: given, or NULL */
 };
 
 /* SQLite sinks (link with -lsqlite3). Rows are inserted in batches, in
@@ -391,6 +432,12 @@ PSPF_EXTERN void pspf_sql_timestamp(pspf_sink_t *s, int col, int64_t ms);
 /* Writes the row bound; a failure logs, sets the exit status and stops
  * the program. */
 PSPF_EXTERN void pspf_sql_row(pspf_ctx_t *ctx, pspf_sink_t *s);
+
+/* MQTT (link with -lmosquitto): a source, and a sink whose writer puts a
+ * record's text in s->buf and calls pspf_mqtt_publish(). */
+PSPF_EXTERN extern const pspf_source_ops_t pspf_mqtt_source_ops;
+PSPF_EXTERN extern const pspf_sink_ops_t pspf_mqtt_sink_ops;
+PSPF_EXTERN void pspf_mqtt_publish(pspf_ctx_t *ctx, pspf_sink_t *s);
 
 /* True if [path] does not exist or holds no bytes (a CSV sink opened for
  * appending writes its header only then). */
