@@ -95,6 +95,7 @@ static int parse_url(mq_t *q, const char *url) {
 
 static void update_poll(mq_t *q);
 static void schedule_reconnect(mq_t *q);
+static int reconnect_waiting(mq_t *q);
 
 static void on_poll_closed(uv_handle_t *h) { (void)h; }
 
@@ -389,11 +390,9 @@ static void drain(mq_t *q, unsigned ms) {
   while ((q->unacked || (q->m && mosquitto_want_write(q->m))) &&
          uv_hrtime() < until && !q->closing) {
     int rc = mosquitto_loop(q->m, 100, 1);
-    if (rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) {
-      q->connected = false;
-      close_poll(q);
-      mosquitto_reconnect(q->m); /* blocking: we are waiting anyway */
-    }
+    if ((rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST) &&
+        reconnect_waiting(q) < 0)
+      break;
   }
   update_poll(q);
 }
@@ -433,22 +432,82 @@ static int sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
 const pspf_sink_ops_t pspf_mqtt_sink_ops = {sink_open, sink_commit,
                                             sink_close};
 
+/* Connects [q] again, waiting (the program, and so its sources, pause):
+ * exponential backoff with jitter, for at most pspf_sink_retry_ms() in
+ * all. Returns 0 once connected, -1 at the limit. */
+static int reconnect_waiting(mq_t *q) {
+  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
+  unsigned ms = RECONNECT_MIN_MS;
+  bool told = false;
+  close_poll(q);
+  q->connected = false;
+  while (uv_hrtime() < until && !q->closing) {
+    if (mosquitto_reconnect(q->m) == MOSQ_ERR_SUCCESS) {
+      /* Wait for the CONNACK. */
+      uint64_t ack = uv_hrtime() + 5000000000u;
+      while (!q->connected && uv_hrtime() < ack &&
+             mosquitto_loop(q->m, 100, 1) == MOSQ_ERR_SUCCESS)
+        ;
+      if (q->connected) {
+        update_poll(q);
+        return 0;
+      }
+    }
+    if (!told) {
+      pspf_log(q->ctx, 1, "%s: %s:%d is unreachable; the program waits "
+               "(retrying for up to %lld ms)", q->what, q->host, q->port,
+               (long long)pspf_sink_retry_ms());
+      told = true;
+    }
+    unsigned wait = ms / 2 + (unsigned)(rand() % (int)(ms / 2 + 1));
+    struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+    if (ms < RECONNECT_MAX_MS)
+      ms *= 2;
+  }
+  return -1;
+}
+
+/* The most QoS 1 messages in flight: past it, the program waits for
+ * acknowledgements (backpressure: its sources pause). */
+#define MAX_INFLIGHT 1000
+
 void pspf_mqtt_publish(pspf_ctx_t *ctx, pspf_sink_t *s) {
   mq_t *q = s->impl;
-  int rc = mosquitto_publish(q->m, NULL, s->topic, (int)s->buf.n, s->buf.p,
-                             s->qos, false);
+  int rc;
+  for (;;) {
+    rc = mosquitto_publish(q->m, NULL, s->topic, (int)s->buf.n, s->buf.p,
+                           s->qos, false);
+    if (rc != MOSQ_ERR_NO_CONN && rc != MOSQ_ERR_CONN_LOST)
+      break;
+    /* Not connected: the program waits for the broker (its sources
+     * pause). A QoS 1 message is in the client's queue already, and goes
+     * out once connected; a QoS 0 one is published again. */
+    if (reconnect_waiting(q) < 0)
+      break;
+    if (s->qos > 0) {
+      rc = MOSQ_ERR_SUCCESS;
+      break;
+    }
+  }
   s->buf.n = 0;
-  if (rc == MOSQ_ERR_SUCCESS || rc == MOSQ_ERR_NO_CONN) {
-    /* (Without a connection the client keeps the message and sends it
-     * once it is back.) */
+  if (rc == MOSQ_ERR_SUCCESS) {
     s->records++;
     if (s->qos > 0)
       q->unacked++;
-    update_poll(q);
-    return;
+    if (q->unacked >= MAX_INFLIGHT)
+      drain(q, (unsigned)pspf_sink_retry_ms());
+    if (q->unacked < MAX_INFLIGHT) {
+      update_poll(q);
+      return;
+    }
   }
-  pspf_log(ctx, 0, "%s: cannot publish to '%s': %s", q->what, s->topic,
-           mosquitto_strerror(rc));
+  pspf_log(ctx, 0, "%s: cannot publish to '%s' on %s:%d: %s; stopping "
+           "(a restart goes on from the last checkpoint)", q->what, s->topic,
+           q->host, q->port,
+           rc == MOSQ_ERR_SUCCESS ? "no acknowledgement within the retry limit"
+           : rc == MOSQ_ERR_NO_CONN ? "unreachable for the retry limit"
+                                    : mosquitto_strerror(rc));
   ctx->exit_status = PSPF_EXIT_FAILURE;
   ctx->stopping = true;
 }

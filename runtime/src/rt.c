@@ -520,6 +520,9 @@ void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src, const char *p,
 
 const char *pspf_program_name(void) { return prog_name; }
 
+static int64_t sink_retry_ms = 60000;
+int64_t pspf_sink_retry_ms(void) { return sink_retry_ms; }
+
 static run_t *the_run; /* one program a process */
 static void flush_sinks(run_t *run);
 
@@ -1513,6 +1516,8 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "%s.dead.jsonl)\n"
           "  --mqtt-username=NAME, --mqtt-password=SECRET, --mqtt-cafile=PATH\n"
           "                               MQTT log-in and TLS (mqtts:// URLs)\n"
+          "  --sink-retry-limit=D         how long a failing sink is retried "
+          "(default 60s)\n"
           "  --max-bad-records=N          stop with status 3 after N bad "
           "records\n"
           "  --log-level=LEVEL            error, warn, info or debug\n"
@@ -1548,6 +1553,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   ctx.log_level = 1;
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
+  const char *retry_limit = NULL;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -1574,6 +1580,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("mqtt-username")       ? 7
               : IS("mqtt-password")       ? 8
               : IS("mqtt-cafile")         ? 9
+              : IS("sink-retry-limit")    ? 10
                                           : 0;
 #undef IS
     int found = -1;
@@ -1613,6 +1620,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       ck_interval = val;
     else if (opt >= 7 && opt <= 9)
       conn_opts[opt - 7] = val;
+    else if (opt == 10)
+      retry_limit = val;
     else
       given[found] = val;
   }
@@ -1633,6 +1642,15 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
                       interval <= 0)) {
     fprintf(stderr, "%s: error: --checkpoint-interval is a duration such as "
             "10s or 500ms, not '%s'\n", prog->name, ck_interval);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  if (!retry_limit)
+    retry_limit = env_for("sink_retry_limit");
+  if (retry_limit && (parse_duration(retry_limit, &sink_retry_ms) < 0 ||
+                      sink_retry_ms < 0)) {
+    fprintf(stderr, "%s: error: --sink-retry-limit is a duration such as "
+            "60s, not '%s'\n", prog->name, retry_limit);
     free(given);
     return PSPF_EXIT_USAGE;
   }

@@ -98,8 +98,12 @@ static void broker_start(T *t) {
   char conf[1024];
   snprintf(conf, sizeof conf,
            "listener %d 127.0.0.1\nallow_anonymous true\npersistence true\n"
-           "persistence_location %s/\nautosave_interval 1\n",
-           t->port, t->dir);
+           "persistence_location %s/\nautosave_interval 1\n"
+           "max_queued_messages 0\n%s",
+           t->port, t->dir,
+           /* as root, mosquitto would drop to its own user, who cannot
+            * write the persistence file in the test's directory */
+           geteuid() == 0 ? "user root\n" : "");
   put_file(t, "mosquitto.conf", conf);
   pid_t pid = fork();
   cr_assert(pid >= 0);
@@ -381,5 +385,102 @@ Test(mqtt, sink_publishes_every_record) {
   cr_expect_str_eq(got, "{\"id\":10,\"name\":\"A\"}\n{\"id\":20,\"name\":\"B\"}\n"
                         "{\"id\":30,\"name\":\"C, D\"}\n");
   free(got);
+  teardown(&t);
+}
+
+static const char *const writer =
+    "type R = { id: int, name: string }\n"
+    "source rs: R = file(\"in.csv\", format: csv)\n"
+    "sink m = mqtt(\"tcp://127.0.0.1:PORT\", topic: \"t/out\", qos: 1)\n"
+    "rs |> m\n";
+
+/* mosquitto_sub with a persistent session (client id "peer"): [count]
+ * messages of t/out into dir/[file]; with count 0, only subscribes. */
+static int peer(T *t, int count, const char *file) {
+  char *out;
+  char what[32];
+  if (count)
+    snprintf(what, sizeof what, "-C %d", count);
+  else
+    snprintf(what, sizeof what, "-E");
+  int st = sh(t, &out,
+              "timeout 20 mosquitto_sub -p %d -t t/out -q 1 -c -i peer %s "
+              "> %s 2>&1",
+              t->port, what, file);
+  free(out);
+  return st;
+}
+
+static void write_ids(T *t, int n) {
+  char *text = malloc((size_t)n * 24 + 16), *p = text;
+  p += sprintf(p, "id,name\n");
+  for (int i = 1; i <= n; i++)
+    p += sprintf(p, "%d,n%d\n", i, i);
+  put_file(t, "in.csv", text);
+  free(text);
+}
+
+Test(mqtt, sink_waits_for_a_broker_that_is_down) {
+  T t;
+  setup(&t, writer);
+  write_ids(&t, 2000);
+  cr_assert_eq(peer(&t, 0, "peer0.txt"), 0); /* its session, subscribed */
+  broker_stop(&t);
+  /* The program starts with the broker down: it waits, its source
+   * paused, and publishes everything once the broker is back. */
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    if (chdir(t.dir) < 0)
+      _exit(127);
+    int e = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (e < 0 || dup2(e, 2) < 0)
+      _exit(127);
+    execl("./prog", "./prog", "--log-level=info", (char *)NULL);
+    _exit(127);
+  }
+  pause_ms(1000);
+  broker_start(&t);
+  int st;
+  waitpid(pid, &st, 0);
+  char *err = contents(&t, "stderr.txt");
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x:\n%s", st,
+            err);
+  cr_expect(strstr(err, "is unreachable; the program waits"), "%s", err);
+  free(err);
+  int pst = peer(&t, 2000, "got.txt");
+  char *got = contents(&t, "got.txt"), *blog = contents(&t, "broker.log");
+  cr_assert_eq(pst, 0, "mosquitto_sub: %d, %d lines:\n%.300s\nbroker:\n%s", pst,
+               (int)strlen(got), got, blog);
+  free(got);
+  free(blog);
+  char *out;
+  sh(&t, &out, "sed 's/.*\"id\":\\([0-9]*\\).*/\\1/' got.txt | sort -n");
+  char *want = seq_text(1, 2000);
+  cr_expect_str_eq(out, want, "lost or doubled messages");
+  free(out);
+  free(want);
+  teardown(&t);
+}
+
+Test(mqtt, sink_gives_up_after_the_retry_limit) {
+  T t;
+  setup(&t, writer);
+  write_ids(&t, 10);
+  broker_stop(&t);
+  char *out;
+  long t0 = now_ms();
+  int st = sh(&t, &out, "./prog --sink-retry-limit=1s 2>&1");
+  long took = now_ms() - t0;
+  cr_expect_eq(st, 2, "exit status %d:\n%s", st, out);
+  cr_expect(strstr(out, "error: sink 'm': cannot publish to 't/out' on "
+                        "127.0.0.1:"),
+            "%s", out);
+  cr_expect(strstr(out, "unreachable for the retry limit; stopping (a restart "
+                        "goes on from the last checkpoint)"),
+            "%s", out);
+  cr_expect_lt(took, 20000, "took %ld ms", took);
+  cr_expect_null(strstr(out, "Sanitizer"), "%s", out);
+  free(out);
   teardown(&t);
 }

@@ -354,6 +354,10 @@ PSPF_EXTERN void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src,
  * they hold, so that output keeps up with a live input. */
 PSPF_EXTERN void pspf_input_quiet(pspf_ctx_t *ctx);
 
+/* How long a failing sink is retried before the program stops with
+ * status 2 (--sink-retry-limit, default 60 s), in ms. */
+PSPF_EXTERN int64_t pspf_sink_retry_ms(void);
+
 /* The program's name (for default client ids). */
 PSPF_EXTERN const char *pspf_program_name(void);
 
