@@ -111,7 +111,10 @@ static int sql_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
       return fail(ctx, s, "cannot open the database");
     }
     q->db = c->db;
-    sqlite3_busy_timeout(q->db, 10000);
+    /* A database locked by another process is waited for (SQLite retries
+     * with growing sleeps) up to the sinks' retry limit. */
+    int64_t limit = pspf_sink_retry_ms();
+    sqlite3_busy_timeout(q->db, limit > INT32_MAX ? INT32_MAX : (int)limit);
     if (exec(q, "PRAGMA journal_mode=WAL") < 0 ||
         exec(q, "PRAGMA synchronous=FULL") < 0)
       return fail(ctx, s, "cannot set WAL mode");
