@@ -140,11 +140,16 @@ demo:
 
 $(SAN)/bin/pspfc-tests: $(TEST_OBJ_SAN) $(COMPILER_OBJ_SAN) $(filter-out $(SAN)/obj/format.o $(SAN)/obj/checkpoint.o $(SAN)/obj/buf.o,$(RUNTIME_OBJ_SAN))
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv sqlite3 libmosquitto) -lm
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs criterion libuv sqlite3 libmosquitto rdkafka) -lm
+
+# librdkafka's mock cluster in a process of its own, for the Kafka tests.
+$(B)/bin/pspf-kafka-mock: tests/kafka/mock.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(DEFS) -o $@ $< $$(pkg-config --libs rdkafka)
 
 test check:
 	$(Q)sh scripts/deps.sh
-	$(Q)$(MAKE) --no-print-directory all $(SAN)/bin/pspfc $(SAN)/bin/pspfc-tests
+	$(Q)$(MAKE) --no-print-directory all $(SAN)/bin/pspfc $(SAN)/bin/pspfc-tests $(B)/bin/pspf-kafka-mock
 	$(Q)sh tests/run.sh
 
 golden-update: all

@@ -168,6 +168,7 @@ int driver_build(Source *src, Arena *arena, const Options *o,
    * pspf_sqlite_ops. */
   bool sqlite = strstr(text, "pspf_sqlite_ops") != NULL;
   bool mqtt = strstr(text, "pspf_mqtt_") != NULL;
+  bool kafka = strstr(text, "pspf_kafka_") != NULL;
   free(text);
 
   char inc[PATH_MAX], lib[PATH_MAX];
@@ -179,10 +180,11 @@ int driver_build(Source *src, Arena *arena, const Options *o,
   snprintf(cmd, sizeof cmd,
            "%s %s -std=c11 -Wall -Wextra -Werror -Wno-unused-label "
            "-Wno-unused-variable -Wno-unused-function -I'%s' -o '%s' '%s' "
-           "'%s/libpspf.a' %s -luv%s%s -lm",
+           "'%s/libpspf.a' %s -luv%s%s%s -lm",
            cc && *cc ? cc : "cc", cflags && *cflags ? cflags : "-O2", inc,
            exe, c_path, lib, ldflags ? ldflags : "",
-           sqlite ? " -lsqlite3" : "", mqtt ? " -lmosquitto" : "");
+           sqlite ? " -lsqlite3" : "", mqtt ? " -lmosquitto" : "",
+           kafka ? " -lrdkafka" : "");
   if (b->verbose)
     fprintf(stderr, "%s\n", cmd);
   int rc = system(cmd);

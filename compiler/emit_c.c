@@ -719,6 +719,37 @@ static void mqtt_fields(Emitter *e, CW *w, const char *lv, Symbol *s) {
     cw(w, "%s.client_id = cstr(%s);\n", lv, expr(e, cid, NULL));
 }
 
+/* The message key of a kafka sink's record *r: its key: fields as text
+ * (joined with ','), then the produce call. */
+static void emit_kafka_key(Emitter *e, Symbol *s, Type *t) {
+  Node *v = conn_arg(s->conn, "key");
+  if (!v || t->kind != TY_RECORD) {
+    cw(&e->w, "pspf_kafka_produce(ctx, sk, NULL, 0);\n");
+    return;
+  }
+  cw(&e->w, "{\n");
+  e->w.indent++;
+  cw(&e->w, "pspf_buf_t *kb = &sk->key;\nkb->n = 0;\n");
+  int m = v->kind == ND_LIST ? v->list.len : 1;
+  for (int k = 0; k < m; k++) {
+    Node *f = v->kind == ND_LIST ? v->list.items[k] : v;
+    const char *name = f->kind == ND_NAME ? f->name : f->sval;
+    const Field *fd = type_field(t, name);
+    if (!fd)
+      continue;
+    if (k)
+      cw(&e->w, "pspf_buf_add(kb, \",\", 1);\n");
+    const char *fv = s_(e, "(*r).%s", cfield(e, name));
+    if (fd->type->kind == TY_STRING)
+      cw(&e->w, "pspf_buf_add(kb, (%s).p, (%s).n);\n", fv, fv);
+    else
+      write_value(e, "kb", fv, fd->type, "lines");
+  }
+  cw(&e->w, "pspf_kafka_produce(ctx, sk, kb->p, kb->n);\n");
+  e->w.indent--;
+  cw(&e->w, "}\n");
+}
+
 /* The SQLite column type of a field. */
 static const char *sql_type(Type *t) {
   if (t->kind == TY_OPTIONAL)
@@ -818,8 +849,9 @@ static void emit_sink(Emitter *e, Symbol *s, int index) {
     return;
   }
   bool mqtt = strcmp(s->connector, "mqtt") == 0;
+  bool kafka = strcmp(s->connector, "kafka") == 0;
   if (strcmp(s->connector, "file") != 0 && strcmp(s->connector, "stdout") != 0 &&
-      strcmp(s->connector, "console") != 0 && !mqtt) {
+      strcmp(s->connector, "console") != 0 && !mqtt && !kafka) {
     unsupported(e, s->decl->loc, s_(e, "a '%s' sink", s->connector));
     return;
   }
@@ -841,6 +873,8 @@ static void emit_sink(Emitter *e, Symbol *s, int index) {
     cw(&e->w, "#undef DELIM\n#undef DELIM_S\n");
   if (mqtt) { /* one message a record */
     cw(&e->w, "pspf_mqtt_publish(ctx, sk);\n");
+  } else if (kafka) { /* one message a record, keyed by the key: fields */
+    emit_kafka_key(e, s, t);
   } else {
     cw(&e->w, "pspf_buf_add(b, \"\\n\", 1);\n");
     cw(&e->w, "sk->records++;\n");
@@ -3639,7 +3673,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     }
     bool console = strcmp(s->connector, "file") != 0 &&
                    strcmp(s->connector, "sqlite") != 0 &&
-                   strcmp(s->connector, "mqtt") != 0;
+                   strcmp(s->connector, "mqtt") != 0 &&
+                   strcmp(s->connector, "kafka") != 0;
+    if (strcmp(s->connector, "kafka") == 0)
+      path = conn_arg(s->conn, "brokers");
     const char *kind = strcmp(s->connector, "sqlite") == 0
                            ? "sqlite"
                            : s_(e, "%s %s", s->connector,
@@ -3653,6 +3690,11 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     if (strcmp(s->connector, "mqtt") == 0) {
       cw(w, "sinks[%d].ops = &pspf_mqtt_sink_ops;\n", i);
       mqtt_fields(e, w, s_(e, "sinks[%d]", i), s);
+    }
+    if (strcmp(s->connector, "kafka") == 0) {
+      Node *topic = conn_arg(s->conn, "topic");
+      cw(w, "sinks[%d].ops = &pspf_kafka_sink_ops;\nsinks[%d].topic = %s;\n", i,
+         i, topic ? s_(e, "cstr(%s)", expr(e, topic, NULL)) : "\"pspf\"");
     }
     if (strcmp(s->connector, "sqlite") == 0) {
       Node *table = NULL;

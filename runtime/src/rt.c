@@ -319,8 +319,12 @@ void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
 }
 
 int pspf_sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
-  if (s->ops)
-    return s->ops->close(ctx, s);
+  if (s->ops) {
+    int r = s->ops->close(ctx, s);
+    pspf_buf_free(&s->buf);
+    pspf_buf_free(&s->key);
+    return r;
+  }
   int r = sink_flush(ctx, s);
   if (s->fd > 2 && close(s->fd) < 0 && r == 0) {
     pspf_log(ctx, 0, "cannot close sink '%s': %s", s->name, strerror(errno));

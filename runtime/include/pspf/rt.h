@@ -415,6 +415,7 @@ struct pspf_sink_s {
   const char *topic;              /* mqtt: the topic */
   int qos;                        /* mqtt: 0 or 1 */
   const char *client_id;          /* mqtt: given, or NULL */
+  pspf_buf_t key;                 /* kafka: the message key being made */
 };
 
 /* SQLite sinks (link with -lsqlite3). Rows are inserted in batches, in
@@ -442,6 +443,13 @@ PSPF_EXTERN void pspf_sql_row(pspf_ctx_t *ctx, pspf_sink_t *s);
 PSPF_EXTERN extern const pspf_source_ops_t pspf_mqtt_source_ops;
 PSPF_EXTERN extern const pspf_sink_ops_t pspf_mqtt_sink_ops;
 PSPF_EXTERN void pspf_mqtt_publish(pspf_ctx_t *ctx, pspf_sink_t *s);
+
+/* Kafka (link with -lrdkafka): a sink whose writer puts a record's text
+ * in s->buf and calls pspf_kafka_produce() with its key (or NULL, 0);
+ * s->path is the bootstrap servers. */
+PSPF_EXTERN extern const pspf_sink_ops_t pspf_kafka_sink_ops;
+PSPF_EXTERN void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s,
+                                    const char *key, size_t keylen);
 
 /* True if [path] does not exist or holds no bytes (a CSV sink opened for
  * appending writes its header only then). */

@@ -1,0 +1,160 @@
+/*
+ * test_kafka.c -- kafka sinks against librdkafka's mock cluster (the real
+ * Kafka protocol on loopback), run by build/bin/pspf-kafka-mock in a
+ * process of its own; kcat is the independent reader. Programs are built
+ * with the sanitized pspfc and compiled with the sanitizers.
+ *
+ * No Criterion .timeout (see test_follow.c): every wait has a deadline.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+typedef struct K {
+  char dir[64];
+  char path[700];
+  char brokers[256];
+  pid_t mock;
+} K;
+
+static const char *in_dir(K *k, const char *name) {
+  snprintf(k->path, sizeof k->path, "%s/%s", k->dir, name);
+  return k->path;
+}
+
+static void put_file(K *k, const char *name, const char *text) {
+  FILE *f = fopen(in_dir(k, name), "w");
+  cr_assert(f, "%s: %s", k->path, strerror(errno));
+  fputs(text, f);
+  fclose(f);
+}
+
+static int sh(K *k, char **out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int sh(K *k, char **out, const char *fmt, ...) {
+  char cmd[8192];
+  int n = snprintf(cmd, sizeof cmd, "cd '%s' && ", k->dir);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap);
+  va_end(ap);
+  return run_cmd(cmd, out);
+}
+
+/* The mock cluster with [topics] ("-t name:parts ..."), its bootstrap
+ * servers in k->brokers. */
+static void mock_start(K *k, const char *topic, int parts) {
+  strcpy(k->dir, "/tmp/pspfc-kafka-XXXXXX");
+  cr_assert(mkdtemp(k->dir));
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    char exe[600], spec[200];
+    snprintf(exe, sizeof exe, "%s/build/bin/pspf-kafka-mock", root);
+    snprintf(spec, sizeof spec, "%s:%d", topic, parts);
+    dup2(fds[1], 1);
+    close(fds[0]);
+    execl(exe, exe, "-t", spec, (char *)NULL);
+    _exit(127);
+  }
+  close(fds[1]);
+  k->mock = pid;
+  FILE *f = fdopen(fds[0], "r");
+  cr_assert(f && fgets(k->brokers, sizeof k->brokers, f),
+            "pspf-kafka-mock printed no bootstrap servers");
+  fclose(f);
+  k->brokers[strcspn(k->brokers, "\n")] = 0;
+}
+
+static void teardown(K *k) {
+  if (k->mock > 0) {
+    kill(k->mock, SIGTERM);
+    waitpid(k->mock, NULL, 0);
+  }
+  char *out;
+  sh(k, &out, "cd / && rm -rf '%s'", k->dir);
+  free(out);
+}
+
+static void build(K *k, const char *text) {
+  put_file(k, "prog.pspf", text);
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char *out;
+  int st = sh(k, &out,
+              "CFLAGS='-O1 -g -fsanitize=address,undefined "
+              "-fno-sanitize-recover=undefined -fno-omit-frame-pointer' "
+              "PSPF_RUNTIME_DIR='%s/build' '%s' build -fdiagnostics-color=never "
+              "prog.pspf -o prog",
+              root, pspfc_path());
+  cr_assert_eq(st, 0, "build failed:\n%s", out);
+  free(out);
+}
+
+Test(kafka, sink_produces_every_record_keyed) {
+  K k;
+  mock_start(&k, "out", 4);
+  build(&k, "type R = { id: int, shop: string }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = file(\"in.csv\", format: csv)\n"
+            "sink k = kafka(brokers: brokers, topic: \"out\", key: shop)\n"
+            "rs |> map(r => { id: r.id * 2, shop: r.shop }) |> k\n");
+  char *out;
+  int st = sh(&k, &out,
+              "seq 1 3000 | awk 'BEGIN { print \"id,shop\" } { print $1 \",s\" "
+              "($1 %% 13) }' > in.csv && ./prog --brokers='%s' 2>&1",
+              k.brokers);
+  cr_assert_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "");
+  free(out);
+  /* Read back with kcat: every record once, as JSON, keyed by its shop. */
+  st = sh(&k, &out,
+          "timeout 30 kcat -b '%s' -C -t out -e -q -f '%%k %%s\\n' | sort > "
+          "got.txt && awk 'BEGIN { for (i = 1; i <= 3000; i++) printf "
+          "\"s%%d {\\\"id\\\":%%d,\\\"shop\\\":\\\"s%%d\\\"}\\n\", i %% 13, 2 * "
+          "i, i %% 13 }' | sort > want.txt && cmp want.txt got.txt",
+          k.brokers);
+  cr_expect_eq(st, 0, "the messages read back differ: %s", out);
+  free(out);
+  /* A key's messages are all in one partition (keyed partitioning). */
+  st = sh(&k, &out,
+          "timeout 30 kcat -b '%s' -C -t out -e -q -f '%%k %%p\\n' | sort -u "
+          "| cut -d' ' -f1 | uniq -d | wc -l",
+          k.brokers);
+  cr_expect_eq(st, 0);
+  cr_expect_str_eq(out, "0\n", "some key is in several partitions");
+  free(out);
+  teardown(&k);
+}
+
+Test(kafka, sink_gives_up_when_no_broker_answers) {
+  K k;
+  mock_start(&k, "out", 1);
+  build(&k, "type R = { id: int }\n"
+            "source rs: R = file(\"in.csv\", format: csv)\n"
+            "sink k = kafka(brokers: \"127.0.0.1:1\", topic: \"out\")\n"
+            "rs |> k\n");
+  char *out;
+  int st = sh(&k, &out, "printf 'id\\n1\\n2\\n' > in.csv && ./prog "
+                        "--sink-retry-limit=2s 2>&1");
+  cr_expect_eq(st, 2, "exit status %d:\n%s", st, out);
+  cr_expect(strstr(out, "error: sink 'k' (kafka 127.0.0.1:1, topic 'out'): "
+                        "messages not delivered within the retry limit; "
+                        "stopping"),
+            "%s", out);
+  cr_expect_null(strstr(out, "Sanitizer"), "%s", out);
+  free(out);
+  teardown(&k);
+}
