@@ -3483,7 +3483,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     const char *fmt = src->format ? src->format : "json";
     if (strcmp(src->connector, "file") != 0 &&
         strcmp(src->connector, "stdin") != 0 &&
-        strcmp(src->connector, "mqtt") != 0) {
+        strcmp(src->connector, "mqtt") != 0 &&
+        strcmp(src->connector, "kafka") != 0) {
       unsupported(e, src->decl->loc, s_(e, "a '%s' source", src->connector));
       continue;
     }
@@ -3632,6 +3633,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     for (int j = 0; s->conn && j < s->conn->list.len; j++)
       if (s->conn->list.items[j]->kind != ND_NAMED_ARG)
         path = s->conn->list.items[j];
+    if (strcmp(s->connector, "kafka") == 0)
+      path = conn_arg(s->conn, "brokers");
     const char *fmt = s->format ? s->format : "json";
     cw(w, "sources[%d] = (pspf_source_t){.name = %s, .path = %s, .format = %s, "
        ".header = %s, .delim = %d, .on_header = %s, .on_record = record_%s};\n",
@@ -3645,7 +3648,18 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        strcmp(fmt, "csv") == 0 ? s_(e, "header_%s", s->name) : "NULL",
        s->name);
     bool mqtt = strcmp(s->connector, "mqtt") == 0;
-    if (strcmp(fmt, "csv") == 0 && (s->csv_no_header || mqtt))
+    bool kafka = strcmp(s->connector, "kafka") == 0;
+    if (kafka) { /* a message is a record: no header */
+      Node *topic = conn_arg(s->conn, "topic"),
+           *group = conn_arg(s->conn, "group");
+      cw(w, "sources[%d].header = false;\nsources[%d].ops = "
+         "&pspf_kafka_source_ops;\nsources[%d].topic = %s;\n", i, i, i,
+         topic ? s_(e, "cstr(%s)", expr(e, topic, NULL)) : "\"pspf\"");
+      if (group)
+        cw(w, "sources[%d].client_id = cstr(%s);\n", i,
+           expr(e, group, NULL));
+    }
+    if (strcmp(fmt, "csv") == 0 && (s->csv_no_header || mqtt || kafka))
       cw(w, "for (int i = 0; i < %d; i++)\n  cols_%s[i] = i;\n",
          s->type->nfields, s->name);
     if (mqtt) { /* a message is a record: no header */

@@ -15,10 +15,13 @@
  * for now: records after the last checkpoint are produced again after a
  * crash.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "pspf/rt.h"
@@ -190,3 +193,250 @@ void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
   if (k->failed)
     flush(ctx, s);
 }
+
+/* ---- sources ---------------------------------------------------------------
+ *
+ * A consumer of one topic. Its partitions are assigned by the program
+ * itself (rd_kafka_assign), each at the offset its checkpoint holds, or
+ * at the group's committed offset on a fresh start (the earliest, without
+ * one): a restart goes on exactly where the checkpoint was, without a
+ * group rebalance. After each checkpoint the offsets are committed to the
+ * group (group: given, or pspf-PROGRAM-SOURCE), for monitoring. The
+ * consumer queue signals a pipe watched by a uv_poll when it becomes
+ * non-empty; each signal drains it. A Kafka source never ends.
+ */
+
+#define KAFKA_MAX_PARTS 256
+#define KAFKA_BATCH 20000 /* messages a turn of the loop */
+
+typedef struct kc_s {
+  rd_kafka_t *rk;
+  rd_kafka_queue_t *queue;
+  pspf_ctx_t *ctx;
+  pspf_source_t *src;
+  int pipe[2];
+  uv_poll_t poll;
+  bool poll_open;
+  uv_timer_t more;      /* a full batch: go on in the next turn */
+  bool more_open;
+  int nparts;
+  int64_t next[KAFKA_MAX_PARTS]; /* the offset of each partition's next record */
+  pspf_buf_t rec;
+} kc_t;
+
+static void drain_queue(kc_t *c);
+
+static void on_more(uv_timer_t *h) { drain_queue(h->data); }
+
+static void drain_queue(kc_t *c) {
+  char junk[256];
+  while (read(c->pipe[0], junk, sizeof junk) > 0)
+    ;
+  int n = 0;
+  rd_kafka_message_t *m;
+  while (n < KAFKA_BATCH && !c->ctx->stopping &&
+         (m = rd_kafka_consumer_poll(c->rk, 0))) {
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        pspf_log(c->ctx, 1, "source '%s': %s", c->src->name,
+                 rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    size_t len = m->len;
+    c->rec.n = 0;
+    char *p = pspf_buf_reserve(&c->rec, len + PSPF_READ_PAD);
+    if (p) {
+      if (len)
+        memcpy(p, m->payload, len);
+      memset(p + len, 0, PSPF_READ_PAD);
+      while (len && (p[len - 1] == '\n' || p[len - 1] == '\r'))
+        len--;
+      if (m->partition >= 0 && m->partition < KAFKA_MAX_PARTS)
+        c->next[m->partition] = m->offset + 1;
+      pspf_source_record(c->ctx, c->src, p, len, (uint64_t)m->offset,
+                         (uint64_t)m->offset + 1);
+    }
+    rd_kafka_message_destroy(m);
+    n++;
+  }
+  if (n)
+    pspf_input_quiet(c->ctx);
+  if (n == KAFKA_BATCH && !c->ctx->stopping)
+    uv_timer_start(&c->more, on_more, 0, 0);
+}
+
+static void on_kc_poll(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  drain_queue(h->data);
+}
+
+static int kc_fail(pspf_ctx_t *ctx, pspf_source_t *src, const char *what) {
+  pspf_log(ctx, 0, "source '%s' (kafka %s, topic '%s'): %s", src->name,
+           src->path, src->topic, what);
+  return PSPF_EIO;
+}
+
+static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
+  kc_t *c = calloc(1, sizeof *c);
+  if (!c)
+    return kc_fail(ctx, src, "out of memory");
+  c->ctx = ctx;
+  c->src = src;
+  c->pipe[0] = c->pipe[1] = -1;
+  src->impl = c;
+  char err[512], group[256];
+  if (src->client_id)
+    snprintf(group, sizeof group, "%s", src->client_id);
+  else
+    snprintf(group, sizeof group, "pspf-%s-%s", pspf_program_name(),
+             src->name);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  static const char *const set[][2] = {
+      {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
+      {"log_level", "4"},              {"enable.partition.eof", "false"},
+  };
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", src->path, err,
+                        sizeof err) != RD_KAFKA_CONF_OK ||
+      rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) !=
+          RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    return kc_fail(ctx, src, err);
+  }
+  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+    rd_kafka_conf_set(conf, set[i][0], set[i][1], err, sizeof err);
+  c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!c->rk)
+    return kc_fail(ctx, src, err);
+  rd_kafka_poll_set_consumer(c->rk);
+  /* The topic's partitions, from the cluster. */
+  rd_kafka_topic_t *t = rd_kafka_topic_new(c->rk, src->topic, NULL);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TRANSPORT;
+  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
+  while (uv_hrtime() < until) {
+    e = rd_kafka_metadata(c->rk, 0, t, &md, 5000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topics[0].partition_cnt > 0)
+      break;
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    md = NULL;
+    uv_sleep(200);
+  }
+  rd_kafka_topic_destroy(t);
+  if (!md)
+    return kc_fail(ctx, src, e ? rd_kafka_err2str(e)
+                               : "the topic has no partitions (yet)");
+  c->nparts = md->topics[0].partition_cnt;
+  if (c->nparts > KAFKA_MAX_PARTS)
+    c->nparts = KAFKA_MAX_PARTS;
+  rd_kafka_metadata_destroy(md);
+  /* Each partition at its checkpointed offset, else the group's. */
+  rd_kafka_topic_partition_list_t *l =
+      rd_kafka_topic_partition_list_new(c->nparts);
+  for (int p = 0; p < c->nparts; p++) {
+    int64_t off = RD_KAFKA_OFFSET_STORED;
+    for (int i = 0; i < src->nresume; i++)
+      if (src->resume_pos[2 * i] == p)
+        off = src->resume_pos[2 * i + 1];
+    c->next[p] = off;
+    rd_kafka_topic_partition_list_add(l, src->topic, p)->offset = off;
+  }
+  e = rd_kafka_assign(c->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e)
+    return kc_fail(ctx, src, rd_kafka_err2str(e));
+  /* The queue signals a pipe when it gets messages. */
+  if (pipe(c->pipe) < 0)
+    return kc_fail(ctx, src, strerror(errno));
+  for (int i = 0; i < 2; i++)
+    fcntl(c->pipe[i], F_SETFL, O_NONBLOCK), fcntl(c->pipe[i], F_SETFD,
+                                                  FD_CLOEXEC);
+  c->queue = rd_kafka_queue_get_consumer(c->rk);
+  rd_kafka_queue_io_event_enable(c->queue, c->pipe[1], "1", 1);
+  uv_poll_init(uv_default_loop(), &c->poll, c->pipe[0]);
+  c->poll.data = c;
+  c->poll_open = true;
+  uv_poll_start(&c->poll, UV_READABLE, on_kc_poll);
+  uv_timer_init(uv_default_loop(), &c->more);
+  c->more.data = c;
+  c->more_open = true;
+  drain_queue(c); /* what is there already */
+  return 0;
+}
+
+static void on_kc_closed(uv_handle_t *h) {
+  kc_t *c = h->data;
+  if (h == (uv_handle_t *)&c->poll)
+    c->poll_open = false;
+  else
+    c->more_open = false;
+  if (!c->poll_open && !c->more_open)
+    free(c);
+}
+
+static void source_stop(pspf_ctx_t *ctx, pspf_source_t *src) {
+  (void)ctx;
+  kc_t *c = src->impl;
+  if (!c)
+    return;
+  src->impl = NULL;
+  /* Where it stopped: the last checkpoint (taken after this) needs it. */
+  src->nresume = 0;
+  for (int p = 0; p < c->nparts && p < 64; p++) {
+    src->resume_pos[2 * p] = p;
+    src->resume_pos[2 * p + 1] = c->next[p];
+    src->nresume++;
+  }
+  if (c->queue) {
+    rd_kafka_queue_io_event_enable(c->queue, -1, NULL, 0);
+    rd_kafka_queue_destroy(c->queue);
+  }
+  if (c->rk) {
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+  }
+  for (int i = 0; i < 2; i++)
+    if (c->pipe[i] >= 0)
+      close(c->pipe[i]);
+  pspf_buf_free(&c->rec);
+  bool handles = c->poll_open || c->more_open;
+  if (c->poll_open)
+    uv_close((uv_handle_t *)&c->poll, on_kc_closed);
+  if (c->more_open)
+    uv_close((uv_handle_t *)&c->more, on_kc_closed);
+  if (!handles)
+    free(c);
+}
+
+/* The positions for a checkpoint: (partition, next offset) pairs; then
+ * the same offsets are committed to the group (asynchronously: only for
+ * monitoring, the checkpoint is what counts). */
+static int source_positions(pspf_source_t *src, int64_t *pos, int max) {
+  kc_t *c = src->impl;
+  if (!c) { /* stopped: where it stopped */
+    int n = src->nresume < max ? src->nresume : max;
+    memcpy(pos, src->resume_pos, sizeof *pos * 2 * (size_t)n);
+    return n;
+  }
+  int n = 0;
+  rd_kafka_topic_partition_list_t *l =
+      rd_kafka_topic_partition_list_new(c->nparts);
+  for (int p = 0; p < c->nparts && n < max; p++) {
+    pos[2 * n] = p;
+    pos[2 * n + 1] = c->next[p];
+    n++;
+    if (c->next[p] >= 0)
+      rd_kafka_topic_partition_list_add(l, src->topic, p)->offset = c->next[p];
+  }
+  if (l->cnt)
+    rd_kafka_commit(c->rk, l, 1);
+  rd_kafka_topic_partition_list_destroy(l);
+  return n;
+}
+
+const pspf_source_ops_t pspf_kafka_source_ops = {source_start, source_stop,
+                                                 source_positions};

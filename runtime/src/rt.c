@@ -1046,9 +1046,18 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
     pspf_ck_bool(&body, prog->sources[i].ended);
     pspf_ck_u64(&body, r->recno);
     pspf_ck_str(&body, (pspf_str_t){r->header.p, r->header.n});
-    pspf_ck_u64(&body, 1);
-    pspf_ck_i64(&body, -1); /* a file: no partition */
-    pspf_ck_i64(&body, (int64_t)r->base);
+    pspf_source_t *src = &prog->sources[i];
+    if (src->ops && src->ops->positions) { /* Kafka: a pair a partition */
+      int64_t pos[128];
+      int np = src->ops->positions(src, pos, 64);
+      pspf_ck_u64(&body, (uint64_t)np);
+      for (int k = 0; k < 2 * np; k++)
+        pspf_ck_i64(&body, pos[k]);
+    } else {
+      pspf_ck_u64(&body, 1);
+      pspf_ck_i64(&body, -1); /* a file: no partition */
+      pspf_ck_i64(&body, (int64_t)r->base);
+    }
     pspf_ckpt_section_end(&body, at, 0);
     ns++;
   }
@@ -1153,7 +1162,7 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
       ck_source_t cs;
       const char *err = ck_source_read(s, &cs);
       pspf_source_t *src = &prog->sources[s->index];
-      if (err || cs.npos != 1) {
+      if (err || (!src->ops && cs.npos != 1)) {
         pspf_log(ctx, 0, "checkpoint %llu: the position of source '%s' does "
                  "not read back (%s)", (unsigned long long)f->id, src->name,
                  err ? err : "not one position");
@@ -1165,6 +1174,16 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
                  "over with --checkpoint-reset", src->name, src->path,
                  (unsigned long long)f->id, (int)cs.path.n, cs.path.p);
         return PSPF_EXIT_FAILURE;
+      }
+      if (src->ops) { /* it goes on from its own positions */
+        src->nresume = 0;
+        for (size_t k = 0; k < cs.npos && k < 64; k++) {
+          src->resume_pos[2 * k] = cs.partition[k];
+          src->resume_pos[2 * k + 1] = cs.offset[k];
+          src->nresume++;
+        }
+        seen_src++;
+        continue;
       }
       resume_t *rs = &run->resume[s->index];
       rs->set = true;

@@ -158,3 +158,92 @@ Test(kafka, sink_gives_up_when_no_broker_answers) {
   free(out);
   teardown(&k);
 }
+
+static long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
+  while (nanosleep(&t, &t) < 0 && errno == EINTR)
+    ;
+}
+
+static pid_t spawn(K *k) {
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    if (chdir(k->dir) < 0)
+      _exit(127);
+    int e = open("stderr.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int n = open("/dev/null", O_RDWR);
+    if (e < 0 || n < 0 || dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0)
+      _exit(127);
+    char b[300];
+    snprintf(b, sizeof b, "--brokers=%s", k->brokers);
+    execl("./prog", "./prog", b, "--checkpoint-dir=ck",
+          "--checkpoint-interval=20ms", "--log-level=info", (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static int out_lines(K *k) {
+  char *s = slurp(in_dir(k, "out.csv"));
+  int n = 0;
+  for (char *p = s; p && *p; p++)
+    n += *p == '\n';
+  free(s);
+  return n;
+}
+
+Test(kafka, source_resumes_from_its_checkpoint_after_sigkill) {
+  K k;
+  mock_start(&k, "in", 4);
+  build(&k, "type R = { id: int, shop: string }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
+            "\"g\")\n"
+            "sink out = file(\"out.csv\", format: csv)\n"
+            "rs |> filter(r => r.id > 0) |> out\n");
+  char *out;
+  int n = 20000;
+  int st = sh(&k, &out,
+              "seq 1 %d | awk '{ printf \"s%%d\\t{\\\"id\\\":%%d,\\\"shop\\\":"
+              "\\\"s%%d\\\"}\\n\", $1 %% 97, $1, $1 %% 97 }' | timeout 60 kcat "
+              "-b '%s' -P -t in -K '\\t'",
+              n, k.brokers);
+  cr_assert_eq(st, 0, "kcat -P: %s", out);
+  free(out);
+  /* Killed twice while it reads, then left to finish. */
+  int kills = 0;
+  for (int round = 0; round < 3; round++) {
+    pid_t pid = spawn(&k);
+    long until = now_ms() + 60000;
+    int want = round < 2 ? (round + 1) * n / 4 : n + 1;
+    while (out_lines(&k) < want && now_ms() < until)
+      pause_ms(5);
+    if (round < 2) {
+      kill(pid, SIGKILL);
+      kills++;
+    } else {
+      pause_ms(200); /* nothing more may come */
+      kill(pid, SIGTERM);
+    }
+    waitpid(pid, &st, 0);
+  }
+  cr_expect_eq(kills, 2);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  st = sh(&k, &out, "tail -n +2 out.csv | cut -d, -f1 | sort -n > got.txt && "
+                    "seq 1 %d > want.txt && cmp want.txt got.txt", n);
+  char *err = slurp(in_dir(&k, "stderr.txt"));
+  cr_expect_eq(st, 0, "records lost or doubled across the kills: %s\n%s", out,
+               err ? err : "");
+  cr_expect(err && strstr(err, "resuming from checkpoint"), "%s",
+            err ? err : "");
+  free(err);
+  free(out);
+  teardown(&k);
+}

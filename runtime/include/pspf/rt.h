@@ -313,6 +313,9 @@ typedef struct pspf_source_ops_s {
   int (*start)(pspf_ctx_t *ctx, pspf_source_t *src);
   /* Stops it: no more records; its handles close. */
   void (*stop)(pspf_ctx_t *ctx, pspf_source_t *src);
+  /* Its position for a checkpoint: up to [max] (partition, offset) pairs
+   * in [pos]; returns how many (NULL: no position, as MQTT). */
+  int (*positions)(pspf_source_t *src, int64_t *pos, int max);
 } pspf_source_ops_t;
 
 /* A source: the emitted code parses each record and runs the pipelines. */
@@ -338,8 +341,12 @@ struct pspf_source_s {
   const pspf_source_ops_t *ops; /* NULL for files and stdin */
   const char *topic;            /* mqtt: the topic (wildcards allowed) */
   int qos;                      /* mqtt: 0 or 1 */
-  const char *client_id;        /* mqtt: given, or NULL */
+  const char *client_id;        /* mqtt: given, or NULL; kafka: group: */
   void *impl;                   /* what [ops] keep */
+  /* Recovery: the checkpoint's (partition, offset) pairs, nresume of
+   * them, for [ops] to start from. */
+  int64_t resume_pos[128];
+  int nresume;
 };
 
 /* Runs one record of [src] (its text [p], [n] bytes, with PSPF_READ_PAD
@@ -448,6 +455,7 @@ PSPF_EXTERN void pspf_mqtt_publish(pspf_ctx_t *ctx, pspf_sink_t *s);
  * in s->buf and calls pspf_kafka_produce() with its key (or NULL, 0);
  * s->path is the bootstrap servers. */
 PSPF_EXTERN extern const pspf_sink_ops_t pspf_kafka_sink_ops;
+PSPF_EXTERN extern const pspf_source_ops_t pspf_kafka_source_ops;
 PSPF_EXTERN void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s,
                                     const char *key, size_t keylen);
 
