@@ -334,17 +334,37 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
   if (c->nparts > KAFKA_MAX_PARTS)
     c->nparts = KAFKA_MAX_PARTS;
   rd_kafka_metadata_destroy(md);
-  /* Each partition at its checkpointed offset, else the group's. */
+  /* Each partition at its checkpointed offset; else at the group's
+   * committed one, else at the earliest: resolved to a number now, so that
+   * every checkpoint holds where each partition is. */
   rd_kafka_topic_partition_list_t *l =
       rd_kafka_topic_partition_list_new(c->nparts);
   for (int p = 0; p < c->nparts; p++) {
-    int64_t off = RD_KAFKA_OFFSET_STORED;
+    int64_t off = RD_KAFKA_OFFSET_INVALID;
     for (int i = 0; i < src->nresume; i++)
-      if (src->resume_pos[2 * i] == p)
+      if (src->resume_pos[2 * i] == p && src->resume_pos[2 * i + 1] >= 0)
         off = src->resume_pos[2 * i + 1];
-    c->next[p] = off;
     rd_kafka_topic_partition_list_add(l, src->topic, p)->offset = off;
   }
+  rd_kafka_topic_partition_list_t *need =
+      rd_kafka_topic_partition_list_new(c->nparts);
+  for (int p = 0; p < c->nparts; p++)
+    if (l->elems[p].offset < 0)
+      rd_kafka_topic_partition_list_add(need, src->topic, p);
+  if (need->cnt)
+    rd_kafka_committed(c->rk, need, 10000);
+  for (int i = 0; i < need->cnt; i++) {
+    int p = need->elems[i].partition;
+    int64_t off = need->elems[i].offset, lo = 0, hi = 0;
+    if (off < 0 && rd_kafka_query_watermark_offsets(c->rk, src->topic, p, &lo,
+                                                   &hi, 10000) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR)
+      off = lo;
+    l->elems[p].offset = off < 0 ? RD_KAFKA_OFFSET_BEGINNING : off;
+  }
+  rd_kafka_topic_partition_list_destroy(need);
+  for (int p = 0; p < c->nparts; p++)
+    c->next[p] = l->elems[p].offset;
   e = rd_kafka_assign(c->rk, l);
   rd_kafka_topic_partition_list_destroy(l);
   if (e)
@@ -364,7 +384,9 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
   uv_timer_init(uv_default_loop(), &c->more);
   c->more.data = c;
   c->more_open = true;
-  drain_queue(c); /* what is there already */
+  /* What is there already (the pipe is signalled on new messages only),
+   * once the loop runs. */
+  uv_timer_start(&c->more, on_more, 0, 0);
   return 0;
 }
 

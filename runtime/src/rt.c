@@ -1751,6 +1751,14 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     pspf_log(&ctx, 0, "cannot start: %s", strerror(errno));
     status = PSPF_EXIT_FAILURE;
   }
+  /* Sources that deliver their own records (MQTT, Kafka) start now: they
+   * deliver nothing before the loop runs, and a Kafka source knows its
+   * positions once started, for the checkpoint below. */
+  for (int i = 0; i < prog->nsources && !status; i++) {
+    pspf_source_t *src = &prog->sources[i];
+    if (src->ops && src->ops->start(&ctx, src) < 0)
+      status = PSPF_EXIT_FAILURE;
+  }
   /* A fresh start takes a checkpoint before it reads anything: a crash
    * before the first periodic one then goes back to here, where every
    * sink's position is known (an appended file's length, a table's last
@@ -1760,6 +1768,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       take_checkpoint(&run, 0, true) < 0)
     status = PSPF_EXIT_FAILURE;
   if (status) {
+    for (int i = 0; i < prog->nsources; i++)
+      if (prog->sources[i].ops && prog->sources[i].impl)
+        prog->sources[i].ops->stop(&ctx, &prog->sources[i]);
+    uv_run(loop, UV_RUN_NOWAIT); /* their handles close */
     for (int i = 0; i < prog->nsinks; i++)
       if (prog->sinks[i].ops)
         prog->sinks[i].ops->close(&ctx, &prog->sinks[i]);
@@ -1820,12 +1832,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
         continue;
       }
     }
-    if (r->src->ops) { /* it delivers its records itself */
+    if (r->src->ops) { /* it delivers its records itself: started */
       r->done = true;
-      if (r->src->ops->start(&ctx, r->src) < 0) {
-        ctx.exit_status = PSPF_EXIT_FAILURE;
-        stop_sources(&run);
-      }
       continue;
     }
     r->cap = READ_BLOCK * 2;
