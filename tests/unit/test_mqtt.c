@@ -484,3 +484,74 @@ Test(mqtt, sink_gives_up_after_the_retry_limit) {
   free(out);
   teardown(&t);
 }
+
+Test(mqtt, merged_with_a_file_source) {
+  T t;
+  /* A bounded file and a live MQTT source, merged, with event time: the
+   * window fires when both watermarks pass it; the file's, once it has
+   * ended, no longer holds the merged one back. */
+  setup(&t, "type R = { id: int, name: string, ts: int }\n"
+            "source live: R = mqtt(\"tcp://127.0.0.1:PORT\", topic: "
+            "\"t/in/#\", qos: 1)\n"
+            "source old: R = file(\"old.csv\", format: csv)\n"
+            "sink out = file(\"out.csv\", format: csv)\n"
+            "sink win = file(\"win.csv\", format: csv)\n"
+            "let all = merge(old, live)\n"
+            "all |> out\n"
+            "all |> event_time(r => timestamp(r.ts), lateness: 0s)\n"
+            "    |> window(tumbling(10s))\n"
+            "    |> aggregate(n: count(), ids: sum(r => r.id))\n"
+            "    |> win\n");
+  put_file(&t, "old.csv", "id,name,ts\n1001,f1,1000\n1002,f2,2000\n"
+                          "1003,f3,3000\n");
+  start(&t);
+  char *out;
+  long until0 = now_ms() + DEADLINE_MS;
+  for (;;) { /* probes, id 0 at time 0, until one is through */
+    sh(&t, &out, "echo '{\"id\": 0, \"name\": \"n0\", \"ts\": 0}' | "
+                 "mosquitto_pub -p %d -t t/in/probe -q 1 -l", t.port);
+    free(out);
+    pause_ms(100);
+    char *s = contents(&t, "out.csv");
+    bool in = strstr(s, "\n0,n0,0\n") != NULL;
+    free(s);
+    if (in)
+      break;
+    cr_assert(now_ms() < until0, "the program did not subscribe");
+  }
+  int st = sh(&t, &out,
+              "for i in 1 2 3; do echo \"{\\\"id\\\": $i, \\\"name\\\": "
+              "\\\"m$i\\\", \\\"ts\\\": ${i}500}\"; done | mosquitto_pub -p %d "
+              "-t t/in/x -q 1 -l && echo '{\"id\": 9, \"name\": \"late\", "
+              "\"ts\": 25000}' | mosquitto_pub -p %d -t t/in/x -q 1 -l",
+              t.port, t.port);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  wait_records(&t, 1 + 3 + 4);
+  /* The window [0, 10s) fired once the MQTT watermark passed 10 s. */
+  long until = now_ms() + DEADLINE_MS;
+  char *win;
+  for (;;) {
+    win = contents(&t, "win.csv");
+    if (strstr(win, "\n") && strchr(strchr(win, '\n') + 1, '\n'))
+      break;
+    free(win);
+    cr_assert(now_ms() < until, "the window did not fire");
+    pause_ms(20);
+  }
+  stop_prog(&t);
+  /* Both sources' records, every one once (probes aside). */
+  sh(&t, &out, "tail -n +2 out.csv | grep -v '^0,' | cut -d, -f1 | sort -n | "
+               "tr '\\n' ' '");
+  cr_expect_str_eq(out, "1 2 3 9 1001 1002 1003 ");
+  free(out);
+  /* In the window: the file's three and the first three messages, and the
+   * probes (id 0, at time 0). */
+  char *line = strchr(win, '\n') + 1;
+  cr_expect(strstr(line, "1970-01-01T00:00:00.000Z,1970-01-01T00:00:10.000Z,")
+                == line,
+            "%s", win);
+  cr_expect(strstr(line, ",3012\n"), "ids 1+2+3+1001+1002+1003: %s", win);
+  free(win);
+  teardown(&t);
+}
