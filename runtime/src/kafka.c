@@ -27,6 +27,7 @@
 #include "pspf/rt.h"
 
 typedef struct kp_s {
+  bool txn;            /* transactional: one transaction a checkpoint */
   rd_kafka_t *rk;
   rd_kafka_topic_t *topic;
   pspf_ctx_t *ctx;
@@ -91,6 +92,22 @@ static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
       rd_kafka_conf_destroy(conf);
       return fail(ctx, s, err);
     }
+  /* With checkpoints, the messages between two checkpoints are one
+   * transaction, committed with the checkpoint (the id stays the same
+   * from run to run, so a restart fences off, and aborts, the
+   * transaction a crash left open). */
+  k->txn = pspf_checkpointing();
+  if (k->txn) {
+    char tid[300];
+    snprintf(tid, sizeof tid, "pspf-%s-%s", pspf_program_name(), s->name);
+    if (rd_kafka_conf_set(conf, "transactional.id", tid, err, sizeof err) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(conf, "message.timeout.ms", "60000", err,
+                          sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return fail(ctx, s, err);
+    }
+  }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, k);
   k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
@@ -99,6 +116,20 @@ static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
   k->topic = rd_kafka_topic_new(k->rk, s->topic, NULL);
   if (!k->topic)
     return fail(ctx, s, rd_kafka_err2str(rd_kafka_last_error()));
+  if (k->txn) {
+    int64_t ms = pspf_sink_retry_ms();
+    rd_kafka_error_t *e =
+        rd_kafka_init_transactions(k->rk, ms > INT32_MAX ? INT32_MAX : (int)ms);
+    if (!e)
+      e = rd_kafka_begin_transaction(k->rk);
+    if (e) {
+      char what[400];
+      snprintf(what, sizeof what, "cannot start a transaction: %s",
+               rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      return fail(ctx, s, what);
+    }
+  }
   uv_timer_init(uv_default_loop(), &k->timer);
   k->timer.data = k;
   uv_timer_start(&k->timer, on_timer, 100, 100);
@@ -127,6 +158,37 @@ static int flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
   return 0;
 }
 
+/* Commits the open transaction and begins the next; a failure aborts it
+ * and stops the program (a restart goes on from the last checkpoint, and
+ * produces those records again). */
+static int commit_txn(pspf_ctx_t *ctx, pspf_sink_t *s, bool again) {
+  kp_t *k = s->impl;
+  int64_t ms = pspf_sink_retry_ms();
+  int tmo = ms > INT32_MAX ? INT32_MAX : (int)ms;
+  rd_kafka_error_t *e;
+  uint64_t until = uv_hrtime() + (uint64_t)ms * 1000000u;
+  while ((e = rd_kafka_commit_transaction(k->rk, tmo)) &&
+         rd_kafka_error_is_retriable(e) && uv_hrtime() < until)
+    rd_kafka_error_destroy(e);
+  if (!e && again)
+    e = rd_kafka_begin_transaction(k->rk);
+  if (!e && !k->failed) {
+    s->length = s->records;
+    return 0;
+  }
+  char what[400];
+  snprintf(what, sizeof what, "cannot commit the transaction: %s",
+           e ? rd_kafka_error_string(e) : k->first_error);
+  if (e && rd_kafka_error_txn_requires_abort(e)) {
+    rd_kafka_error_t *a = rd_kafka_abort_transaction(k->rk, tmo);
+    if (a)
+      rd_kafka_error_destroy(a);
+  }
+  if (e)
+    rd_kafka_error_destroy(e);
+  return fail(ctx, s, what);
+}
+
 static int sink_commit(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
   kp_t *k = s->impl;
   if (!k)
@@ -135,6 +197,8 @@ static int sink_commit(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
     rd_kafka_poll(k->rk, 0);
     return k->failed ? flush(ctx, s) : 0;
   }
+  if (k->txn) /* the records since the last checkpoint, in one go */
+    return commit_txn(ctx, s, true);
   return flush(ctx, s); /* at least once: delivered before the checkpoint */
 }
 
@@ -144,7 +208,18 @@ static int sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
   kp_t *k = s->impl;
   if (!k)
     return 0;
-  int r = ctx->exit_status ? 0 : flush(ctx, s);
+  int r = 0;
+  if (k->txn && k->rk) {
+    if (!ctx->exit_status) {
+      r = commit_txn(ctx, s, false);
+    } else { /* stopping on an error: what was not committed goes */
+      rd_kafka_error_t *a = rd_kafka_abort_transaction(k->rk, 10000);
+      if (a)
+        rd_kafka_error_destroy(a);
+    }
+  } else if (!ctx->exit_status) {
+    r = flush(ctx, s);
+  }
   if (k->topic)
     rd_kafka_topic_destroy(k->topic);
   if (k->rk)

@@ -525,6 +525,8 @@ void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src, const char *p,
 const char *pspf_program_name(void) { return prog_name; }
 
 static int64_t sink_retry_ms = 60000;
+static bool checkpointing;
+bool pspf_checkpointing(void) { return checkpointing; }
 int64_t pspf_sink_retry_ms(void) { return sink_retry_ms; }
 
 static run_t *the_run; /* one program a process */
@@ -1686,6 +1688,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   }
   if (ck_dir && !*ck_dir)
     ck_dir = NULL;
+  checkpointing = ck_dir != NULL;
   char dead_default[512];
   snprintf(dead_default, sizeof dead_default, "%s.dead.jsonl", prog->name);
   ctx.dead_path = dead ? dead : dead_default;

@@ -365,6 +365,9 @@ PSPF_EXTERN void pspf_input_quiet(pspf_ctx_t *ctx);
  * status 2 (--sink-retry-limit, default 60 s), in ms. */
 PSPF_EXTERN int64_t pspf_sink_retry_ms(void);
 
+/* True when the program takes checkpoints (--checkpoint-dir). */
+PSPF_EXTERN bool pspf_checkpointing(void);
+
 /* The program's name (for default client ids). */
 PSPF_EXTERN const char *pspf_program_name(void);
 
