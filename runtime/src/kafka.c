@@ -122,6 +122,8 @@ static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
         rd_kafka_init_transactions(k->rk, ms > INT32_MAX ? INT32_MAX : (int)ms);
     if (!e)
       e = rd_kafka_begin_transaction(k->rk);
+    if (!e)
+      pspf_log(ctx, 3, "sink '%s': transaction begun", s->name);
     if (e) {
       char what[400];
       snprintf(what, sizeof what, "cannot start a transaction: %s",
@@ -161,7 +163,8 @@ static int flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
 /* Commits the open transaction and begins the next; a failure aborts it
  * and stops the program (a restart goes on from the last checkpoint, and
  * produces those records again). */
-static int commit_txn(pspf_ctx_t *ctx, pspf_sink_t *s, bool again) {
+static int commit_txn(pspf_ctx_t *ctx, pspf_sink_t *s, bool again,
+                      uint64_t checkpoint) {
   kp_t *k = s->impl;
   int64_t ms = pspf_sink_retry_ms();
   int tmo = ms > INT32_MAX ? INT32_MAX : (int)ms;
@@ -170,8 +173,15 @@ static int commit_txn(pspf_ctx_t *ctx, pspf_sink_t *s, bool again) {
   while ((e = rd_kafka_commit_transaction(k->rk, tmo)) &&
          rd_kafka_error_is_retriable(e) && uv_hrtime() < until)
     rd_kafka_error_destroy(e);
-  if (!e && again)
+  if (!e)
+    pspf_log(ctx, 3, "sink '%s': transaction committed (%llu records so far%s)",
+             s->name, (unsigned long long)s->records,
+             checkpoint ? ", with a checkpoint" : ", at close");
+  if (!e && again) {
     e = rd_kafka_begin_transaction(k->rk);
+    if (!e)
+      pspf_log(ctx, 3, "sink '%s': transaction begun", s->name);
+  }
   if (!e && !k->failed) {
     s->length = s->records;
     return 0;
@@ -183,6 +193,8 @@ static int commit_txn(pspf_ctx_t *ctx, pspf_sink_t *s, bool again) {
     rd_kafka_error_t *a = rd_kafka_abort_transaction(k->rk, tmo);
     if (a)
       rd_kafka_error_destroy(a);
+    else
+      pspf_log(ctx, 3, "sink '%s': transaction aborted", s->name);
   }
   if (e)
     rd_kafka_error_destroy(e);
@@ -198,7 +210,7 @@ static int sink_commit(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
     return k->failed ? flush(ctx, s) : 0;
   }
   if (k->txn) /* the records since the last checkpoint, in one go */
-    return commit_txn(ctx, s, true);
+    return commit_txn(ctx, s, true, checkpoint);
   return flush(ctx, s); /* at least once: delivered before the checkpoint */
 }
 
@@ -211,11 +223,14 @@ static int sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
   int r = 0;
   if (k->txn && k->rk) {
     if (!ctx->exit_status) {
-      r = commit_txn(ctx, s, false);
+      r = commit_txn(ctx, s, false, 0);
     } else { /* stopping on an error: what was not committed goes */
       rd_kafka_error_t *a = rd_kafka_abort_transaction(k->rk, 10000);
       if (a)
         rd_kafka_error_destroy(a);
+      else
+        pspf_log(ctx, 3, "sink '%s': transaction aborted (the program stops "
+                 "on an error)", s->name);
     }
   } else if (!ctx->exit_status) {
     r = flush(ctx, s);

@@ -307,3 +307,73 @@ Test(kafka, topic_to_topic_with_transactions_across_sigkill) {
   free(out);
   teardown(&k);
 }
+
+/* The lines of [log] that are about the sink's transactions. */
+static char *txn_lines(const char *log) {
+  size_t cap = strlen(log) + 1, k = 0;
+  char *r = malloc(cap);
+  for (const char *p = log; *p;) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p + 1) : strlen(p);
+    char line[1024];
+    snprintf(line, sizeof line, "%.*s", (int)n, p);
+    const char *s = strstr(line, "sink 'k': ");
+    if (strstr(line, "transaction") && s) {
+      size_t m = strlen(s);
+      memcpy(r + k, s, m);
+      k += m;
+    }
+    p += n;
+  }
+  r[k] = 0;
+  return r;
+}
+
+Test(kafka, sink_transactions_follow_the_checkpoints) {
+  K k;
+  mock_start(&k, "out", 1);
+  build(&k, "type R = { id: int }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = file(\"in.csv\", format: csv)\n"
+            "sink k = kafka(brokers: brokers, topic: \"out\")\n"
+            "rs |> k\n");
+  put_file(&k, "in.csv", "id\n1\n2\nx\ny\n3\n");
+  char *out;
+  /* A run to the end: a transaction for the fresh start's checkpoint, one
+   * for the end of the input's, one for what closing writes. */
+  int st = sh(&k, &out, "./prog --brokers='%s' --checkpoint-dir=ck "
+                        "--log-level=debug 2>&1", k.brokers);
+  cr_assert_eq(st, 0, "%s", out);
+  char *tx = txn_lines(out);
+  cr_expect_str_eq(tx, "sink 'k': transaction begun\n"
+                       "sink 'k': transaction committed (0 records so far, "
+                       "with a checkpoint)\n"
+                       "sink 'k': transaction begun\n"
+                       "sink 'k': transaction committed (3 records so far, "
+                       "with a checkpoint)\n"
+                       "sink 'k': transaction begun\n"
+                       "sink 'k': transaction committed (3 records so far, at "
+                       "close)\n", "%s", out);
+  free(tx);
+  free(out);
+  /* An error stop (too many bad records) aborts the open transaction:
+   * its records are not committed. */
+  st = sh(&k, &out, "./prog --brokers='%s' --checkpoint-dir=ck2 "
+                    "--max-bad-records=1 --log-level=debug 2>&1", k.brokers);
+  cr_expect_eq(st, 3, "%s", out);
+  tx = txn_lines(out);
+  cr_expect_str_eq(tx, "sink 'k': transaction begun\n"
+                       "sink 'k': transaction committed (0 records so far, "
+                       "with a checkpoint)\n"
+                       "sink 'k': transaction begun\n"
+                       "sink 'k': transaction aborted (the program stops on "
+                       "an error)\n", "%s", out);
+  free(tx);
+  free(out);
+  /* What the topic holds: the first run's three records. */
+  st = sh(&k, &out, "timeout 30 kcat -b '%s' -C -t out -e -q | tr '\\n' ' '",
+          k.brokers);
+  cr_expect_str_eq(out, "{\"id\":1} {\"id\":2} {\"id\":3} ");
+  free(out);
+  teardown(&k);
+}
