@@ -62,12 +62,14 @@ static void mock_start(K *k, const char *topic, int parts) {
   pid_t pid = fork();
   cr_assert(pid >= 0);
   if (pid == 0) {
-    char exe[600], spec[200];
+    char exe[600], spec[200], spec2[200];
     snprintf(exe, sizeof exe, "%s/build/bin/pspf-kafka-mock", root);
     snprintf(spec, sizeof spec, "%s:%d", topic, parts);
+    snprintf(spec2, sizeof spec2, "%s2:%d", topic, parts);
     dup2(fds[1], 1);
     close(fds[0]);
-    execl(exe, exe, "-t", spec, (char *)NULL);
+    /* the topic, and TOPIC2 beside it for merges */
+    execl(exe, exe, "-t", spec, "-t", spec2, (char *)NULL);
     _exit(127);
   }
   close(fds[1]);
@@ -375,5 +377,66 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
           k.brokers);
   cr_expect_str_eq(out, "{\"id\":1} {\"id\":2} {\"id\":3} ");
   free(out);
+  teardown(&k);
+}
+
+Test(kafka, two_topics_merged_with_event_time) {
+  K k;
+  mock_start(&k, "in", 1); /* and in2: one partition each, in order */
+  build(&k, "type R = { id: int, ts: int }\n"
+            "param brokers: string = \"\"\n"
+            "source a: R = kafka(brokers: brokers, topic: \"in\")\n"
+            "source b: R = kafka(brokers: brokers, topic: \"in2\")\n"
+            "sink out = file(\"out.csv\", format: csv)\n"
+            "sink win = file(\"win.csv\", format: csv)\n"
+            "let all = merge(a, b)\n"
+            "all |> out\n"
+            "all |> event_time(r => timestamp(r.ts), lateness: 0s)\n"
+            "    |> window(tumbling(10s))\n"
+            "    |> aggregate(n: count())\n"
+            "    |> win\n");
+  char *out;
+  /* Topic in: ids 1-100 at 0-9.9 s, then one at 30 s; in2: 101-200 at
+   * 0-9.9 s, then one at 20 s. The window [0, 10s) fires once both have
+   * passed 10 s: the least of the two watermarks. */
+  int st = sh(&k, &out,
+              "(seq 1 100 | awk '{ printf \"{\\\"id\\\":%%d,\\\"ts\\\":%%d}\\n\", "
+              "$1, ($1 - 1) * 99 }'; echo '{\"id\":1000,\"ts\":30000}') | "
+              "timeout 30 kcat -b '%s' -P -t in && (seq 101 200 | awk '{ printf "
+              "\"{\\\"id\\\":%%d,\\\"ts\\\":%%d}\\n\", $1, ($1 - 101) * 99 }'; "
+              "echo '{\"id\":2000,\"ts\":20000}') | timeout 30 kcat -b '%s' -P "
+              "-t in2",
+              k.brokers, k.brokers);
+  cr_assert_eq(st, 0, "kcat -P: %s", out);
+  free(out);
+  pid_t pid = spawn(&k);
+  long until = now_ms() + 60000;
+  while (now_ms() < until) {
+    char *w = slurp(in_dir(&k, "win.csv"));
+    int lines = 0;
+    for (char *p = w; p && *p; p++)
+      lines += *p == '\n';
+    free(w);
+    if (out_lines(&k) >= 1 + 202 && lines >= 2)
+      break;
+    pause_ms(20);
+  }
+  kill(pid, SIGTERM);
+  waitpid(pid, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  st = sh(&k, &out, "tail -n +2 out.csv | cut -d, -f1 | sort -n | tr '\\n' ' '");
+  char want[2048];
+  size_t w = 0;
+  for (int i = 1; i <= 200; i++)
+    w += (size_t)snprintf(want + w, sizeof want - w, "%d ", i);
+  snprintf(want + w, sizeof want - w, "1000 2000 ");
+  cr_expect_str_eq(out, want);
+  free(out);
+  /* [0, 10s) fired with the 200 records; [20s, 30s) has not (the merged
+   * watermark is 20 s, the least of 30 s and 20 s). */
+  char *win = slurp(in_dir(&k, "win.csv"));
+  cr_expect_str_eq(win ? win : "", "start,end,n\n1970-01-01T00:00:00.000Z,"
+                                    "1970-01-01T00:00:10.000Z,200\n");
+  free(win);
   teardown(&k);
 }
