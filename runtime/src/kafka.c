@@ -311,7 +311,6 @@ typedef struct kc_s {
   bool more_open;
   int nparts;
   int64_t next[KAFKA_MAX_PARTS]; /* the offset of each partition's next record */
-  pspf_buf_t rec;
 } kc_t;
 
 static void drain_queue(kc_t *c);
@@ -333,20 +332,10 @@ static void drain_queue(kc_t *c) {
       rd_kafka_message_destroy(m);
       continue;
     }
-    size_t len = m->len;
-    c->rec.n = 0;
-    char *p = pspf_buf_reserve(&c->rec, len + PSPF_READ_PAD);
-    if (p) {
-      if (len)
-        memcpy(p, m->payload, len);
-      memset(p + len, 0, PSPF_READ_PAD);
-      while (len && (p[len - 1] == '\n' || p[len - 1] == '\r'))
-        len--;
-      if (m->partition >= 0 && m->partition < KAFKA_MAX_PARTS)
-        c->next[m->partition] = m->offset + 1;
-      pspf_source_record(c->ctx, c->src, p, len, (uint64_t)m->offset,
-                         (uint64_t)m->offset + 1);
-    }
+    if (m->partition >= 0 && m->partition < KAFKA_MAX_PARTS)
+      c->next[m->partition] = m->offset + 1;
+    pspf_source_message(c->ctx, c->src, m->payload, m->len,
+                        (uint64_t)m->offset, (uint64_t)m->offset + 1);
     rd_kafka_message_destroy(m);
     n++;
   }
@@ -514,7 +503,6 @@ static void source_stop(pspf_ctx_t *ctx, pspf_source_t *src) {
   for (int i = 0; i < 2; i++)
     if (c->pipe[i] >= 0)
       close(c->pipe[i]);
-  pspf_buf_free(&c->rec);
   bool handles = c->poll_open || c->more_open;
   if (c->poll_open)
     uv_close((uv_handle_t *)&c->poll, on_kc_closed);

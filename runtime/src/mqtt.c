@@ -57,7 +57,6 @@ typedef struct mq_s {
   unsigned attempt;    /* failed connections in a row */
   uint64_t received;   /* messages: the records' positions */
   uint64_t unacked;    /* QoS 1 publishes not acknowledged yet */
-  pspf_buf_t rec;      /* a message's payload with readable padding */
 } mq_t;
 
 /* tcp://host:port, mqtt://, mqtts://, ssl://, or host[:port]. */
@@ -228,23 +227,9 @@ static void on_message(struct mosquitto *m, void *obj,
   if (q->closing || q->ctx->stopping)
     return;
   size_t n = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-  /* The readers may load words past a field: padding after it. */
-  q->rec.n = 0;
-  char *p = pspf_buf_reserve(&q->rec, n + PSPF_READ_PAD);
-  if (!p) {
-    pspf_log(q->ctx, 0, "%s: out of memory", q->what);
-    q->ctx->exit_status = PSPF_EXIT_FAILURE;
-    q->ctx->stopping = true;
-    return;
-  }
-  if (n)
-    memcpy(p, msg->payload, n);
-  memset(p + n, 0, PSPF_READ_PAD);
-  /* A payload may end in a newline (mosquitto_pub -l does not add one). */
-  while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
-    n--;
   q->received++;
-  pspf_source_record(q->ctx, q->src, p, n, q->received, q->received);
+  pspf_source_message(q->ctx, q->src, msg->payload, n, q->received,
+                      q->received);
 }
 
 static void on_publish(struct mosquitto *m, void *obj, int mid) {
@@ -320,7 +305,6 @@ static void mq_free(mq_t *q) {
     mosquitto_destroy(q->m);
     q->m = NULL;
   }
-  pspf_buf_free(&q->rec);
   if (q->timer_open) {
     uv_timer_stop(&q->timer);
     uv_close((uv_handle_t *)&q->timer, on_timer_closed);

@@ -445,6 +445,43 @@ struct run_s {
   uv_timer_t ck_timer;  /* takes them every ck_interval */
 };
 
+/* Where the record at hand comes from, for the dead-letter file. */
+static inline void set_pos(pspf_ctx_t *ctx, const pspf_source_t *src,
+                           const char *p, size_t n, uint64_t offset,
+                           uint64_t line) {
+  ctx->pos.source = src->name;
+  ctx->pos.path = src->path;
+  ctx->pos.offset = offset;
+  ctx->pos.line = line;
+  ctx->input = (pspf_str_t){p, n};
+}
+
+/* A blank line is no record in csv or json (in json, nor is one of only
+ * white space). */
+static inline bool no_record(const pspf_source_t *src, const char *p,
+                             size_t n) {
+  if (n == 0)
+    return src->format != PSPF_FMT_LINES;
+  if (src->format != PSPF_FMT_JSON || (*p != ' ' && *p != '\t'))
+    return false;
+  size_t k = 0;
+  while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+    k++;
+  return k == n;
+}
+
+/* Runs a record through the pipelines: counted, a bad one to the
+ * dead-letter file, its scratch memory freed. */
+static inline void run_record(pspf_ctx_t *ctx, pspf_source_t *src,
+                              const char *p, size_t n) {
+  ctx->records_in++;
+  src->on_record(ctx, p, n);
+  if (ctx->fault)
+    pspf_bad_record(ctx);
+  ctx->scratch.n = 0;
+  pspf_scratch_reset(ctx);
+}
+
 static void process(reader_t *r, bool at_eof) {
   pspf_ctx_t *ctx = r->ctx;
   pspf_framing_t f =
@@ -467,11 +504,7 @@ static void process(reader_t *r, bool at_eof) {
     ctx->csv_nf = nf;
     const char *p = r->buf + off;
     r->recno++;
-    ctx->pos.source = r->src->name;
-    ctx->pos.path = r->src->path;
-    ctx->pos.offset = r->base + off;
-    ctx->pos.line = r->recno;
-    ctx->input = (pspf_str_t){p, (size_t)n};
+    set_pos(ctx, r->src, p, (size_t)n, r->base + off, r->recno);
     off += used;
     if (r->src->format == PSPF_FMT_CSV && r->src->header && !r->header_done) {
       r->header_done = true;
@@ -481,45 +514,40 @@ static void process(reader_t *r, bool at_eof) {
         ctx->stopping = true;
       continue;
     }
-    /* A blank line is no record in csv or json (in json, nor is one of
-     * only white space). */
-    if (n == 0 && r->src->format != PSPF_FMT_LINES)
+    if (no_record(r->src, p, (size_t)n))
       continue;
-    if (r->src->format == PSPF_FMT_JSON && (*p == ' ' || *p == '\t')) {
-      long k = 0;
-      while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
-        k++;
-      if (k == n)
-        continue;
-    }
-    ctx->records_in++;
-    r->src->on_record(ctx, p, (size_t)n);
-    if (ctx->fault)
-      pspf_bad_record(ctx);
-    ctx->scratch.n = 0;
-    pspf_scratch_reset(ctx);
+    run_record(ctx, r->src, p, (size_t)n);
   }
   memmove(r->buf, r->buf + off, r->len - off);
   r->len -= off;
   r->base += off;
 }
 
-void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src, const char *p,
-                        size_t n, uint64_t offset, uint64_t line) {
-  ctx->csv_nf = -2;
-  ctx->pos.source = src->name;
-  ctx->pos.path = src->path;
-  ctx->pos.offset = offset;
-  ctx->pos.line = line;
-  ctx->input = (pspf_str_t){p, n};
-  if (n == 0 && src->format != PSPF_FMT_LINES)
+/* A message's copy, with the padding the readers may read past it. */
+static pspf_buf_t message;
+
+void pspf_source_message(pspf_ctx_t *ctx, pspf_source_t *src,
+                         const void *payload, size_t n, uint64_t offset,
+                         uint64_t line) {
+  message.n = 0;
+  char *p = pspf_buf_reserve(&message, n + PSPF_READ_PAD);
+  if (!p) {
+    pspf_log(ctx, 0, "source '%s': out of memory", src->name);
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+    ctx->stopping = true;
     return;
-  ctx->records_in++;
-  src->on_record(ctx, p, n);
-  if (ctx->fault)
-    pspf_bad_record(ctx);
-  ctx->scratch.n = 0;
-  pspf_scratch_reset(ctx);
+  }
+  if (n)
+    memcpy(p, payload, n);
+  memset(p + n, 0, PSPF_READ_PAD);
+  /* A payload may end in a newline (kcat and mosquitto_pub -l do not add
+   * one, others do). */
+  while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+    n--;
+  ctx->csv_nf = -2;
+  set_pos(ctx, src, p, n, offset, line);
+  if (!no_record(src, p, n))
+    run_record(ctx, src, p, n);
 }
 
 const char *pspf_program_name(void) { return prog_name; }
@@ -1917,6 +1945,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     pspf_buf_free(&readers[i].header);
   }
   free_run(&run);
+  pspf_buf_free(&message);
   the_run = NULL;
   if (ctx.stop_signal && last_ck)
     pspf_log(&ctx, 2, "stopped by %s: open windows are kept in checkpoint "

@@ -349,13 +349,14 @@ struct pspf_source_s {
   int nresume;
 };
 
-/* Runs one record of [src] (its text [p], [n] bytes, with PSPF_READ_PAD
- * readable bytes after it) through the pipelines, as a file's records
- * are: counted, and a bad one sent to the dead-letter file. [offset] and
- * [line] are its position for the dead-letter file. */
-PSPF_EXTERN void pspf_source_record(pspf_ctx_t *ctx, pspf_source_t *src,
-                                    const char *p, size_t n, uint64_t offset,
-                                    uint64_t line);
+/* Runs one message of [src] ([n] bytes at [payload], copied with the
+ * padding readers need; a trailing newline is dropped) through the
+ * pipelines as a file's records are: a blank one skipped, counted, a bad
+ * one sent to the dead-letter file. [offset] and [line] are its position
+ * for the dead-letter file. */
+PSPF_EXTERN void pspf_source_message(pspf_ctx_t *ctx, pspf_source_t *src,
+                                     const void *payload, size_t n,
+                                     uint64_t offset, uint64_t line);
 
 /* A source has delivered what it has for now: the sinks write out what
  * they hold, so that output keeps up with a live input. */
