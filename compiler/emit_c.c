@@ -1338,6 +1338,12 @@ static const char *unit_text(Emitter *e, const char *c, const char *unit) {
 }
 #define ms_text(e, c) unit_text(e, c, "ms")
 
+/* Which time a stage's windows run on, for the layout (processing time's
+ * watermark is its clock, ptime_N: see processing_time()). */
+static const char *time_kind(const FlowCtx *fc) {
+  return fc->wm && strncmp(fc->wm, "ptime_", 6) == 0 ? "processing" : "event";
+}
+
 /* Statements prefetching the bytes of every string in value [v] of type
  * [t] (saving a table walks it in slot order, and each string it holds
  * is elsewhere: a cache miss a string, unless asked for ahead). */
@@ -2410,8 +2416,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "}\n");
   ck_state(e, id, s_(e, "window %s(%s, every %s) on %s time key %s: %s",
                      ws->kind == WIN_SLIDING ? "sliding" : "tumbling",
-                     ms_text(e, size), ms_text(e, every), fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
-                                ? "processing" : "event",
+                     ms_text(e, size), ms_text(e, every), time_kind(fc),
                      type_str_full(A, kt), agg_layout(e, g)),
            wsg->node);
 
@@ -2502,10 +2507,8 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   w->indent--;
   cw(w, "}\n");
   ck_state(e, id, s_(e, "window session(gap %s) on %s time key %s: %s",
-                     ms_text(e, gap),
-                     fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
-                         ? "processing" : "event",
-                     type_str_full(A, kt), agg_layout(e, g)),
+                     ms_text(e, gap), time_kind(fc), type_str_full(A, kt),
+                     agg_layout(e, g)),
            wsg->node);
   emit_after(e, ch, from + 2, id, out, fc->wm, fc->src);
   cw(w, "\n/* Fires the sessions of stage %d that end at or before [wm]. */\n",
@@ -2765,9 +2768,7 @@ static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, &tab_%d);\n"
      "  load_due_%d(r);\n}\n", id, id, id, id);
   ck_state(e, id, s_(e, "dedupe within %s on %s time key %s", ms_text(e, d),
-                     fc->wm && strncmp(fc->wm, "ptime_", 6) == 0
-                         ? "processing" : "event",
-                     type_str_full(A, kt)),
+                     time_kind(fc), type_str_full(A, kt)),
            n);
   cw(w, "\n/* Forgets the keys of stage %d that passed at or before [wm] - "
      "within. */\n", id);
