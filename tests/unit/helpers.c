@@ -1,9 +1,12 @@
 /*
  * helpers.c -- see helpers.h.
  */
+#include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "helpers.h"
 
@@ -80,4 +83,35 @@ char *slurp(const char *path) {
 const char *pspfc_path(void) {
   const char *p = getenv("PSPFC");
   return p && *p ? p : "build/san/bin/pspfc";
+}
+
+long now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void pause_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
+  while (nanosleep(&t, &t) < 0 && errno == EINTR)
+    ;
+}
+
+int run_in(const char *dir, char **out, const char *fmt, ...) {
+  char cmd[8192];
+  int k = snprintf(cmd, sizeof cmd, "cd '%s' && ", dir);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd + k, sizeof cmd - (size_t)k, fmt, ap);
+  va_end(ap);
+  return run_cmd(cmd, out);
+}
+
+int build_in(const char *dir, const char *pspf, const char *exe,
+             const char *cflags, char **out) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  return run_in(dir, out,
+                "CFLAGS='%s' PSPF_RUNTIME_DIR='%s/build' '%s' build "
+                "-fdiagnostics-color=never '%s' -o '%s'",
+                cflags, root, pspfc_path(), pspf, exe);
 }

@@ -30,4 +30,23 @@ char *slurp(const char *path);
 /* The pspfc under test: $PSPFC, else build/san/bin/pspfc. */
 const char *pspfc_path(void);
 
+/* The C flags end-to-end tests build programs with: the sanitizers. */
+#define SAN_CFLAGS                                                             \
+  "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined "      \
+  "-fno-omit-frame-pointer"
+
+/* A monotonic clock in milliseconds; a sleep of [ms] (signals or not). */
+long now_ms(void);
+void pause_ms(long ms);
+
+/* run_cmd() of the formatted command, in directory [dir]. */
+int run_in(const char *dir, char **out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Builds [dir]/[pspf] into [dir]/[exe] with the pspfc under test and the
+ * runtime of this tree, the C compiler getting [cflags]; returns the
+ * exit status, pspfc's output in *out. */
+int build_in(const char *dir, const char *pspf, const char *exe,
+             const char *cflags, char **out);
+
 #endif

@@ -145,18 +145,6 @@ static void make_sub(const char *name) {
                strerror(errno));
 }
 
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
-  while (nanosleep(&t, &t) < 0 && errno == EINTR)
-    ;
-}
-
 /* Runs a shell command in g_dir; returns its status, output in *out. */
 static int sh(char **out, const char *f, ...)
     __attribute__((format(printf, 2, 3)));

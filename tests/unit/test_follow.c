@@ -36,18 +36,6 @@ typedef struct Prog {
   pid_t pid;      /* the running program, or 0 */
 } Prog;
 
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
-  while (nanosleep(&t, &t) < 0 && errno == EINTR)
-    ;
-}
-
 /* dir/name, in p->path. */
 static const char *in_dir(Prog *p, const char *name) {
   snprintf(p->path, sizeof p->path, "%s/%s", p->dir, name);
@@ -73,15 +61,8 @@ static void build(Prog *p, const char *text) {
   cr_assert(mkdtemp(p->dir));
   p->pid = 0;
   write_file(p, "prog.pspf", text, O_TRUNC);
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
-  char cmd[4096], *out;
-  snprintf(cmd, sizeof cmd,
-           "CFLAGS='-O1 -g -fsanitize=address,undefined "
-           "-fno-sanitize-recover=undefined -fno-omit-frame-pointer' "
-           "PSPF_RUNTIME_DIR='%s/build' '%s' build -fdiagnostics-color=never "
-           "'%s/prog.pspf' -o '%s/prog'",
-           root, pspfc_path(), p->dir, p->dir);
-  int st = run_cmd(cmd, &out);
+  char *out;
+  int st = build_in(p->dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
   if (st != 0) {
     static char msg[16384];
     snprintf(msg, sizeof msg, "%s", out);

@@ -39,18 +39,6 @@ static void put_file(K *k, const char *name, const char *text) {
   fclose(f);
 }
 
-static int sh(K *k, char **out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int sh(K *k, char **out, const char *fmt, ...) {
-  char cmd[8192];
-  int n = snprintf(cmd, sizeof cmd, "cd '%s' && ", k->dir);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd + n, sizeof cmd - (size_t)n, fmt, ap);
-  va_end(ap);
-  return run_cmd(cmd, out);
-}
-
 /* The mock cluster with [topics] ("-t name:parts ..."), its bootstrap
  * servers in k->brokers. */
 static void mock_start(K *k, const char *topic, int parts) {
@@ -87,20 +75,14 @@ static void teardown(K *k) {
     waitpid(k->mock, NULL, 0);
   }
   char *out;
-  sh(k, &out, "cd / && rm -rf '%s'", k->dir);
+  run_in(k->dir, &out, "cd / && rm -rf '%s'", k->dir);
   free(out);
 }
 
 static void build(K *k, const char *text) {
   put_file(k, "prog.pspf", text);
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char *out;
-  int st = sh(k, &out,
-              "CFLAGS='-O1 -g -fsanitize=address,undefined "
-              "-fno-sanitize-recover=undefined -fno-omit-frame-pointer' "
-              "PSPF_RUNTIME_DIR='%s/build' '%s' build -fdiagnostics-color=never "
-              "prog.pspf -o prog",
-              root, pspfc_path());
+  int st = build_in(k->dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
   cr_assert_eq(st, 0, "build failed:\n%s", out);
   free(out);
 }
@@ -114,7 +96,7 @@ Test(kafka, sink_produces_every_record_keyed) {
             "sink k = kafka(brokers: brokers, topic: \"out\", key: shop)\n"
             "rs |> map(r => { id: r.id * 2, shop: r.shop }) |> k\n");
   char *out;
-  int st = sh(&k, &out,
+  int st = run_in(k.dir, &out,
               "seq 1 3000 | awk 'BEGIN { print \"id,shop\" } { print $1 \",s\" "
               "($1 %% 13) }' > in.csv && ./prog --brokers='%s' 2>&1",
               k.brokers);
@@ -122,7 +104,7 @@ Test(kafka, sink_produces_every_record_keyed) {
   cr_expect_str_eq(out, "");
   free(out);
   /* Read back with kcat: every record once, as JSON, keyed by its shop. */
-  st = sh(&k, &out,
+  st = run_in(k.dir, &out,
           "timeout 30 kcat -b '%s' -C -t out -e -q -f '%%k %%s\\n' | sort > "
           "got.txt && awk 'BEGIN { for (i = 1; i <= 3000; i++) printf "
           "\"s%%d {\\\"id\\\":%%d,\\\"shop\\\":\\\"s%%d\\\"}\\n\", i %% 13, 2 * "
@@ -131,7 +113,7 @@ Test(kafka, sink_produces_every_record_keyed) {
   cr_expect_eq(st, 0, "the messages read back differ: %s", out);
   free(out);
   /* A key's messages are all in one partition (keyed partitioning). */
-  st = sh(&k, &out,
+  st = run_in(k.dir, &out,
           "timeout 30 kcat -b '%s' -C -t out -e -q -f '%%k %%p\\n' | sort -u "
           "| cut -d' ' -f1 | uniq -d | wc -l",
           k.brokers);
@@ -149,7 +131,7 @@ Test(kafka, sink_gives_up_when_no_broker_answers) {
             "sink k = kafka(brokers: \"127.0.0.1:1\", topic: \"out\")\n"
             "rs |> k\n");
   char *out;
-  int st = sh(&k, &out, "printf 'id\\n1\\n2\\n' > in.csv && ./prog "
+  int st = run_in(k.dir, &out, "printf 'id\\n1\\n2\\n' > in.csv && ./prog "
                         "--sink-retry-limit=2s 2>&1");
   cr_expect_eq(st, 2, "exit status %d:\n%s", st, out);
   cr_expect(strstr(out, "error: sink 'k' (kafka 127.0.0.1:1, topic 'out'): "
@@ -159,18 +141,6 @@ Test(kafka, sink_gives_up_when_no_broker_answers) {
   cr_expect_null(strstr(out, "Sanitizer"), "%s", out);
   free(out);
   teardown(&k);
-}
-
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
-  while (nanosleep(&t, &t) < 0 && errno == EINTR)
-    ;
 }
 
 static pid_t spawn(K *k) {
@@ -212,7 +182,7 @@ Test(kafka, source_resumes_from_its_checkpoint_after_sigkill) {
             "rs |> filter(r => r.id > 0) |> out\n");
   char *out;
   int n = 20000;
-  int st = sh(&k, &out,
+  int st = run_in(k.dir, &out,
               "seq 1 %d | awk '{ printf \"s%%d\\t{\\\"id\\\":%%d,\\\"shop\\\":"
               "\\\"s%%d\\\"}\\n\", $1 %% 97, $1, $1 %% 97 }' | timeout 60 kcat "
               "-b '%s' -P -t in -K '\\t'",
@@ -238,7 +208,7 @@ Test(kafka, source_resumes_from_its_checkpoint_after_sigkill) {
   }
   cr_expect_eq(kills, 2);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
-  st = sh(&k, &out, "tail -n +2 out.csv | cut -d, -f1 | sort -n > got.txt && "
+  st = run_in(k.dir, &out, "tail -n +2 out.csv | cut -d, -f1 | sort -n > got.txt && "
                     "seq 1 %d > want.txt && cmp want.txt got.txt", n);
   char *err = slurp(in_dir(&k, "stderr.txt"));
   cr_expect_eq(st, 0, "records lost or doubled across the kills: %s\n%s", out,
@@ -261,7 +231,7 @@ Test(kafka, topic_to_topic_with_transactions_across_sigkill) {
             "rs |> map(r => { id: r.id, shop: upper(r.shop) }) |> k\n");
   char *out;
   int n = 20000;
-  int st = sh(&k, &out,
+  int st = run_in(k.dir, &out,
               "seq 1 %d | awk '{ printf \"s%%d\\t{\\\"id\\\":%%d,\\\"shop\\\":"
               "\\\"s%%d\\\"}\\n\", $1 %% 97, $1, $1 %% 97 }' | timeout 60 kcat "
               "-b '%s' -P -t in -K '\\t'",
@@ -278,7 +248,7 @@ Test(kafka, topic_to_topic_with_transactions_across_sigkill) {
     } else {
       long until = now_ms() + 60000;
       for (;;) { /* every id in the output topic */
-        st = sh(&k, &out, "timeout 30 kcat -b '%s' -C -t out -e -q -f "
+        st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t out -e -q -f "
                           "'%%s\\n' | sed 's/.*\"id\":\\([0-9]*\\).*/\\1/' | "
                           "sort -nu | wc -l", k.brokers);
         int have = atoi(out);
@@ -295,7 +265,7 @@ Test(kafka, topic_to_topic_with_transactions_across_sigkill) {
   /* Every record is there. The mock does not hide aborted transactions:
    * an extra copy can only be a record the kills left in an open one, so
    * there are at most as many as two checkpoint intervals' worth. */
-  st = sh(&k, &out, "timeout 30 kcat -b '%s' -C -t out -e -q -f '%%s\\n' > "
+  st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t out -e -q -f '%%s\\n' > "
                     "all.txt && sed 's/.*\"id\":\\([0-9]*\\).*/\\1/' all.txt | "
                     "sort -nu > got.txt && seq 1 %d > want.txt && cmp want.txt "
                     "got.txt && wc -l < all.txt", k.brokers, n);
@@ -304,7 +274,7 @@ Test(kafka, topic_to_topic_with_transactions_across_sigkill) {
   cr_expect(total >= n && total <= 2 * n, "%ld messages for %d records",
             total, n);
   free(out);
-  st = sh(&k, &out, "grep -c '\"shop\":\"S' all.txt");
+  st = run_in(k.dir, &out, "grep -c '\"shop\":\"S' all.txt");
   cr_expect_eq(atol(out), total, "not every message went through the map");
   free(out);
   teardown(&k);
@@ -343,7 +313,7 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
   char *out;
   /* A run to the end: a transaction for the fresh start's checkpoint, one
    * for the end of the input's, one for what closing writes. */
-  int st = sh(&k, &out, "./prog --brokers='%s' --checkpoint-dir=ck "
+  int st = run_in(k.dir, &out, "./prog --brokers='%s' --checkpoint-dir=ck "
                         "--log-level=debug 2>&1", k.brokers);
   cr_assert_eq(st, 0, "%s", out);
   char *tx = txn_lines(out);
@@ -360,7 +330,7 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
   free(out);
   /* An error stop (too many bad records) aborts the open transaction:
    * its records are not committed. */
-  st = sh(&k, &out, "./prog --brokers='%s' --checkpoint-dir=ck2 "
+  st = run_in(k.dir, &out, "./prog --brokers='%s' --checkpoint-dir=ck2 "
                     "--max-bad-records=1 --log-level=debug 2>&1", k.brokers);
   cr_expect_eq(st, 3, "%s", out);
   tx = txn_lines(out);
@@ -373,7 +343,7 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
   free(tx);
   free(out);
   /* What the topic holds: the first run's three records. */
-  st = sh(&k, &out, "timeout 30 kcat -b '%s' -C -t out -e -q | tr '\\n' ' '",
+  st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t out -e -q | tr '\\n' ' '",
           k.brokers);
   cr_expect_str_eq(out, "{\"id\":1} {\"id\":2} {\"id\":3} ");
   free(out);
@@ -399,7 +369,7 @@ Test(kafka, two_topics_merged_with_event_time) {
   /* Topic in: ids 1-100 at 0-9.9 s, then one at 30 s; in2: 101-200 at
    * 0-9.9 s, then one at 20 s. The window [0, 10s) fires once both have
    * passed 10 s: the least of the two watermarks. */
-  int st = sh(&k, &out,
+  int st = run_in(k.dir, &out,
               "(seq 1 100 | awk '{ printf \"{\\\"id\\\":%%d,\\\"ts\\\":%%d}\\n\", "
               "$1, ($1 - 1) * 99 }'; echo '{\"id\":1000,\"ts\":30000}') | "
               "timeout 30 kcat -b '%s' -P -t in && (seq 101 200 | awk '{ printf "
@@ -424,7 +394,7 @@ Test(kafka, two_topics_merged_with_event_time) {
   kill(pid, SIGTERM);
   waitpid(pid, &st, 0);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
-  st = sh(&k, &out, "tail -n +2 out.csv | cut -d, -f1 | sort -n | tr '\\n' ' '");
+  st = run_in(k.dir, &out, "tail -n +2 out.csv | cut -d, -f1 | sort -n | tr '\\n' ' '");
   char want[2048];
   size_t w = 0;
   for (int i = 1; i <= 200; i++)

@@ -33,18 +33,6 @@ typedef struct T {
   pid_t prog;   /* the program under test */
 } T;
 
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
-  while (nanosleep(&t, &t) < 0 && errno == EINTR)
-    ;
-}
-
 static const char *in_dir(T *t, const char *name) {
   snprintf(t->path, sizeof t->path, "%s/%s", t->dir, name);
   return t->path;
@@ -55,18 +43,6 @@ static void put_file(T *t, const char *name, const char *text) {
   cr_assert(f, "%s: %s", t->path, strerror(errno));
   fputs(text, f);
   fclose(f);
-}
-
-static int sh(T *t, char **out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int sh(T *t, char **out, const char *fmt, ...) {
-  char cmd[8192];
-  int k = snprintf(cmd, sizeof cmd, "cd '%s' && ", t->dir);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd + k, sizeof cmd - (size_t)k, fmt, ap);
-  va_end(ap);
-  return run_cmd(cmd, out);
 }
 
 static int free_port(void) {
@@ -151,14 +127,8 @@ static void setup(T *t, const char *text) {
   }
   *o = 0;
   put_file(t, "prog.pspf", prog);
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char *out;
-  int st = sh(t, &out,
-              "CFLAGS='-O1 -g -fsanitize=address,undefined "
-              "-fno-sanitize-recover=undefined -fno-omit-frame-pointer' "
-              "PSPF_RUNTIME_DIR='%s/build' '%s' build -fdiagnostics-color=never "
-              "prog.pspf -o prog",
-              root, pspfc_path());
+  int st = build_in(t->dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
   cr_assert_eq(st, 0, "build failed:\n%s", out);
   free(out);
 }
@@ -208,14 +178,14 @@ static void teardown(T *t) {
   stop_prog(t);
   broker_stop(t);
   char *out;
-  sh(t, &out, "cd / && rm -rf '%s'", t->dir);
+  run_in(t->dir, &out, "cd / && rm -rf '%s'", t->dir);
   free(out);
 }
 
 /* Publishes ids [from, to] as JSON records on [topic] at QoS 1. */
 static void publish(T *t, const char *topic, int from, int to) {
   char *out;
-  int st = sh(t, &out,
+  int st = run_in(t->dir, &out,
               "seq %d %d | awk '{ printf \"{\\\"id\\\": %%d, \\\"name\\\": "
               "\\\"n%%d\\\"}\\n\", $1, $1 }' | mosquitto_pub -p %d -t '%s' "
               "-q 1 -l",
@@ -243,14 +213,14 @@ static void wait_subscribed(T *t) {
 /* The ids in out.csv (header and probes skipped), sorted, one a line. */
 static char *ids(T *t) {
   char *out;
-  sh(t, &out, "tail -n +2 out.csv | cut -d, -f1 | grep -v '^0$' | sort -n");
+  run_in(t->dir, &out, "tail -n +2 out.csv | cut -d, -f1 | grep -v '^0$' | sort -n");
   return out;
 }
 
 /* The lines of out.csv that are not probes (header included). */
 static int records(T *t) {
   char *out;
-  sh(t, &out, "grep -vc '^0,' out.csv");
+  run_in(t->dir, &out, "grep -vc '^0,' out.csv");
   int n = atoi(out);
   free(out);
   return n;
@@ -336,7 +306,7 @@ Test(mqtt, broker_restart_and_program_away_lose_nothing) {
   int st = stop_prog(&t);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
   char *out;
-  sh(&t, &out, "cp out.csv first.csv");
+  run_in(t.dir, &out, "cp out.csv first.csv");
   free(out);
   publish(&t, "t/in/a", 401, 600);
   start(&t);
@@ -344,7 +314,7 @@ Test(mqtt, broker_restart_and_program_away_lose_nothing) {
   pause_ms(300);
   st = stop_prog(&t);
   /* Every id, the probes (0) aside, exactly once over the two runs. */
-  sh(&t, &out, "(tail -n +2 first.csv; tail -n +2 out.csv) | cut -d, -f1 | "
+  run_in(t.dir, &out, "(tail -n +2 first.csv; tail -n +2 out.csv) | cut -d, -f1 | "
                "grep -v '^0$' | sort -n");
   char *want = seq_text(1, 600);
   cr_expect_str_eq(out, want, "lost or doubled records");
@@ -376,7 +346,7 @@ Test(mqtt, sink_publishes_every_record) {
     _exit(127);
   }
   pause_ms(500);
-  int st = sh(&t, &out, "./prog 2>&1");
+  int st = run_in(t.dir, &out, "./prog 2>&1");
   cr_expect_eq(st, 0, "%s", out);
   free(out);
   int sst;
@@ -403,7 +373,7 @@ static int peer(T *t, int count, const char *file) {
     snprintf(what, sizeof what, "-C %d", count);
   else
     snprintf(what, sizeof what, "-E");
-  int st = sh(t, &out,
+  int st = run_in(t->dir, &out,
               "timeout 20 mosquitto_sub -p %d -t t/out -q 1 -c -i peer %s "
               "> %s 2>&1",
               t->port, what, file);
@@ -455,7 +425,7 @@ Test(mqtt, sink_waits_for_a_broker_that_is_down) {
   free(got);
   free(blog);
   char *out;
-  sh(&t, &out, "sed 's/.*\"id\":\\([0-9]*\\).*/\\1/' got.txt | sort -n");
+  run_in(t.dir, &out, "sed 's/.*\"id\":\\([0-9]*\\).*/\\1/' got.txt | sort -n");
   char *want = seq_text(1, 2000);
   cr_expect_str_eq(out, want, "lost or doubled messages");
   free(out);
@@ -470,7 +440,7 @@ Test(mqtt, sink_gives_up_after_the_retry_limit) {
   broker_stop(&t);
   char *out;
   long t0 = now_ms();
-  int st = sh(&t, &out, "./prog --sink-retry-limit=1s 2>&1");
+  int st = run_in(t.dir, &out, "./prog --sink-retry-limit=1s 2>&1");
   long took = now_ms() - t0;
   cr_expect_eq(st, 2, "exit status %d:\n%s", st, out);
   cr_expect(strstr(out, "error: sink 'm': cannot publish to 't/out' on "
@@ -508,7 +478,7 @@ Test(mqtt, merged_with_a_file_source) {
   char *out;
   long until0 = now_ms() + DEADLINE_MS;
   for (;;) { /* probes, id 0 at time 0, until one is through */
-    sh(&t, &out, "echo '{\"id\": 0, \"name\": \"n0\", \"ts\": 0}' | "
+    run_in(t.dir, &out, "echo '{\"id\": 0, \"name\": \"n0\", \"ts\": 0}' | "
                  "mosquitto_pub -p %d -t t/in/probe -q 1 -l", t.port);
     free(out);
     pause_ms(100);
@@ -519,7 +489,7 @@ Test(mqtt, merged_with_a_file_source) {
       break;
     cr_assert(now_ms() < until0, "the program did not subscribe");
   }
-  int st = sh(&t, &out,
+  int st = run_in(t.dir, &out,
               "for i in 1 2 3; do echo \"{\\\"id\\\": $i, \\\"name\\\": "
               "\\\"m$i\\\", \\\"ts\\\": ${i}500}\"; done | mosquitto_pub -p %d "
               "-t t/in/x -q 1 -l && echo '{\"id\": 9, \"name\": \"late\", "
@@ -541,7 +511,7 @@ Test(mqtt, merged_with_a_file_source) {
   }
   stop_prog(&t);
   /* Both sources' records, every one once (probes aside). */
-  sh(&t, &out, "tail -n +2 out.csv | grep -v '^0,' | cut -d, -f1 | sort -n | "
+  run_in(t.dir, &out, "tail -n +2 out.csv | grep -v '^0,' | cut -d, -f1 | sort -n | "
                "tr '\\n' ' '");
   cr_expect_str_eq(out, "1 2 3 9 1001 1002 1003 ");
   free(out);

@@ -41,49 +41,27 @@ static void put_file(Dir *d, const char *name, const char *text) {
   fclose(f);
 }
 
-/* Runs [cmd] in the test's directory; returns its exit status, output in
- * *out (malloc'd). */
-static int sh(Dir *d, char **out, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int sh(Dir *d, char **out, const char *fmt, ...) {
-  char cmd[8192];
-  int k = snprintf(cmd, sizeof cmd, "cd '%s' && ", d->dir);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(cmd + k, sizeof cmd - (size_t)k, fmt, ap);
-  va_end(ap);
-  return run_cmd(cmd, out);
-}
-
 /* Builds dir/prog from [text]; [cflags]: the C compiler's flags. */
 static void build(Dir *d, const char *text, const char *cflags) {
   strcpy(d->dir, "/tmp/pspfc-sqlite-XXXXXX");
   cr_assert(mkdtemp(d->dir));
   put_file(d, "prog.pspf", text);
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char *out;
-  int st = sh(d, &out,
-              "CFLAGS='%s' PSPF_RUNTIME_DIR='%s/build' '%s' build "
-              "-fdiagnostics-color=never prog.pspf -o prog",
-              cflags, root, pspfc_path());
+  int st = build_in(d->dir, "prog.pspf", "prog", cflags, &out);
   cr_assert_eq(st, 0, "build failed:\n%s", out);
   free(out);
 }
 
-static const char *const sanitized =
-    "-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined "
-    "-fno-omit-frame-pointer";
-
 static void cleanup(Dir *d) {
   char *out;
-  sh(d, &out, "cd / && rm -rf '%s'", d->dir);
+  run_in(d->dir, &out, "cd / && rm -rf '%s'", d->dir);
   free(out);
 }
 
 /* What the sqlite3 shell prints for [sql] on dir/out.db. */
 static char *query(Dir *d, const char *sql) {
   char *out;
-  int st = sh(d, &out, "sqlite3 out.db \"%s\" 2>&1", sql);
+  int st = run_in(d->dir, &out, "sqlite3 out.db \"%s\" 2>&1", sql);
   cr_assert_eq(st, 0, "sqlite3 failed on %s:\n%s", sql, out);
   return out;
 }
@@ -118,10 +96,10 @@ static const char *const scores_in =
 
 Test(sqlite, rows_types_and_upserts) {
   Dir d;
-  build(&d, scores, sanitized);
+  build(&d, scores, SAN_CFLAGS);
   put_file(&d, "in.csv", scores_in);
   char *out;
-  int st = sh(&d, &out, "./prog 2>&1");
+  int st = run_in(d.dir, &out, "./prog 2>&1");
   cr_assert_eq(st, 0, "%s", out);
   cr_expect_str_eq(out, "");
   free(out);
@@ -147,7 +125,7 @@ Test(sqlite, rows_types_and_upserts) {
                "bob|1|7|2026-11-23T10:00:01.000Z\n"
                "o'neil, jr|1|12|2026-11-23T10:00:02.500Z\n");
   /* A second run adds to the table (it is not emptied) and upserts. */
-  st = sh(&d, &out, "./prog 2>&1");
+  st = run_in(d.dir, &out, "./prog 2>&1");
   cr_assert_eq(st, 0, "%s", out);
   free(out);
   expect_query(&d, "select count(*) from scores", "8\n");
@@ -157,13 +135,13 @@ Test(sqlite, rows_types_and_upserts) {
 
 Test(sqlite, table_that_does_not_fit) {
   Dir d;
-  build(&d, scores, sanitized);
+  build(&d, scores, SAN_CFLAGS);
   put_file(&d, "in.csv", scores_in);
   char *out;
-  cr_assert_eq(sh(&d, &out, "sqlite3 out.db 'create table scores (x int)'"),
+  cr_assert_eq(run_in(d.dir, &out, "sqlite3 out.db 'create table scores (x int)'"),
                0);
   free(out);
-  int st = sh(&d, &out, "./prog 2>&1");
+  int st = run_in(d.dir, &out, "./prog 2>&1");
   cr_expect_eq(st, 2, "exit status %d:\n%s", st, out);
   cr_expect(strstr(out, "error: sink 'all' (table 'scores' in out.db): the "
                         "table does not fit the records written"),
@@ -174,18 +152,6 @@ Test(sqlite, table_that_does_not_fit) {
 }
 
 /* ---- exactly once across SIGKILL ------------------------------------- */
-
-static long now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-static void pause_ms(long ms) {
-  struct timespec t = {ms / 1000, (ms % 1000) * 1000000};
-  while (nanosleep(&t, &t) < 0 && errno == EINTR)
-    ;
-}
 
 /* Starts dir/prog with [args] (NULL-terminated), stderr appended to
  * dir/log.txt. */
@@ -224,7 +190,7 @@ static const char *const windows =
 /* Writes every table, row ids included, to dir/[name]; returns its size. */
 static long dump(Dir *d, const char *name) {
   char *out;
-  int st = sh(d, &out, "sqlite3 out.db \"select 'w', rowid, * from windows; "
+  int st = run_in(d->dir, &out, "sqlite3 out.db \"select 'w', rowid, * from windows; "
               "select 'l', rowid, * from late; select 't', rowid, * from "
               "totals order by key\" > %s && wc -c < %s", name, name);
   cr_assert_eq(st, 0, "%s", out);
@@ -239,7 +205,7 @@ Test(sqlite, exactly_once_across_sigkill) {
   build(&d, windows, "-O2 -g");
   char *out;
   /* A million records, some out of order, some late (seeded). */
-  int st = sh(&d, &out,
+  int st = run_in(d.dir, &out,
               "awk 'BEGIN { srand(11); print \"id,key,v,ts\"; t = "
               "1700000000000; for (i = 0; i < 1000000; i++) { t += int(rand() "
               "* 40); ts = t - int(rand() * 1500); if (rand() < 0.002) ts = t "
@@ -249,13 +215,13 @@ Test(sqlite, exactly_once_across_sigkill) {
   cr_assert_eq(st, 0, "%s", out);
   free(out);
   /* The uninterrupted run. */
-  st = sh(&d, &out, "./prog 2>&1 && mv out.db ref.db && rm -f out.db-*");
+  st = run_in(d.dir, &out, "./prog 2>&1 && mv out.db ref.db && rm -f out.db-*");
   cr_assert_eq(st, 0, "%s", out);
   free(out);
-  st = sh(&d, &out, "mv ref.db out.db");
+  st = run_in(d.dir, &out, "mv ref.db out.db");
   free(out);
   long want = dump(&d, "want.txt");
-  st = sh(&d, &out, "rm -f out.db out.db-*");
+  st = run_in(d.dir, &out, "rm -f out.db out.db-*");
   free(out);
   cr_assert_gt(want, 10000000, "the reference run wrote too little");
 
@@ -284,7 +250,7 @@ Test(sqlite, exactly_once_across_sigkill) {
             runs, log ? log : "");
   cr_expect_geq(kills, 10, "only %d kills before it finished", kills);
   long got = dump(&d, "got.txt");
-  st = sh(&d, &out, "cmp want.txt got.txt");
+  st = run_in(d.dir, &out, "cmp want.txt got.txt");
   cr_expect_eq(st, 0, "the tables differ from an uninterrupted run's after "
                "%d kills (%ld bytes, want %ld): %s\nlog:\n%.4000s", kills,
                got, want, out, log ? log : "");
@@ -300,15 +266,15 @@ Test(sqlite, exactly_once_across_sigkill) {
 
 Test(sqlite, database_changed_outside) {
   Dir d;
-  build(&d, scores, sanitized);
+  build(&d, scores, SAN_CFLAGS);
   put_file(&d, "in.csv", scores_in);
   char *out;
-  int st = sh(&d, &out, "./prog --checkpoint-dir=ck 2>&1");
+  int st = run_in(d.dir, &out, "./prog --checkpoint-dir=ck 2>&1");
   cr_assert_eq(st, 0, "%s", out);
   free(out);
   /* Rows the checkpoint committed are gone: the program cannot make the
    * output exact, and says so. */
-  st = sh(&d, &out, "sqlite3 out.db 'delete from scores where rowid > 2' && "
+  st = run_in(d.dir, &out, "sqlite3 out.db 'delete from scores where rowid > 2' && "
                     "./prog --checkpoint-dir=ck 2>&1");
   cr_expect_eq(st, 2, "exit status %d:\n%s", st, out);
   cr_expect(strstr(out, "error: sink 'all': table 'scores' in out.db ends at "
@@ -317,7 +283,7 @@ Test(sqlite, database_changed_outside) {
   cr_expect(strstr(out, "--checkpoint-reset"), "%s", out);
   free(out);
   /* Starting over works. */
-  st = sh(&d, &out, "./prog --checkpoint-dir=ck --checkpoint-reset 2>&1");
+  st = run_in(d.dir, &out, "./prog --checkpoint-dir=ck --checkpoint-reset 2>&1");
   cr_expect_eq(st, 0, "%s", out);
   free(out);
   expect_query(&d, "select count(*) from scores", "6\n");
