@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -35,6 +36,13 @@ typedef struct kp_s {
   uv_timer_t timer;
   uint64_t failed;     /* deliveries that failed */
   char first_error[256];
+  /* The open transaction's first and last offset in each partition
+   * delivered to (-1: none), for its line in the commit journal. */
+  int64_t (*range)[2];
+  int nrange;
+  uint64_t committed;  /* records in committed transactions */
+  uint64_t last_ck;    /* the last checkpoint committed with */
+  char group[300];     /* transactional.id, and the group of the offsets */
 } kp_t;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -46,7 +54,24 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
       snprintf(k->first_error, sizeof k->first_error, "%s",
                rd_kafka_err2str(m->err));
     k->failed++;
+    return;
   }
+  int p = m->partition;
+  if (p < 0 || p >= 1 << 20)
+    return;
+  if (p >= k->nrange) {
+    int n = p + 1 > 2 * k->nrange ? p + 1 : 2 * k->nrange;
+    int64_t(*r)[2] = realloc(k->range, (size_t)n * sizeof *r);
+    if (!r)
+      return; /* (the journal line then lacks this partition) */
+    for (int i = k->nrange; i < n; i++)
+      r[i][0] = r[i][1] = -1;
+    k->range = r;
+    k->nrange = n;
+  }
+  if (k->range[p][0] < 0)
+    k->range[p][0] = m->offset;
+  k->range[p][1] = m->offset;
 }
 
 static void on_timer(uv_timer_t *h) {
@@ -97,9 +122,11 @@ static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
    * from run to run, so a restart fences off, and aborts, the
    * transaction a crash left open). */
   k->txn = pspf_checkpointing();
+  k->committed = s->records; /* (restored: what its checkpoint committed) */
+  s->length = s->records;
   if (k->txn) {
-    char tid[300];
-    snprintf(tid, sizeof tid, "pspf-%s-%s", pspf_program_name(), s->name);
+    char *tid = k->group;
+    snprintf(tid, sizeof k->group, "pspf-%s-%s", pspf_program_name(), s->name);
     if (rd_kafka_conf_set(conf, "transactional.id", tid, err, sizeof err) !=
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(conf, "message.timeout.ms", "60000", err,
@@ -156,8 +183,85 @@ static int flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
              (unsigned long long)k->failed, k->first_error);
     return fail(ctx, s, what);
   }
-  s->length = s->records;
+  if (!k->txn) /* (a transaction's records count once it commits) */
+    s->length = s->records;
   return 0;
+}
+
+/* ---- the commit journal ----------------------------------------------------
+ *
+ * DIR/SINK.kafka-commits has a line for each transaction the sink has
+ * committed, written just after the commit:
+ *
+ *   checkpoint=12 records=3400 messages=340 partitions=0:120-200,3:55-70
+ *   close after=12 records=3450 messages=50 partitions=1:90-139
+ *
+ * (records: the sink's total so far; the offsets are those the broker
+ * gave the transaction's messages). On recovery, the newest checkpoint
+ * that a line names is the last whose output is committed for certain,
+ * with the group offset below: the transaction of a checkpoint written
+ * just before a crash may not be. The file starts over past 1 MiB.
+ */
+
+static void journal_path(pspf_sink_t *s, char *path, size_t n) {
+  snprintf(path, n, "%s/%s.kafka-commits", pspf_checkpoint_dir(), s->name);
+}
+
+static void journal_add(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint,
+                        uint64_t messages) {
+  kp_t *k = s->impl;
+  char line[8192], path[4200];
+  int n = checkpoint
+              ? snprintf(line, sizeof line, "checkpoint=%llu",
+                         (unsigned long long)checkpoint)
+              : snprintf(line, sizeof line, "close after=%llu",
+                         (unsigned long long)k->last_ck);
+  n += snprintf(line + n, sizeof line - (size_t)n,
+                " records=%llu messages=%llu partitions=",
+                (unsigned long long)s->records, (unsigned long long)messages);
+  bool first = true;
+  for (int p = 0; p < k->nrange && n < (int)sizeof line - 64; p++)
+    if (k->range[p][0] >= 0) {
+      n += snprintf(line + n, sizeof line - (size_t)n, "%s%d:%lld-%lld",
+                    first ? "" : ",", p, (long long)k->range[p][0],
+                    (long long)k->range[p][1]);
+      first = false;
+    }
+  line[n++] = '\n';
+  journal_path(s, path, sizeof path);
+  struct stat st;
+  bool anew = stat(path, &st) == 0 && st.st_size > (1 << 20);
+  char tmp[4300];
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  int fd = anew ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)
+                : open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  bool ok = fd >= 0 && write(fd, line, (size_t)n) == n;
+  if (fd >= 0)
+    close(fd);
+  if (ok && anew)
+    ok = rename(tmp, path) == 0;
+  if (!ok) /* the group offset still says it on a real broker */
+    pspf_log(ctx, 1, "sink '%s': cannot write its commit journal '%s': %s",
+             s->name, path, strerror(errno));
+}
+
+/* The newest checkpoint=N of the journal, or 0. */
+static uint64_t journal_last(pspf_sink_t *s) {
+  char path[4200];
+  journal_path(s, path, sizeof path);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  uint64_t last = 0;
+  char line[8192];
+  while (fgets(line, sizeof line, f)) {
+    unsigned long long id;
+    size_t n = strlen(line);
+    if (n && line[n - 1] == '\n' && sscanf(line, "checkpoint=%llu ", &id) == 1)
+      last = id; /* (a line cut short by a crash is not one) */
+  }
+  fclose(f);
+  return last;
 }
 
 /* Commits the open transaction and begins the next; a failure aborts it
@@ -168,24 +272,48 @@ static int commit_txn(pspf_ctx_t *ctx, pspf_sink_t *s, bool again,
   kp_t *k = s->impl;
   int64_t ms = pspf_sink_retry_ms();
   int tmo = ms > INT32_MAX ? INT32_MAX : (int)ms;
-  rd_kafka_error_t *e;
+  rd_kafka_error_t *e = NULL;
   uint64_t until = uv_hrtime() + (uint64_t)ms * 1000000u;
-  while ((e = rd_kafka_commit_transaction(k->rk, tmo)) &&
-         rd_kafka_error_is_retriable(e) && uv_hrtime() < until)
-    rd_kafka_error_destroy(e);
+  if (checkpoint) {
+    /* The checkpoint's id, committed in the transaction as the offset of
+     * the sink's group on partition 0: on a real broker, recovery reads
+     * whether this transaction committed from there. */
+    rd_kafka_consumer_group_metadata_t *g =
+        rd_kafka_consumer_group_metadata_new(k->group);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, s->topic, 0)->offset =
+        (int64_t)checkpoint;
+    while ((e = rd_kafka_send_offsets_to_transaction(k->rk, l, g, tmo)) &&
+           rd_kafka_error_is_retriable(e) && uv_hrtime() < until)
+      rd_kafka_error_destroy(e);
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_consumer_group_metadata_destroy(g);
+  }
   if (!e)
-    pspf_log(ctx, 3, "sink '%s': transaction committed (%llu records so far%s)",
-             s->name, (unsigned long long)s->records,
+    while ((e = rd_kafka_commit_transaction(k->rk, tmo)) &&
+           rd_kafka_error_is_retriable(e) && uv_hrtime() < until)
+      rd_kafka_error_destroy(e);
+  if (!e && !k->failed) {
+    uint64_t messages = s->records - k->committed;
+    journal_add(ctx, s, checkpoint, messages);
+    pspf_log(ctx, 3, "sink '%s': transaction committed (%llu records, %llu "
+             "so far%s)", s->name, (unsigned long long)messages,
+             (unsigned long long)s->records,
              checkpoint ? ", with a checkpoint" : ", at close");
+    k->committed = s->records;
+    s->length = s->records;
+    if (checkpoint)
+      k->last_ck = checkpoint;
+    for (int p = 0; p < k->nrange; p++)
+      k->range[p][0] = k->range[p][1] = -1;
+  }
   if (!e && again) {
     e = rd_kafka_begin_transaction(k->rk);
     if (!e)
       pspf_log(ctx, 3, "sink '%s': transaction begun", s->name);
   }
-  if (!e && !k->failed) {
-    s->length = s->records;
+  if (!e && !k->failed)
     return 0;
-  }
   char what[400];
   snprintf(what, sizeof what, "cannot commit the transaction: %s",
            e ? rd_kafka_error_string(e) : k->first_error);
@@ -209,12 +337,67 @@ static int sink_commit(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
     rd_kafka_poll(k->rk, 0);
     return k->failed ? flush(ctx, s) : 0;
   }
-  if (k->txn) /* the records since the last checkpoint, in one go */
-    return commit_txn(ctx, s, true, checkpoint);
-  return flush(ctx, s); /* at least once: delivered before the checkpoint */
+  /* Every message delivered: at least once, or, in a transaction, ready
+   * to commit once the checkpoint is durable (sink_done). */
+  return flush(ctx, s);
 }
 
-static void on_closed(uv_handle_t *h) { free(h->data); }
+static int sink_done(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
+  kp_t *k = s->impl;
+  if (!k || !k->txn) /* the records since the last checkpoint, in one go */
+    return 0;
+  return commit_txn(ctx, s, true, checkpoint);
+}
+
+/* The newest checkpoint whose transaction is known to have committed: in
+ * the journal, or as the sink group's offset (which the mock cluster of
+ * the tests does not keep). */
+static uint64_t sink_committed(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  uint64_t last = journal_last(s), group = 0;
+  char err[512], name[300];
+  snprintf(name, sizeof name, "pspf-%s-%s", pspf_program_name(), s->name);
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  rd_kafka_t *rk = NULL;
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", s->path, err,
+                        sizeof err) == RD_KAFKA_CONF_OK &&
+      rd_kafka_conf_set(conf, "group.id", name, err, sizeof err) ==
+          RD_KAFKA_CONF_OK &&
+      rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err) ==
+          RD_KAFKA_CONF_OK)
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  else
+    rd_kafka_conf_destroy(conf);
+  if (rk) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, s->topic, 0);
+    int64_t ms = pspf_sink_retry_ms();
+    rd_kafka_resp_err_t e =
+        rd_kafka_committed(rk, l, ms > 10000 ? 10000 : (int)ms);
+    if (e)
+      snprintf(err, sizeof err, "%s", rd_kafka_err2str(e));
+    else if (l->elems[0].offset > 0)
+      group = (uint64_t)l->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    if (e)
+      rk = NULL;
+  }
+  if (!rk)
+    pspf_log(ctx, 1, "sink '%s': cannot read its group's offset (%s); "
+             "going by its commit journal", s->name, err);
+  pspf_log(ctx, 3, "sink '%s': transactions committed up to checkpoint %llu "
+           "(journal %llu, group %llu)", s->name,
+           (unsigned long long)(group > last ? group : last),
+           (unsigned long long)last, (unsigned long long)group);
+  return group > last ? group : last;
+}
+
+static void free_kp(kp_t *k) {
+  free(k->range);
+  free(k);
+}
+
+static void on_closed(uv_handle_t *h) { free_kp(h->data); }
 
 static int sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
   kp_t *k = s->impl;
@@ -244,13 +427,14 @@ static int sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
     uv_timer_stop(&k->timer);
     uv_close((uv_handle_t *)&k->timer, on_closed);
   } else {
-    free(k);
+    free_kp(k);
   }
   return r;
 }
 
-const pspf_sink_ops_t pspf_kafka_sink_ops = {sink_open, sink_commit,
-                                             sink_close};
+const pspf_sink_ops_t pspf_kafka_sink_ops = {
+    .open = sink_open, .commit = sink_commit, .close = sink_close,
+    .done = sink_done, .committed = sink_committed};
 
 void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
                         size_t keylen) {
@@ -340,7 +524,7 @@ static void drain_queue(kc_t *c) {
     n++;
   }
   if (n)
-    pspf_input_quiet(c->ctx);
+    pspf_batch_done(c->ctx);
   if (n == KAFKA_BATCH && !c->ctx->stopping)
     uv_timer_start(&c->more, on_more, 0, 0);
 }

@@ -124,7 +124,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
   if (rc == MOSQ_ERR_SUCCESS && (events & UV_READABLE))
     rc = mosquitto_loop_read(q->m, 1);
   if (q->received != before) /* what came is written out */
-    pspf_input_quiet(q->ctx);
+    pspf_batch_done(q->ctx);
   if (rc == MOSQ_ERR_SUCCESS && (events & UV_WRITABLE))
     rc = mosquitto_loop_write(q->m, 1);
   if (q->closing)
@@ -414,8 +414,8 @@ static int sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
   return r;
 }
 
-const pspf_sink_ops_t pspf_mqtt_sink_ops = {sink_open, sink_commit,
-                                            sink_close};
+const pspf_sink_ops_t pspf_mqtt_sink_ops = {
+    .open = sink_open, .commit = sink_commit, .close = sink_close};
 
 /* Connects [q] again, waiting (the program, and so its sources, pause):
  * exponential backoff with jitter, for at most pspf_sink_retry_ms() in

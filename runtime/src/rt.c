@@ -553,16 +553,22 @@ void pspf_source_message(pspf_ctx_t *ctx, pspf_source_t *src,
 const char *pspf_program_name(void) { return prog_name; }
 
 static int64_t sink_retry_ms = 60000;
-static bool checkpointing;
-bool pspf_checkpointing(void) { return checkpointing; }
+static const char *checkpoint_dir;
+bool pspf_checkpointing(void) { return checkpoint_dir != NULL; }
+const char *pspf_checkpoint_dir(void) { return checkpoint_dir; }
 int64_t pspf_sink_retry_ms(void) { return sink_retry_ms; }
 
 static run_t *the_run; /* one program a process */
 static void flush_sinks(run_t *run);
 
-void pspf_input_quiet(pspf_ctx_t *ctx) {
-  if (the_run && the_run->ctx == ctx)
+static void checkpoint_if_due(run_t *run);
+
+void pspf_batch_done(pspf_ctx_t *ctx) {
+  if (the_run && the_run->ctx == ctx) {
     flush_sinks(the_run);
+    if (the_run->ck_dir)
+      checkpoint_if_due(the_run);
+  }
 }
 
 /* --mqtt-username and the like (see pspf_connector_option). */
@@ -670,7 +676,6 @@ static void read_work(uv_work_t *w) {
 }
 
 static void on_read(uv_work_t *w, int status);
-static void checkpoint_if_due(run_t *run);
 
 static void read_more(reader_t *r) {
   if (r->cap - r->len < READ_BLOCK / 2) {
@@ -1013,6 +1018,13 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
   j->id = run->ck_next;
   j->flags = flags;
   j->t0 = uv_hrtime();
+  /* A sink that commits after the checkpoint (a Kafka transaction) takes
+   * no record between the two: the checkpoint is then made durable at
+   * once, and the sink commits right after. */
+  bool two_phase = false;
+  for (int i = 0; i < prog->nsinks; i++)
+    two_phase |= prog->sinks[i].ops && prog->sinks[i].ops->done;
+  wait |= two_phase;
   /* 1. Output: written out (synced with the checkpoint); these are the
    * committed positions. A SQLite sink commits its rows and the
    * checkpoint's id now, in one transaction. */
@@ -1125,7 +1137,15 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
   }
   ck_durable(&j->work);
   ck_done(&j->work, 0);
-  return j->rc;
+  if (j->rc < 0)
+    return -1;
+  /* 4. The output that commits after its checkpoint. */
+  for (int i = 0; i < prog->nsinks && two_phase; i++) {
+    pspf_sink_t *sk = &prog->sinks[i];
+    if (sk->ops && sk->ops->done && sk->ops->done(ctx, sk, j->id) < 0)
+      return -1;
+  }
+  return 0;
 }
 
 /* Takes a checkpoint if one is due and the input has moved since the
@@ -1296,6 +1316,31 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
   return 0;
 }
 
+/* The sink of checkpoint [f] whose output of the interval that the
+ * checkpoint closes is not known to be committed (a Kafka transaction
+ * committed after the checkpoint file was written: the program may have
+ * stopped in between), or NULL. [known] caches each sink's answer
+ * (UINT64_MAX: not asked yet). */
+static pspf_sink_t *uncommitted_sink(run_t *run, pspf_ckpt_file_t *f,
+                                     uint64_t *known) {
+  pspf_program_t *prog = run->prog;
+  for (uint32_t i = 0; i < f->nsections; i++) {
+    pspf_ckpt_section_t *s = &f->sections[i];
+    ck_sink_t cs;
+    if (s->kind != PSPF_CKPT_SINK || s->index >= (uint32_t)prog->nsinks ||
+        ck_sink_read(s, &cs) || cs.records == cs.position)
+      continue; /* (a section that does not read back is reported later) */
+    pspf_sink_t *sk = &prog->sinks[s->index];
+    if (!sk->ops || !sk->ops->committed)
+      continue;
+    if (known[s->index] == UINT64_MAX)
+      known[s->index] = sk->ops->committed(run->ctx, sk);
+    if (known[s->index] < f->id)
+      return sk;
+  }
+  return NULL;
+}
+
 /* Before the sinks open: restores the newest good checkpoint of
  * run->ck_dir, if there is one. Returns 0 (restored, or nothing to
  * restore) or an exit status. */
@@ -1362,12 +1407,18 @@ static int restore(run_t *run, bool reset) {
     return 0;
   }
   int status = -1;
-  long damaged = 0;
+  long damaged = 0, passed = 0;
+  uint64_t *known = malloc(((size_t)run->prog->nsinks + 1) * sizeof *known);
+  if (!known)
+    pspf_ck_oom();
+  for (int i = 0; i < run->prog->nsinks; i++)
+    known[i] = UINT64_MAX;
   for (long i = 0; i < n && status < 0; i++) {
     char *path = pspf_ckpt_path(dir, ids[i]);
     pspf_ckpt_file_t f;
     char why[512];
     ck_meta_t m = {0};
+    pspf_sink_t *late;
     const char *merr = "no META section";
     if (pspf_ckpt_read(path, &f, why, sizeof why) == 0) {
       for (uint32_t k = 0; k < f.nsections; k++)
@@ -1402,14 +1453,38 @@ static int restore(run_t *run, bool reset) {
       pspf_log(ctx, 0, "to start over, run with --checkpoint-reset (the "
                "checkpoints are dropped and the output files written anew)");
       status = PSPF_EXIT_FAILURE;
+    } else if ((late = uncommitted_sink(run, &f, known))) {
+      /* The program stopped after writing this checkpoint but before
+       * its sink committed: its state is ahead of the output, so it goes
+       * (its interval is produced again from the one before). */
+      pspf_log(ctx, 1, "checkpoint %s: the output of sink '%s' up to it "
+               "was never committed (the program stopped in between); %s",
+               path, late->name, i + 1 < n ? "using the one before it"
+                                           : "there is none before it");
+      ids[passed++] = ids[i]; /* (i >= passed: overwrites nothing unread) */
     } else {
       status = apply_checkpoint(run, &f, &m);
+      if (status == 0 && passed) { /* the ones passed over are no more */
+        for (long k = 0; k < passed; k++) {
+          char *old = pspf_ckpt_path(dir, ids[k]);
+          unlink(old);
+          free(old);
+        }
+        run->ck_next = f.id + 1;
+      }
     }
     ck_meta_free(&m);
     pspf_ckpt_file_free(&f);
     free(path);
   }
   free(ids);
+  free(known);
+  if (status < 0 && passed) {
+    pspf_log(ctx, 0, "no checkpoint in %s goes with committed output, so the "
+             "program cannot resume; to start over, run with "
+             "--checkpoint-reset", dir);
+    return PSPF_EXIT_FAILURE;
+  }
   if (status < 0 && damaged) {
     pspf_log(ctx, 0, "no good checkpoint in %s (%ld damaged), so the program "
              "cannot resume; to start over, run with --checkpoint-reset", dir,
@@ -1716,7 +1791,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   }
   if (ck_dir && !*ck_dir)
     ck_dir = NULL;
-  checkpointing = ck_dir != NULL;
+  checkpoint_dir = ck_dir;
   char dead_default[512];
   snprintf(dead_default, sizeof dead_default, "%s.dead.jsonl", prog->name);
   ctx.dead_path = dead ? dead : dead_default;

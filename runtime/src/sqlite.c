@@ -305,7 +305,8 @@ static int sql_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
   return r;
 }
 
-const pspf_sink_ops_t pspf_sqlite_ops = {sql_open, sql_commit, sql_close};
+const pspf_sink_ops_t pspf_sqlite_ops = {
+    .open = sql_open, .commit = sql_commit, .close = sql_close};
 
 void pspf_sql_i64(pspf_sink_t *s, int col, int64_t v) {
   sqlite3_bind_int64(((sql_t *)s->impl)->ins, col + 1, v);

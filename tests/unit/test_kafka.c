@@ -280,6 +280,86 @@ Test(kafka, topic_to_topic_with_transactions_across_sigkill) {
   teardown(&k);
 }
 
+/* The records=N of the last line of the sink's commit journal. */
+static int committed_records(K *k) {
+  char *s = slurp(in_dir(k, "ck/k.kafka-commits"));
+  int n = 0;
+  for (char *p = s; p && (p = strstr(p, " records=")); p++)
+    n = atoi(p + 9);
+  free(s);
+  return n;
+}
+
+/* Records into a 4-partition topic, aggregated per key into another
+ * one by a program killed with SIGKILL at random moments, then let
+ * finish. The sink's transactions, told apart by its commit journal (the
+ * mock does not hide uncommitted ones), hold every expected update
+ * exactly once; every other message is a copy of an expected one, left
+ * in a transaction that a kill left open (tests/kafka/txn_check.py). */
+Test(kafka, aggregate_to_topic_exactly_once_across_sigkill) {
+  K k;
+  mock_start(&k, "in", 4); /* (and in2, also 4 partitions: the output) */
+  build(&k, "type R = { id: int, shop: string }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
+            "\"g\")\n"
+            "sink k = kafka(brokers: brokers, topic: \"in2\", key: key)\n"
+            "rs |> key_by(r => r.shop)\n"
+            "   |> aggregate(n: count(), total: sum(r => r.id))\n"
+            "   |> k\n");
+  char *out;
+  int n = 200000;
+  int st = run_in(k.dir, &out,
+              "seq 1 %d | awk '{ printf \"s%%d\\t{\\\"id\\\":%%d,\\\"shop\\\":"
+              "\\\"s%%d\\\"}\\n\", $1 %% 97, $1, $1 %% 97 }' | timeout 60 kcat "
+              "-b '%s' -P -t in -K '\\t' && "
+              /* an uninterrupted run's updates: each key's records come in
+               * the order produced (one key, one partition) */
+              "seq 1 %d | awk '{ s = \"s\" ($1 %% 97); c[s]++; t[s] += $1; "
+              "printf \"{\\\"key\\\":\\\"%%s\\\",\\\"n\\\":%%d,"
+              "\\\"total\\\":%%d}\\n\", s, c[s], t[s] }' > want.jsonl",
+              n, k.brokers, n);
+  cr_assert_eq(st, 0, "kcat -P: %s", out);
+  free(out);
+  /* Killed once a quarter, a half and three quarters of the updates are
+   * committed, a random moment later; stopped once all are. */
+  srand(7);
+  int kills = 0;
+  for (int round = 0; round < 4; round++) {
+    pid_t pid = spawn(&k);
+    long until = now_ms() + 60000;
+    while (committed_records(&k) < (round + 1) * n / 4 && now_ms() < until)
+      pause_ms(2);
+    if (round < 3) {
+      pause_ms(rand() % 30);
+      kill(pid, SIGKILL);
+      kills++;
+    } else {
+      pause_ms(300); /* (its signal handlers are set by now) */
+      kill(pid, SIGTERM);
+    }
+    waitpid(pid, &st, 0);
+  }
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char top[4096];
+  cr_assert(realpath(root, top));
+  st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t in2 -e -q -f "
+                    "'%%p %%o %%s\\n' > all.txt && python3 "
+                    "'%s/tests/kafka/txn_check.py' ck/k.kafka-commits all.txt "
+                    "want.jsonl %d 2>&1", k.brokers, top, kills);
+  char *err = slurp(in_dir(&k, "stderr.txt"));
+  cr_expect_eq(st, 0, "%s\n%s", out, err ? err : "");
+  cr_expect(strstr(out, "200000 expected, 200000 committed"), "%s", out);
+  cr_log_info("%s", out);
+  cr_expect(err && strstr(err, "resuming from checkpoint"), "%s",
+            err ? err : "");
+  cr_expect(err && !strstr(err, "Sanitizer"), "%s", err ? err : "");
+  free(err);
+  free(out);
+  teardown(&k);
+}
+
 /* The lines of [log] that are about the sink's transactions. */
 static char *txn_lines(const char *log) {
   size_t cap = strlen(log) + 1, k = 0;
@@ -318,15 +398,36 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
   cr_assert_eq(st, 0, "%s", out);
   char *tx = txn_lines(out);
   cr_expect_str_eq(tx, "sink 'k': transaction begun\n"
-                       "sink 'k': transaction committed (0 records so far, "
-                       "with a checkpoint)\n"
+                       "sink 'k': transaction committed (0 records, 0 so "
+                       "far, with a checkpoint)\n"
                        "sink 'k': transaction begun\n"
-                       "sink 'k': transaction committed (3 records so far, "
-                       "with a checkpoint)\n"
+                       "sink 'k': transaction committed (3 records, 3 so "
+                       "far, with a checkpoint)\n"
                        "sink 'k': transaction begun\n"
-                       "sink 'k': transaction committed (3 records so far, at "
-                       "close)\n", "%s", out);
+                       "sink 'k': transaction committed (0 records, 3 so "
+                       "far, at close)\n", "%s", out);
   free(tx);
+  free(out);
+  /* The commit journal has a line for each. */
+  st = run_in(k.dir, &out, "cut -d' ' -f1-4 ck/k.kafka-commits");
+  cr_expect_str_eq(out, "checkpoint=1 records=0 messages=0 partitions=\n"
+                        "checkpoint=2 records=3 messages=3 partitions=0:0-2\n"
+                        "close after=2 records=3 messages=0\n");
+  free(out);
+  /* As if the program had stopped after writing checkpoint 2 but before
+   * committing its transaction: the restart goes back to checkpoint 1
+   * and produces the three records again. */
+  st = run_in(k.dir, &out, "sed -i '/^checkpoint=2 /d' ck/k.kafka-commits && "
+              "./prog --brokers='%s' --checkpoint-dir=ck --log-level=debug "
+              "2>&1", k.brokers);
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, "warning: checkpoint ck/checkpoint-000000000002: the "
+                        "output of sink 'k' up to it was never committed (the "
+                        "program stopped in between); using the one before "
+                        "it\n"), "%s", out);
+  cr_expect(strstr(out, "info: resuming from checkpoint 1 of ck "), "%s", out);
+  cr_expect(strstr(out, "transaction committed (3 records, 3 so far, with a "
+                        "checkpoint)"), "%s", out);
   free(out);
   /* An error stop (too many bad records) aborts the open transaction:
    * its records are not committed. */
@@ -335,17 +436,19 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
   cr_expect_eq(st, 3, "%s", out);
   tx = txn_lines(out);
   cr_expect_str_eq(tx, "sink 'k': transaction begun\n"
-                       "sink 'k': transaction committed (0 records so far, "
-                       "with a checkpoint)\n"
+                       "sink 'k': transaction committed (0 records, 0 so "
+                       "far, with a checkpoint)\n"
                        "sink 'k': transaction begun\n"
                        "sink 'k': transaction aborted (the program stops on "
                        "an error)\n", "%s", out);
   free(tx);
   free(out);
-  /* What the topic holds: the first run's three records. */
+  /* What the topic holds: the first run's three records, and the same
+   * again from the run that went back a checkpoint. */
   st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t out -e -q | tr '\\n' ' '",
           k.brokers);
-  cr_expect_str_eq(out, "{\"id\":1} {\"id\":2} {\"id\":3} ");
+  cr_expect_str_eq(out, "{\"id\":1} {\"id\":2} {\"id\":3} {\"id\":1} "
+                        "{\"id\":2} {\"id\":3} ");
   free(out);
   teardown(&k);
 }

@@ -358,9 +358,12 @@ PSPF_EXTERN void pspf_source_message(pspf_ctx_t *ctx, pspf_source_t *src,
                                      const void *payload, size_t n,
                                      uint64_t offset, uint64_t line);
 
-/* A source has delivered what it has for now: the sinks write out what
- * they hold, so that output keeps up with a live input. */
-PSPF_EXTERN void pspf_input_quiet(pspf_ctx_t *ctx);
+/* A source has delivered a batch of messages (all it has for now, or as
+ * many as it takes in a turn): the sinks write out what they hold, so
+ * that output keeps up with a live input, and a checkpoint is taken if
+ * one is due (a backlog may take many batches without the loop's timers
+ * coming due). */
+PSPF_EXTERN void pspf_batch_done(pspf_ctx_t *ctx);
 
 /* How long a failing sink is retried before the program stops with
  * status 2 (--sink-retry-limit, default 60 s), in ms. */
@@ -368,6 +371,9 @@ PSPF_EXTERN int64_t pspf_sink_retry_ms(void);
 
 /* True when the program takes checkpoints (--checkpoint-dir). */
 PSPF_EXTERN bool pspf_checkpointing(void);
+
+/* The checkpoint directory (--checkpoint-dir), or NULL. */
+PSPF_EXTERN const char *pspf_checkpoint_dir(void);
 
 /* The program's name (for default client ids). */
 PSPF_EXTERN const char *pspf_program_name(void);
@@ -394,6 +400,18 @@ typedef struct pspf_sink_ops_s {
   int (*commit)(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint);
   /* Commits and closes [s]. */
   int (*close)(pspf_ctx_t *ctx, pspf_sink_t *s);
+  /* Optional: a sink whose output commits after the checkpoint (a Kafka
+   * transaction). [commit] then only makes the output ready (delivered,
+   * s->length left at what is committed), and [done] commits it once
+   * checkpoint [checkpoint] is durable, before any further record
+   * reaches [s]. Returns 0 or logs, sets the exit status and returns
+   * PSPF_EIO. */
+  int (*done)(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint);
+  /* Optional, with [done]: on recovery, before [s] opens, the id of the
+   * newest checkpoint whose output [s] has committed for certain (0: none
+   * known). A checkpoint whose output is not committed is passed over for
+   * the one before it. */
+  uint64_t (*committed)(pspf_ctx_t *ctx, pspf_sink_t *s);
 } pspf_sink_ops_t;
 
 /* The table of a SQLite sink, as the emitted code describes it. */
