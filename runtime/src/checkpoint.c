@@ -517,6 +517,16 @@ const char *ck_sink_read(const pspf_ckpt_section_t *s, ck_sink_t *sk) {
 
 /* ---- inspection --------------------------------------------------------- */
 
+/* What a sink's committed position counts. */
+static const char *sk_unit(pspf_str_t kind) {
+  if (kind.n >= 6 && strncmp(kind.p, "sqlite", 6) == 0)
+    return "row id";
+  if (kind.n >= 5 && (strncmp(kind.p, "kafka", 5) == 0 ||
+                      strncmp(kind.p, "mqtt", 4) == 0))
+    return "records";
+  return "length";
+}
+
 static void inspect_one(FILE *out, const pspf_ckpt_file_t *f) {
   char when[PSPF_FMT_MAX + 1];
   when[pspf_format_timestamp(f->written, when)] = 0;
@@ -566,9 +576,7 @@ static void inspect_one(FILE *out, const pspf_ckpt_file_t *f) {
         fprintf(out, "  sink %.*s (%.*s %.*s): %" PRIu64 " records, "
                 "committed %s %" PRIu64 "\n", (int)sk.name.n, sk.name.p,
                 (int)sk.kind.n, sk.kind.p, (int)sk.path.n, sk.path.p,
-                sk.records, strncmp(sk.kind.p, "sqlite", 6) == 0 ? "row id"
-                                                                 : "length",
-                sk.position);
+                sk.records, sk_unit(sk.kind), sk.position);
       break;
     }
     case PSPF_CKPT_STATE:
