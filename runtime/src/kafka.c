@@ -482,6 +482,7 @@ void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
 
 #define KAFKA_MAX_PARTS 256
 #define KAFKA_BATCH 20000 /* messages a turn of the loop */
+#define KAFKA_RECHECK_MS 25 /* the queue looked at without a signal */
 
 typedef struct kc_s {
   rd_kafka_t *rk;
@@ -525,8 +526,13 @@ static void drain_queue(kc_t *c) {
   }
   if (n)
     pspf_batch_done(c->ctx);
-  if (n == KAFKA_BATCH && !c->ctx->stopping)
-    uv_timer_start(&c->more, on_more, 0, 0);
+  /* The next batch at once; else a look again in KAFKA_RECHECK_MS, as
+   * well as on the pipe: librdkafka 2.0 does not signal every arrival
+   * (messages fetched while the queue was full came in up to seconds
+   * late). */
+  if (!c->ctx->stopping)
+    uv_timer_start(&c->more, on_more, n == KAFKA_BATCH ? 0 : KAFKA_RECHECK_MS,
+                   0);
 }
 
 static void on_kc_poll(uv_poll_t *h, int status, int events) {
@@ -559,6 +565,13 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
   static const char *const set[][2] = {
       {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
       {"log_level", "4"},              {"enable.partition.eof", "false"},
+      /* Backpressure: while the program does not poll (a stalled sink),
+       * the consumer fetches ahead at most 4 MiB of messages, and 10000
+       * a partition (with librdkafka's own per-message memory, about
+       * 20 MB for small messages). */
+      {"queued.max.messages.kbytes", "4096"},
+      {"queued.min.messages", "10000"},
+      {"fetch.message.max.bytes", "262144"},
   };
   if (rd_kafka_conf_set(conf, "bootstrap.servers", src->path, err,
                         sizeof err) != RD_KAFKA_CONF_OK ||

@@ -421,12 +421,13 @@ const pspf_sink_ops_t pspf_mqtt_sink_ops = {
  * exponential backoff with jitter, for at most pspf_sink_retry_ms() in
  * all. Returns 0 once connected, -1 at the limit. */
 static int reconnect_waiting(mq_t *q) {
-  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
-  unsigned ms = RECONNECT_MIN_MS;
+  pspf_retry_t retry = {0};
   bool told = false;
   close_poll(q);
   q->connected = false;
-  while (uv_hrtime() < until && !q->closing) {
+  do {
+    if (q->closing)
+      break;
     if (mosquitto_reconnect(q->m) == MOSQ_ERR_SUCCESS) {
       /* Wait for the CONNACK. */
       uint64_t ack = uv_hrtime() + 5000000000u;
@@ -444,12 +445,7 @@ static int reconnect_waiting(mq_t *q) {
                (long long)pspf_sink_retry_ms());
       told = true;
     }
-    unsigned wait = ms / 2 + (unsigned)(rand() % (int)(ms / 2 + 1));
-    struct timespec ts = {wait / 1000, (long)(wait % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-    if (ms < RECONNECT_MAX_MS)
-      ms *= 2;
-  }
+  } while (pspf_retry_wait(&retry));
   return -1;
 }
 

@@ -281,18 +281,34 @@ int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
   return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    p += w;
-    n -= (size_t)w;
+static int64_t sink_retry_ms = 60000; /* --sink-retry-limit */
+
+bool pspf_retry_wait(pspf_retry_t *r) {
+  uint64_t now = uv_hrtime();
+  if (!r->until) {
+    r->until = now + (uint64_t)sink_retry_ms * 1000000u;
+    r->next_ms = 100;
+    r->tries = 0;
   }
-  return 0;
+  if (now >= r->until)
+    return false;
+  unsigned ms = r->next_ms / 2 + (unsigned)(rand() % (int)(r->next_ms / 2 + 1));
+  uint64_t left = (r->until - now) / 1000000u;
+  if (ms > left)
+    ms = (unsigned)left + 1;
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+  if (r->next_ms < 10000)
+    r->next_ms *= 2;
+  r->tries++;
+  return true;
+}
+
+/* Errors of a write that may pass (space freed, a quota raised, a
+ * network file system back): retried up to the sink retry limit. */
+static bool passing(int e) {
+  return e == ENOSPC || e == EDQUOT || e == EIO || e == EAGAIN;
 }
 
 static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
@@ -300,16 +316,36 @@ static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
     return s->ops->commit(ctx, s, 0);
   if (!s->buf.n || s->fd < 0)
     return 0;
-  int r = write_all(s->fd, s->buf.p, s->buf.n);
-  s->length += s->buf.n;
-  s->buf.n = 0;
-  if (r < 0) {
-    pspf_log(ctx, 0, "cannot write sink '%s' (%s): %s", s->name, s->path,
-             strerror(-r));
-    ctx->exit_status = PSPF_EXIT_FAILURE;
-    ctx->stopping = true;
-    return PSPF_EIO;
+  const char *p = s->buf.p;
+  size_t n = s->buf.n;
+  pspf_retry_t retry = {0};
+  while (n) {
+    ssize_t w = write(s->fd, p, n);
+    if (w >= 0) {
+      p += w, n -= (size_t)w, s->length += (uint64_t)w;
+      continue;
+    }
+    int e = errno;
+    if (e == EINTR)
+      continue;
+    if (passing(e) && !retry.until)
+      pspf_log(ctx, 1, "sink '%s' (%s): %s; the program waits and retries "
+               "(for up to %lld ms, --sink-retry-limit)", s->name, s->path,
+               strerror(e), (long long)sink_retry_ms);
+    if (!passing(e) || !pspf_retry_wait(&retry)) {
+      pspf_log(ctx, 0, "cannot write sink '%s' (%s): %s%s; stopping (a "
+               "restart goes on from the last checkpoint)", s->name, s->path,
+               strerror(e), passing(e) ? ", past the retry limit" : "");
+      s->buf.n = 0;
+      ctx->exit_status = PSPF_EXIT_FAILURE;
+      ctx->stopping = true;
+      return PSPF_EIO;
+    }
   }
+  if (retry.tries)
+    pspf_log(ctx, 1, "sink '%s' (%s): written again after %u retr%s", s->name,
+             s->path, retry.tries, retry.tries == 1 ? "y" : "ies");
+  s->buf.n = 0;
   return 0;
 }
 
@@ -552,7 +588,6 @@ void pspf_source_message(pspf_ctx_t *ctx, pspf_source_t *src,
 
 const char *pspf_program_name(void) { return prog_name; }
 
-static int64_t sink_retry_ms = 60000;
 static const char *checkpoint_dir;
 bool pspf_checkpointing(void) { return checkpoint_dir != NULL; }
 const char *pspf_checkpoint_dir(void) { return checkpoint_dir; }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +56,8 @@ static void mock_start(K *k, const char *topic, int parts) {
     snprintf(exe, sizeof exe, "%s/build/bin/pspf-kafka-mock", root);
     snprintf(spec, sizeof spec, "%s:%d", topic, parts);
     snprintf(spec2, sizeof spec2, "%s2:%d", topic, parts);
+    /* (it goes with the test: a failed assertion skips teardown) */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(fds[1], 1);
     close(fds[0]);
     /* the topic, and TOPIC2 beside it for merges */
@@ -356,6 +360,129 @@ Test(kafka, aggregate_to_topic_exactly_once_across_sigkill) {
             err ? err : "");
   cr_expect(err && !strstr(err, "Sanitizer"), "%s", err ? err : "");
   free(err);
+  free(out);
+  teardown(&k);
+}
+
+/* VmRSS of [pid] in KiB, or -1. */
+static long rss_kib(pid_t pid) {
+  char p[64], line[256];
+  snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(p, "r");
+  if (!f)
+    return -1;
+  long kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  fclose(f);
+  return kib;
+}
+
+/* Reads [fifo] until [want] bytes in all (*got so far) or [ms] pass;
+ * what is read goes to [to] if not NULL. */
+static void drain(int fifo, long *got, long want, long ms, FILE *to) {
+  char buf[65536];
+  long until = now_ms() + ms;
+  while (*got < want && now_ms() < until) {
+    ssize_t n = read(fifo, buf, sizeof buf);
+    if (n > 0) {
+      *got += n;
+      if (to)
+        fwrite(buf, 1, (size_t)n, to);
+    } else {
+      pause_ms(1);
+    }
+  }
+}
+
+/* A Kafka source whose sink (a FIFO) stops being read: the consumer
+ * fetches ahead a bounded amount (queued.max.messages.kbytes) and no
+ * more, so the program's memory stays flat while 12 partitions get
+ * 29 MB; read again, every message arrives. */
+Test(kafka, stalled_sink_bounds_the_consumer) {
+  K k;
+  mock_start(&k, "in", 12);
+  /* (built without the sanitizers, whose allocator would hide what the
+   * program holds) */
+  put_file(&k, "prog.pspf",
+           "type R = { id: int, pad: string }\n"
+           "param brokers: string = \"\"\n"
+           "source rs: R = kafka(brokers: brokers, topic: \"in\")\n"
+           "sink out = file(\"out.fifo\", format: csv(header: false))\n"
+           "rs |> map(r => { id: r.id, n: len(r.pad) }) |> out\n");
+  char *out;
+  int st = build_in(k.dir, "prog.pspf", "prog", "-O2", &out);
+  cr_assert_eq(st, 0, "build failed:\n%s", out);
+  free(out);
+  /* 7 chunks of 40000 messages of 122 bytes, 5 MB each (the mock keeps
+   * at most 5 MiB a partition: 280000 fit in 12) */
+  int chunk = 40000, nchunks = 7;
+  cr_assert_eq(mkfifo(in_dir(&k, "out.fifo"), 0644), 0);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    if (chdir(k.dir) < 0)
+      _exit(127);
+    int e = open("stderr.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (e < 0 || dup2(e, 2) < 0)
+      _exit(127);
+    char b[300];
+    snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+    execl("./prog", "./prog", b, (char *)NULL);
+    _exit(127);
+  }
+  int fifo = open(in_dir(&k, "out.fifo"), O_RDONLY | O_NONBLOCK);
+  cr_assert(fifo >= 0, "%s", strerror(errno));
+  long got = 0, per_line = 0;
+  long rss[16] = {0};
+  for (int c = 0; c < nchunks; c++) {
+    st = run_in(k.dir, &out, "seq %d %d | awk '{ printf \"{\\\"id\\\":%%d,"
+                "\\\"pad\\\":\\\"%%0100d\\\"}\\n\", $1, 0 }' | timeout 60 "
+                "kcat -b '%s' -P -t in", c * chunk + 1, (c + 1) * chunk,
+                k.brokers);
+    cr_assert_eq(st, 0, "kcat -P: %s", out);
+    free(out);
+    if (c == 0) { /* flowing: the first chunk comes out */
+      per_line = 5; /* ",100\n" and the id's digits */
+      long want = 0;
+      for (int i = 1; i <= chunk; i++)
+        want += per_line + (i < 10 ? 1 : i < 100 ? 2 : i < 1000 ? 3 : i < 10000
+                                                                 ? 4 : 5);
+      drain(fifo, &got, want, 30000, NULL);
+      cr_assert_eq(got, want, "the first chunk came out as %ld bytes, not %ld",
+                   got, want);
+    }
+    pause_ms(300); /* (the consumer fetches what it may) */
+    rss[c] = rss_kib(pid);
+  }
+  /* Stalled from the second chunk on: the first stalled chunks fill the
+   * consumer's queue, after which memory stays where it is. */
+  long full = rss[3], peak = 0;
+  for (int c = 3; c < nchunks; c++)
+    peak = rss[c] > peak ? rss[c] : peak;
+  cr_log_info("kafka, stalled sink: RSS %ld KiB flowing, %ld KiB with the "
+              "queue full, at most %ld KiB while 24 MB more came",
+              rss[0], full, peak);
+  cr_expect(full > 0 && peak - full < 3072, "memory grew from %ld to %ld KiB "
+            "while the sink was stalled", full, peak);
+  cr_expect(peak - rss[0] < 20480, "memory grew from %ld to %ld KiB", rss[0],
+            peak);
+  /* Read again: every message comes out once. */
+  FILE *o = fopen(in_dir(&k, "rest.csv"), "w");
+  cr_assert(o);
+  long all = got;
+  for (int i = chunk + 1; i <= nchunks * chunk; i++)
+    all += per_line + (i < 100000 ? 5 : 6);
+  drain(fifo, &got, all, 60000, o);
+  fclose(o);
+  kill(pid, SIGTERM);
+  waitpid(pid, &st, 0);
+  close(fifo);
+  cr_expect_eq(got, all, "%ld bytes out of %ld", got, all);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  st = run_in(k.dir, &out, "cut -d, -f1 rest.csv | sort -n | uniq | wc -l");
+  cr_expect_eq(atol(out), (long)(nchunks - 1) * chunk, "%s", out);
   free(out);
   teardown(&k);
 }

@@ -369,6 +369,19 @@ PSPF_EXTERN void pspf_batch_done(pspf_ctx_t *ctx);
  * status 2 (--sink-retry-limit, default 60 s), in ms. */
 PSPF_EXTERN int64_t pspf_sink_retry_ms(void);
 
+/* Retrying a failing sink while the program waits (its sources pause):
+ * exponential backoff from 100 ms doubling to 10 s, each wait times a
+ * random 0.5 to 1.0 (jitter), for at most pspf_sink_retry_ms() in all. */
+typedef struct pspf_retry_s {
+  uint64_t until;   /* uv_hrtime() when the limit is reached; 0: not begun */
+  unsigned next_ms; /* the next wait before jitter */
+  unsigned tries;   /* waits so far */
+} pspf_retry_t;
+
+/* Waits the next backoff (beginning [r] if it has not begun). Returns
+ * false, without waiting, once the retry limit has passed. */
+PSPF_EXTERN bool pspf_retry_wait(pspf_retry_t *r);
+
 /* True when the program takes checkpoints (--checkpoint-dir). */
 PSPF_EXTERN bool pspf_checkpointing(void);
 
