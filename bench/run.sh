@@ -2,7 +2,8 @@
 # run.sh -- every benchmark, as `make bench` runs it (see bench/README.md):
 # the front end (pspfc check) on generated programs, then the workloads
 # W1-W3 against the hand-written C baseline (10M bids by default; BENCH_N),
-# then what checkpoints cost (1M keys of state; W1-W3 with and without).
+# then what checkpoints cost (1M keys of state; W1-W3 with and without),
+# then the Kafka and MQTT connectors against the peers' own tools.
 set -eu
 cd "$(dirname "$0")/.."
 sh bench/check_bench.sh
@@ -10,3 +11,6 @@ echo
 sh bench/workloads.sh
 echo
 sh bench/checkpoint.sh
+echo
+make --no-print-directory build/bin/pspf-kafka-mock
+sh bench/connectors.sh

@@ -566,12 +566,11 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
       {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
       {"log_level", "4"},              {"enable.partition.eof", "false"},
       /* Backpressure: while the program does not poll (a stalled sink),
-       * the consumer fetches ahead at most 4 MiB of messages, and 10000
-       * a partition (with librdkafka's own per-message memory, about
-       * 20 MB for small messages). */
+       * the consumer fetches ahead at most 4 MiB of messages (past it by
+       * one fetch at most; a bound on messages a partition,
+       * queued.min.messages, cost 5x the throughput: each partition's
+       * fetching paused and resumed). */
       {"queued.max.messages.kbytes", "4096"},
-      {"queued.min.messages", "10000"},
-      {"fetch.message.max.bytes", "262144"},
   };
   if (rd_kafka_conf_set(conf, "bootstrap.servers", src->path, err,
                         sizeof err) != RD_KAFKA_CONF_OK ||
@@ -629,15 +628,28 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
       rd_kafka_topic_partition_list_add(need, src->topic, p);
   if (need->cnt)
     rd_kafka_committed(c->rk, need, 10000);
+  /* The earliest offsets of those without a committed one, in one
+   * request (ListOffsets at time -2, the earliest), not one a partition. */
+  rd_kafka_topic_partition_list_t *first =
+      rd_kafka_topic_partition_list_new(need->cnt ? need->cnt : 1);
+  for (int i = 0; i < need->cnt; i++)
+    if (need->elems[i].offset < 0)
+      rd_kafka_topic_partition_list_add(first, src->topic,
+                                        need->elems[i].partition)
+          ->offset = -2;
+  if (first->cnt &&
+      rd_kafka_offsets_for_times(c->rk, first, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    for (int i = 0; i < first->cnt; i++)
+      first->elems[i].offset = -1; /* (then the earliest, unresolved) */
   for (int i = 0; i < need->cnt; i++) {
     int p = need->elems[i].partition;
-    int64_t off = need->elems[i].offset, lo = 0, hi = 0;
-    if (off < 0 && rd_kafka_query_watermark_offsets(c->rk, src->topic, p, &lo,
-                                                   &hi, 10000) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR)
-      off = lo;
+    int64_t off = need->elems[i].offset;
+    for (int j = 0; off < 0 && j < first->cnt; j++)
+      if (first->elems[j].partition == p && !first->elems[j].err)
+        off = first->elems[j].offset;
     l->elems[p].offset = off < 0 ? RD_KAFKA_OFFSET_BEGINNING : off;
   }
+  rd_kafka_topic_partition_list_destroy(first);
   rd_kafka_topic_partition_list_destroy(need);
   for (int p = 0; p < c->nparts; p++)
     c->next[p] = l->elems[p].offset;
