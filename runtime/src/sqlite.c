@@ -34,6 +34,8 @@ typedef struct conn_s {
   char *path;
   sqlite3 *db;
   int refs;
+  pspf_ctx_t *ctx;     /* for the busy handler's log line */
+  pspf_retry_t retry;  /* waiting for a lock another process holds */
 } conn_t;
 static conn_t *conns;
 
@@ -67,6 +69,19 @@ static int fail(pspf_ctx_t *ctx, pspf_sink_t *s, const char *what) {
   ctx->exit_status = PSPF_EXIT_FAILURE;
   ctx->stopping = true;
   return PSPF_EIO;
+}
+
+/* SQLite's busy handler: [n] calls so far for this lock. Returns
+ * nonzero to try again. */
+static int on_busy(void *arg, int n) {
+  conn_t *c = arg;
+  if (n == 0) {
+    c->retry = (pspf_retry_t){0};
+    pspf_log(c->ctx, 1, "sqlite %s: the database is locked by another "
+             "process; the program waits and retries (for up to %lld ms, "
+             "--sink-retry-limit)", c->path, (long long)pspf_sink_retry_ms());
+  }
+  return pspf_retry_wait(&c->retry);
 }
 
 static int exec(sql_t *q, const char *sql) {
@@ -111,10 +126,10 @@ static int sql_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
       return fail(ctx, s, "cannot open the database");
     }
     q->db = c->db;
-    /* A database locked by another process is waited for (SQLite retries
-     * with growing sleeps) up to the sinks' retry limit. */
-    int64_t limit = pspf_sink_retry_ms();
-    sqlite3_busy_timeout(q->db, limit > INT32_MAX ? INT32_MAX : (int)limit);
+    /* A database locked by another process is waited for, with the
+     * sinks' backoff, up to their retry limit. */
+    c->ctx = ctx;
+    sqlite3_busy_handler(q->db, on_busy, c);
     if (exec(q, "PRAGMA journal_mode=WAL") < 0 ||
         exec(q, "PRAGMA synchronous=FULL") < 0)
       return fail(ctx, s, "cannot set WAL mode");

@@ -99,7 +99,9 @@ void pause_ms(long ms) {
 
 int run_in(const char *dir, char **out, const char *fmt, ...) {
   char cmd[8192];
-  int k = snprintf(cmd, sizeof cmd, "cd '%s' && ", dir);
+  /* (not "cd DIR && CMD": a CMD of "A & B" would put the cd, with A, in
+   * the background, and run B where the test runs) */
+  int k = snprintf(cmd, sizeof cmd, "cd '%s' || exit 125; ", dir);
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(cmd + k, sizeof cmd - (size_t)k, fmt, ap);

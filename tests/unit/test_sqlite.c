@@ -289,3 +289,46 @@ Test(sqlite, database_changed_outside) {
   expect_query(&d, "select count(*) from scores", "6\n");
   cleanup(&d);
 }
+
+/* Another process holds the database's write lock: the program waits
+ * (its sources pause) and writes once the lock goes; held past the retry
+ * limit, it stops with status 2, and a restart goes on from its
+ * checkpoint to the same table. */
+Test(sqlite, locked_database_is_waited_for) {
+  Dir d;
+  build(&d, scores, SAN_CFLAGS);
+  put_file(&d, "in.csv", scores_in);
+  char *out;
+  /* The lock is taken first (sqlite3, in its own process), then let go
+   * after 1.5 s. */
+  int st = run_in(d.dir, &out,
+                  "(echo 'BEGIN EXCLUSIVE;'; sleep 1.5; echo 'COMMIT;') | "
+                  "sqlite3 out.db & sleep 0.3; ./prog 2> err1.txt; "
+                  "echo status=$?; wait");
+  cr_expect_eq(st, 0);
+  cr_expect_str_eq(out, "status=0\n", "%s", out);
+  free(out);
+  char *err = slurp(in_dir(&d, "err1.txt"));
+  cr_expect(err && strstr(err, "prog: warning: sqlite out.db: the database "
+                               "is locked by another process; the program "
+                               "waits and retries (for up to 60000 ms, "
+                               "--sink-retry-limit)\n"), "%s", err);
+  cr_expect(err && !strstr(err, "Sanitizer"), "%s", err);
+  free(err);
+  expect_query(&d, "select count(*) from scores", "4\n");
+  /* Held for 3 s against a limit of 0.5 s: status 2; then a restart. */
+  st = run_in(d.dir, &out,
+              "rm -rf out.db* ck; (echo 'BEGIN EXCLUSIVE;'; sleep 3; echo "
+              "'COMMIT;') | sqlite3 out.db & sleep 0.3; ./prog "
+              "--checkpoint-dir=ck --sink-retry-limit=500ms 2> err2.txt; echo "
+              "status=$?; wait; ./prog --checkpoint-dir=ck 2> err3.txt; echo "
+              "status=$?");
+  cr_expect_eq(st, 0);
+  cr_expect_str_eq(out, "status=2\nstatus=0\n", "%s", out);
+  free(out);
+  expect_query(&d, "select count(*) from scores", "4\n");
+  err = slurp(in_dir(&d, "err2.txt"));
+  cr_expect(err && strstr(err, "database is locked"), "%s", err);
+  free(err);
+  cleanup(&d);
+}
