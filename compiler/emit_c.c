@@ -3623,6 +3623,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
      "p[s.n] = 0;\n  return p;\n}\n");
   cw(w, "\nstatic int start(pspf_ctx_t *ctx) {\n");
   w->indent++;
+  /* What the program text fixes goes in the arrays' initializers, after
+   * start() (so that --version knows it without the flags); start() sets
+   * what depends on params. */
+  const char *src_init = "", *sink_init = "";
   for (int i = 0; i < lets.len; i++) {
     Symbol *s = lets.items[i];
     cw(w, "L_%s = %s;\n", s->name,
@@ -3637,24 +3641,40 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     if (strcmp(s->connector, "kafka") == 0)
       path = conn_arg(s->conn, "brokers");
     const char *fmt = s->format ? s->format : "json";
-    cw(w, "sources[%d] = (pspf_source_t){.name = %s, .path = %s, .format = %s, "
-       ".header = %s, .delim = %d, .on_header = %s, .on_record = record_%s};\n",
-       i, c_string_literal(e, s->name, strlen(s->name)),
-       path ? s_(e, "cstr(%s)", expr(e, path, NULL)) : "\"-\"",
-       strcmp(fmt, "csv") == 0    ? "PSPF_FMT_CSV"
-       : strcmp(fmt, "json") == 0 ? "PSPF_FMT_JSON"
-                                  : "PSPF_FMT_LINES",
-       strcmp(fmt, "csv") == 0 && !s->csv_no_header ? "true" : "false",
-       fmt_delim(s),
-       strcmp(fmt, "csv") == 0 ? s_(e, "header_%s", s->name) : "NULL",
-       s->name);
     bool mqtt = strcmp(s->connector, "mqtt") == 0;
     bool kafka = strcmp(s->connector, "kafka") == 0;
-    if (kafka) { /* a message is a record: no header */
+    bool follow = false;
+    for (int j = 0; s->conn && j < s->conn->list.len; j++) {
+      Node *a = s->conn->list.items[j];
+      if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
+          a->a->kind == ND_BOOL && a->a->bval)
+        follow = true;
+    }
+    /* (a message is a record: no header) */
+    src_init = s_(e, "%s{.name = %s, .format = %s, .header = %s, .delim = %d, "
+                  ".on_header = %s, .on_record = record_%s%s%s},\n", src_init,
+                  c_string_literal(e, s->name, strlen(s->name)),
+                  strcmp(fmt, "csv") == 0    ? "PSPF_FMT_CSV"
+                  : strcmp(fmt, "json") == 0 ? "PSPF_FMT_JSON"
+                                             : "PSPF_FMT_LINES",
+                  strcmp(fmt, "csv") == 0 && !s->csv_no_header && !mqtt &&
+                          !kafka
+                      ? "true"
+                      : "false",
+                  fmt_delim(s),
+                  strcmp(fmt, "csv") == 0 ? s_(e, "header_%s", s->name)
+                                          : "NULL",
+                  s->name,
+                  kafka  ? ", .ops = &pspf_kafka_source_ops"
+                  : mqtt ? ", .ops = &pspf_mqtt_source_ops"
+                         : "",
+                  follow ? ", .follow = true /* like tail -F */" : "");
+    cw(w, "sources[%d].path = %s;\n", i,
+       path ? s_(e, "cstr(%s)", expr(e, path, NULL)) : "\"-\"");
+    if (kafka) {
       Node *topic = conn_arg(s->conn, "topic"),
            *group = conn_arg(s->conn, "group");
-      cw(w, "sources[%d].header = false;\nsources[%d].ops = "
-         "&pspf_kafka_source_ops;\nsources[%d].topic = %s;\n", i, i, i,
+      cw(w, "sources[%d].topic = %s;\n", i,
          topic ? s_(e, "cstr(%s)", expr(e, topic, NULL)) : "\"pspf\"");
       if (group)
         cw(w, "sources[%d].client_id = cstr(%s);\n", i,
@@ -3663,17 +3683,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     if (strcmp(fmt, "csv") == 0 && (s->csv_no_header || mqtt || kafka))
       cw(w, "for (int i = 0; i < %d; i++)\n  cols_%s[i] = i;\n",
          s->type->nfields, s->name);
-    if (mqtt) { /* a message is a record: no header */
-      cw(w, "sources[%d].header = false;\nsources[%d].ops = "
-         "&pspf_mqtt_source_ops;\n", i, i);
+    if (mqtt)
       mqtt_fields(e, w, s_(e, "sources[%d]", i), s);
-    }
-    for (int j = 0; s->conn && j < s->conn->list.len; j++) {
-      Node *a = s->conn->list.items[j];
-      if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
-          a->a->kind == ND_BOOL && a->a->bval)
-        cw(w, "sources[%d].follow = true; /* like tail -F */\n", i);
-    }
   }
   for (int i = 0; i < sinks.len; i++) {
     Symbol *s = sinks.items[i];
@@ -3696,20 +3707,25 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
                            ? "sqlite"
                            : s_(e, "%s %s", s->connector,
                                 s->format ? s->format : "json");
-    cw(w, "sinks[%d] = (pspf_sink_t){.name = %s, .kind = %s, .path = %s, "
-       ".append = %s, .fd = -1};\n", i,
-       c_string_literal(e, s->name, strlen(s->name)),
-       c_string_literal(e, kind, strlen(kind)),
-       console || !path ? "\"-\"" : s_(e, "cstr(%s)", expr(e, path, NULL)),
-       append ? "true" : "false");
-    if (strcmp(s->connector, "mqtt") == 0) {
-      cw(w, "sinks[%d].ops = &pspf_mqtt_sink_ops;\n", i);
+    bool sqlite = strcmp(s->connector, "sqlite") == 0;
+    sink_init = s_(e, "%s{.name = %s, .kind = %s, .append = %s, .fd = -1%s},\n",
+                   sink_init, c_string_literal(e, s->name, strlen(s->name)),
+                   c_string_literal(e, kind, strlen(kind)),
+                   append ? "true" : "false",
+                   strcmp(s->connector, "mqtt") == 0
+                       ? ", .ops = &pspf_mqtt_sink_ops"
+                   : strcmp(s->connector, "kafka") == 0
+                       ? ", .ops = &pspf_kafka_sink_ops"
+                   : sqlite ? ", .ops = &pspf_sqlite_ops"
+                            : "");
+    cw(w, "sinks[%d].path = %s;\n", i,
+       console || !path ? "\"-\"" : s_(e, "cstr(%s)", expr(e, path, NULL)));
+    if (strcmp(s->connector, "mqtt") == 0)
       mqtt_fields(e, w, s_(e, "sinks[%d]", i), s);
-    }
     if (strcmp(s->connector, "kafka") == 0) {
       Node *topic = conn_arg(s->conn, "topic");
-      cw(w, "sinks[%d].ops = &pspf_kafka_sink_ops;\nsinks[%d].topic = %s;\n", i,
-         i, topic ? s_(e, "cstr(%s)", expr(e, topic, NULL)) : "\"pspf\"");
+      cw(w, "sinks[%d].topic = %s;\n", i,
+         topic ? s_(e, "cstr(%s)", expr(e, topic, NULL)) : "\"pspf\"");
     }
     if (strcmp(s->connector, "sqlite") == 0) {
       Node *table = NULL;
@@ -3718,10 +3734,9 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
         if (a->kind == ND_NAMED_ARG && strcmp(a->name, "table") == 0)
           table = a->a;
       }
-      cw(w, "table_%s.name = %s;\nsinks[%d].table = &table_%s;\nsinks[%d].ops "
-         "= &pspf_sqlite_ops;\n", s->name,
+      cw(w, "table_%s.name = %s;\nsinks[%d].table = &table_%s;\n", s->name,
          table ? s_(e, "cstr(%s)", expr(e, table, NULL)) : "\"records\"", i,
-         s->name, i);
+         s->name);
     }
     if (s->format && strcmp(s->format, "csv") == 0 && !s->csv_no_header &&
         s->sink_type->kind == TY_RECORD) {
@@ -3741,6 +3756,20 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, "(void)ctx;\nreturn ctx->fault ? PSPF_EXIT_FAILURE : 0;\n");
   w->indent--;
   cw(w, "}\n");
+  if (*src_init) {
+    cw(w, "\nstatic pspf_source_t sources[%d] = {\n", sources.len);
+    w->indent += 2; /* brace initializers: 4 */
+    cw(w, "%s", src_init);
+    w->indent -= 2;
+    cw(w, "};\n");
+  }
+  if (*sink_init) {
+    cw(w, "\nstatic pspf_sink_t sinks[%d] = {\n", sinks.len);
+    w->indent += 2;
+    cw(w, "%s", sink_init);
+    w->indent -= 2;
+    cw(w, "};\n");
+  }
   cw(w, "\n/* Every source has ended: the watermark is +infinity, every open "
      "window fires. */\nstatic void finish(pspf_ctx_t *ctx) {\n");
   w->indent++;
@@ -3791,11 +3820,30 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     cw(w, "{NULL, NULL, NULL, NULL},\n");
   w->indent -= 2;
   cw(w, "};\n");
+  /* The .pspf source itself, a literal a line (--print-source). */
+  cw(w, "static const char program_source[] =");
+  w->indent += 2;
+  const char *text = c->src->text;
+  size_t left = c->src->len;
+  if (!left)
+    cw(w, "\n\"\"");
+  while (left) {
+    const char *nl = memchr(text, '\n', left);
+    size_t n = nl ? (size_t)(nl - text) : left;
+    const char *lit = c_string_literal(e, text, n);
+    cw(w, "\n%.*s%s", (int)strlen(lit) - 1, lit, nl ? "\\n\"" : "\"");
+    text += n + (nl ? 1 : 0);
+    left -= n + (nl ? 1 : 0);
+  }
+  cw(w, ";\n");
+  w->indent -= 2;
   cw(w, "pspf_program_t prog = {\n");
   w->indent += 2; /* brace initializers: 4 */
   cw(w, ".name = %s,\n", c_string_literal(e, stem, stem_len));
   cw(w, ".source_file = %s,\n",
      c_string_literal(e, c->src->path, strlen(c->src->path)));
+  cw(w, ".source_text = program_source,\n.source_len = sizeof "
+        "program_source - 1,\n.built_by = \"pspfc %s\",\n", PSPFC_VERSION);
   cw(w, ".params = params,\n.nparams = %d,\n", params.len);
   cw(w, ".sources = sources,\n.nsources = %d,\n", sources.len);
   cw(w, ".sinks = sinks,\n.nsinks = %d,\n", sinks.len);

@@ -747,5 +747,6 @@ static int source_positions(pspf_source_t *src, int64_t *pos, int max) {
   return n;
 }
 
-const pspf_source_ops_t pspf_kafka_source_ops = {source_start, source_stop,
-                                                 source_positions};
+const pspf_source_ops_t pspf_kafka_source_ops = {
+    .start = source_start, .stop = source_stop,
+    .positions = source_positions, .kind = "kafka"};

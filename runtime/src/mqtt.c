@@ -346,8 +346,8 @@ static void source_stop(pspf_ctx_t *ctx, pspf_source_t *src) {
   src->impl = NULL;
 }
 
-const pspf_source_ops_t pspf_mqtt_source_ops = {source_start, source_stop,
-                                                NULL};
+const pspf_source_ops_t pspf_mqtt_source_ops = {
+    .start = source_start, .stop = source_stop, .kind = "mqtt"};
 
 /* ---- sinks ------------------------------------------------------------------ */
 

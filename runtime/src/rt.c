@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -29,16 +30,66 @@ static const char *prog_name = "pspf";
 
 /* ---- logging, faults, scratch ------------------------------------------- */
 
+static bool log_json; /* --log-format=json */
+
+/* [s] as the inside of a JSON string, appended to [b]. */
+static void json_text(pspf_buf_t *b, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      char e[2] = {'\\', (char)c};
+      pspf_buf_add(b, e, 2);
+    } else if (c < 0x20) {
+      char e[8];
+      int n = c == '\n' ? snprintf(e, sizeof e, "\\n")
+              : c == '\t' ? snprintf(e, sizeof e, "\\t")
+                          : snprintf(e, sizeof e, "\\u%04x", c);
+      pspf_buf_add(b, e, (size_t)n);
+    } else {
+      pspf_buf_add(b, (const char *)&c, 1);
+    }
+  }
+}
+
+/* One line an event, to stderr, written at once: "TIME PROGRAM: LEVEL:
+ * MESSAGE", or with --log-format=json {"time", "level", "program",
+ * "message"}. */
 void pspf_log(pspf_ctx_t *ctx, int level, const char *fmt, ...) {
   static const char *const names[] = {"error", "warning", "info", "debug"};
   if (ctx && level > ctx->log_level)
     return;
+  char msg[4096], when[PSPF_FMT_MAX + 1];
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: %s: ", prog_name, names[level & 3]);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  when[pspf_format_timestamp((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                             when)] = 0;
+  pspf_buf_t b = {0};
+  if (log_json) {
+    char head[256];
+    int n = snprintf(head, sizeof head, "{\"time\":\"%s\",\"level\":\"%s\","
+                     "\"program\":\"", when, names[level & 3]);
+    pspf_buf_add(&b, head, (size_t)n);
+    json_text(&b, prog_name);
+    pspf_buf_add(&b, "\",\"message\":\"", 13);
+    json_text(&b, msg);
+    pspf_buf_add(&b, "\"}\n", 3);
+  } else {
+    char head[256];
+    int n = snprintf(head, sizeof head, "%s %s: %s: ", when, prog_name,
+                     names[level & 3]);
+    pspf_buf_add(&b, head, (size_t)n);
+    pspf_buf_add(&b, msg, strlen(msg));
+    pspf_buf_add(&b, "\n", 1);
+  }
+  if (b.p) {
+    fwrite(b.p, 1, b.n, stderr);
+    fflush(stderr);
+  }
+  pspf_buf_free(&b);
 }
 
 /* Scratch memory is a list of blocks, newest first: what pspf_scratch()
@@ -1684,6 +1735,11 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "  --max-bad-records=N          stop with status 3 after N bad "
           "records\n"
           "  --log-level=LEVEL            error, warn, info or debug\n"
+          "  --log-format=FORMAT          text (default) or json: one line an "
+          "event\n"
+          "  --version                    the program, what built it, and its "
+          "fingerprint\n"
+          "  --print-source               the .pspf source it was built from\n"
           "  -h, --help                   show this help\n"
           "\nexit status: 0 done, 1 usage, 2 runtime failure, 3 too many bad "
           "records\n",
@@ -1709,14 +1765,70 @@ static int parse_log_level(const char *v) {
   return -1;
 }
 
+/* The start-up line: what runs, on what. */
+static void log_start(pspf_ctx_t *ctx, run_t *run) {
+  static const char *const fmts[] = {"csv", "json", "lines"};
+  pspf_program_t *prog = run->prog;
+  pspf_buf_t b = {0};
+  char part[1200];
+  int n = snprintf(part, sizeof part, "starting %s (built by %s from %s), "
+                   "fingerprint %016llx; sources:", prog->name,
+                   prog->built_by ? prog->built_by : "pspfc",
+                   prog->source_file, (unsigned long long)run->fingerprint);
+  pspf_buf_add(&b, part, (size_t)n);
+  for (int i = 0; i < prog->nsources; i++) {
+    pspf_source_t *src = &prog->sources[i];
+    n = snprintf(part, sizeof part, "%s %s (%s %s%s%s%s, %s)", i ? "," : "",
+                 src->name, src->ops ? src->ops->kind : "file", src->path,
+                 src->topic ? " topic '" : "", src->topic ? src->topic : "",
+                 src->topic ? "'" : "", fmts[src->format % 3]);
+    pspf_buf_add(&b, part, (size_t)n);
+  }
+  pspf_buf_add(&b, "; sinks:", 8);
+  for (int i = 0; i < prog->nsinks; i++) {
+    pspf_sink_t *sk = &prog->sinks[i];
+    n = snprintf(part, sizeof part, "%s %s (%s %s%s%s%s)", i ? "," : "",
+                 sk->name, sk->kind ? sk->kind : "file", sk->path,
+                 sk->topic ? " topic '" : "", sk->topic ? sk->topic : "",
+                 sk->topic ? "'" : "");
+    pspf_buf_add(&b, part, (size_t)n);
+  }
+  pspf_buf_add(&b, "", 1);
+  pspf_log(ctx, 2, "%s", b.p);
+  pspf_buf_free(&b);
+}
+
+/* The shutdown line: totals. */
+static void log_totals(pspf_ctx_t *ctx, pspf_program_t *prog, uint64_t t0) {
+  pspf_buf_t b = {0};
+  char part[600];
+  int n = snprintf(part, sizeof part, "finished in %.3f s: %llu records in, "
+                   "%llu bad, %llu late; out:",
+                   (double)(uv_hrtime() - t0) / 1e9,
+                   (unsigned long long)ctx->records_in,
+                   (unsigned long long)ctx->bad,
+                   (unsigned long long)ctx->late);
+  pspf_buf_add(&b, part, (size_t)n);
+  for (int i = 0; i < prog->nsinks; i++) {
+    n = snprintf(part, sizeof part, "%s %s %llu", i ? "," : "",
+                 prog->sinks[i].name,
+                 (unsigned long long)prog->sinks[i].records);
+    pspf_buf_add(&b, part, (size_t)n);
+  }
+  pspf_buf_add(&b, "", 1);
+  pspf_log(ctx, 2, "%s", b.p);
+  pspf_buf_free(&b);
+}
+
 int pspf_main(pspf_program_t *prog, int argc, char **argv) {
+  uint64_t t_start = uv_hrtime();
   prog_name = prog->name;
   pspf_ctx_t ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.log_level = 1;
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
-  const char *retry_limit = NULL;
+  const char *retry_limit = NULL, *log_format = NULL;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -1724,6 +1836,22 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       usage(prog, stdout);
       free(given);
       return PSPF_EXIT_OK;
+    }
+    if (strcmp(a, "--version") == 0) {
+      run_t r = {.prog = prog};
+      make_layout(&r);
+      printf("%s (built by %s from %s)\nfingerprint %016llx\n", prog->name,
+             prog->built_by ? prog->built_by : "pspfc", prog->source_file,
+             (unsigned long long)r.fingerprint);
+      free_layout(&r);
+      free(given);
+      return PSPF_EXIT_OK;
+    }
+    if (strcmp(a, "--print-source") == 0) {
+      fwrite(prog->source_text ? prog->source_text : "", 1, prog->source_len,
+             stdout);
+      free(given);
+      return fflush(stdout) == 0 ? PSPF_EXIT_OK : PSPF_EXIT_FAILURE;
     }
     if (strncmp(a, "--", 2) != 0) {
       fprintf(stderr, "%s: error: unexpected argument '%s' (see --help)\n",
@@ -1744,6 +1872,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("mqtt-password")       ? 8
               : IS("mqtt-cafile")         ? 9
               : IS("sink-retry-limit")    ? 10
+              : IS("log-format")          ? 11
                                           : 0;
 #undef IS
     int found = -1;
@@ -1785,6 +1914,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       conn_opts[opt - 7] = val;
     else if (opt == 10)
       retry_limit = val;
+    else if (opt == 11)
+      log_format = val;
     else
       given[found] = val;
   }
@@ -1794,6 +1925,16 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     max_bad = env_for("max_bad_records");
   if (!level)
     level = env_for("log_level");
+  if (!log_format)
+    log_format = env_for("log_format");
+  if (log_format && strcmp(log_format, "json") != 0 &&
+      strcmp(log_format, "text") != 0) {
+    fprintf(stderr, "%s: error: --log-format is text or json, not '%s'\n",
+            prog->name, log_format);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  log_json = log_format && strcmp(log_format, "json") == 0;
   if (!ck_dir)
     ck_dir = env_for("checkpoint_dir");
   if (!ck_interval)
@@ -1878,8 +2019,9 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
                .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval,
                .ck_lock = -1};
   the_run = &run;
+  make_layout(&run); /* (the fingerprint, for the start-up line too) */
+  log_start(&ctx, &run);
   if (ck_dir) {
-    make_layout(&run);
     run.resume = calloc((size_t)prog->nsources + 1, sizeof *run.resume);
     if (!run.resume)
       pspf_ck_oom();
@@ -2072,6 +2214,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   for (int i = 0; i < prog->nsinks; i++)
     if (pspf_sink_close(&ctx, &prog->sinks[i]) < 0 && !ctx.exit_status)
       ctx.exit_status = PSPF_EXIT_FAILURE;
+  log_totals(&ctx, prog, t_start);
   bool dead_open = ctx.dead != NULL;
   if (ctx.dead)
     fclose(ctx.dead);

@@ -218,10 +218,21 @@ Test(cli, built_program_counts_late_records, .timeout = 120) {
            ">/dev/null; cd / && rm -rf $d",
            root, pspfc_path(), root, root, root);
   cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
-  cr_assert_str_eq(out, "window_tumbling: info: 2 late records (after every "
-                        "window they "
-                        "belonged to had fired): sent to the late: sink "
-                        "where there is one, else dropped\n");
+  /* Three lines, each after its time (RFC 3339, UTC, ms): the start-up
+   * line, the totals, the count; the default level prints none. */
+  char late[512] = "";
+  int lines = 0;
+  for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n"), lines++) {
+    cr_expect(strlen(l) > 25 && l[4] == '-' && l[10] == 'T' && l[13] == ':' &&
+                  l[19] == '.' && l[23] == 'Z' && l[24] == ' ',
+              "a log line without its time: %s", l);
+    if (strstr(l, " late records "))
+      snprintf(late, sizeof late, "%s", l + 25);
+  }
+  cr_expect_eq(lines, 3);
+  cr_expect_str_eq(late, "window_tumbling: info: 2 late records (after every "
+                         "window they belonged to had fired): sent to the "
+                         "late: sink where there is one, else dropped");
   free(out);
 }
 
@@ -242,5 +253,84 @@ Test(cli, line_directives_stay_in_the_source) {
            root, pspfc_path());
   cr_assert_eq(run_cmd(cmd, &out), 0, "%s", out);
   cr_assert_str_eq(out, "0 0\n");
+  free(out);
+}
+
+/* A built program carries its source and fingerprint: --print-source is
+ * the .pspf file byte for byte (every example), --version names what
+ * built it and the fingerprint its checkpoints carry. */
+Test(cli, built_program_provenance) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char dir[] = "/tmp/pspfc-prov-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  static const char *const examples[] = {"bids", "bids_windows", "logs",
+                                         "wordcount"};
+  char *out;
+  for (size_t i = 0; i < sizeof examples / sizeof *examples; i++) {
+    int st = run_in(dir, &out,
+                    "cp '%s/examples/%s.pspf' . && PSPF_RUNTIME_DIR='%s/build' "
+                    "'%s' build %s.pspf -o %s 2>&1 && ./%s --print-source > "
+                    "%s.back && cmp %s.pspf %s.back",
+                    root, examples[i], root, pspfc_path(), examples[i],
+                    examples[i], examples[i], examples[i], examples[i],
+                    examples[i]);
+    cr_expect_eq(st, 0, "%s: --print-source differs: %s", examples[i], out);
+    free(out);
+  }
+  /* --version, and the fingerprint of a checkpoint taken by a run. */
+  int st = run_in(dir, &out,
+                  "./wordcount --version && ./wordcount --checkpoint-dir=ck "
+                  "--input=/dev/null > /dev/null && '%s' inspect-checkpoint ck "
+                  "| grep -o 'fingerprint [0-9a-f]*' | head -n 1",
+                  pspfc_path());
+  cr_assert_eq(st, 0, "%s", out);
+  char fp[64] = "";
+  const char *f = strstr(out, "\nfingerprint ");
+  cr_assert(f, "%s", out);
+  snprintf(fp, sizeof fp, "%.28s", f + 1);
+  cr_expect(strncmp(out, "wordcount (built by pspfc ", 26) == 0, "%s", out);
+  cr_expect(strstr(out, " from wordcount.pspf)\n"), "%s", out);
+  cr_expect(strstr(strstr(out, fp) + 1, fp), "the checkpoint's fingerprint "
+            "is not --version's:\n%s", out);
+  free(out);
+  run_in(dir, &out, "cd / && rm -rf '%s'", dir);
+  free(out);
+}
+
+/* --log-format=json: one JSON object a line, with its time, level,
+ * program and message; a format that does not exist is a usage error. */
+Test(cli, built_program_json_logs) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char dir[] = "/tmp/pspfc-jlog-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char *out;
+  int st = run_in(dir, &out,
+                  "PSPF_RUNTIME_DIR='%s/build' '%s' build "
+                  "'%s/tests/run/window_tumbling.pspf' -o p 2>&1 && ./p "
+                  "--log-level=debug --log-format=json --checkpoint-dir=ck < "
+                  "'%s/tests/run/window_tumbling.in' 2> log.jsonl > /dev/null "
+                  "&& python3 -c 'import json, sys\n"
+                  "for line in open(\"log.jsonl\"):\n"
+                  "    e = json.loads(line)\n"
+                  "    assert sorted(e) == [\"level\", \"message\", \"program\", "
+                  "\"time\"], e\n"
+                  "    assert e[\"program\"] == \"window_tumbling\" and "
+                  "e[\"time\"].endswith"
+                  "(\"Z\"), e\n"
+                  "    print(e[\"level\"], e[\"message\"].split(\" \")[0])\n' "
+                  "| sort | uniq -c | sort -k2",
+                  root, pspfc_path(), root, root);
+  cr_assert_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, " debug checkpoint\n"), "%s", out);
+  cr_expect(strstr(out, "1 info starting\n"), "%s", out);
+  cr_expect(strstr(out, "1 info finished\n"), "%s", out);
+  cr_expect(strstr(out, "1 info 2\n"), "%s", out); /* 2 late records */
+  free(out);
+  st = run_in(dir, &out, "./p --log-format=yaml < /dev/null 2>&1");
+  cr_expect_eq(st, 1);
+  cr_expect_str_eq(out, "window_tumbling: error: --log-format is text or "
+                        "json, not 'yaml'\n");
+  free(out);
+  run_in(dir, &out, "cd / && rm -rf '%s'", dir);
   free(out);
 }

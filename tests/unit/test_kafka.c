@@ -571,12 +571,26 @@ Test(kafka, sink_transactions_follow_the_checkpoints) {
                        "an error)\n", "%s", out);
   free(tx);
   free(out);
+  /* The aborted transaction is not in the error run's journal. */
+  st = run_in(k.dir, &out, "cut -d' ' -f1-3 ck2/k.kafka-commits");
+  cr_expect_str_eq(out, "checkpoint=1 records=0 messages=0\n");
+  free(out);
   /* What the topic holds: the first run's three records, and the same
-   * again from the run that went back a checkpoint. */
+   * again from the run that went back a checkpoint; then whatever of the
+   * aborted transaction reached the broker (the mock shows aborted
+   * messages to every reader; a read_committed reader of a real broker
+   * sees none). */
   st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t out -e -q | tr '\\n' ' '",
           k.brokers);
-  cr_expect_str_eq(out, "{\"id\":1} {\"id\":2} {\"id\":3} {\"id\":1} "
-                        "{\"id\":2} {\"id\":3} ");
+  const char *committed = "{\"id\":1} {\"id\":2} {\"id\":3} {\"id\":1} "
+                          "{\"id\":2} {\"id\":3} ";
+  cr_expect(strncmp(out, committed, strlen(committed)) == 0, "%s", out);
+  const char *rest = strlen(out) >= strlen(committed)
+                         ? out + strlen(committed)
+                         : "short";
+  cr_expect(!*rest || strcmp(rest, "{\"id\":1} ") == 0 ||
+                strcmp(rest, "{\"id\":1} {\"id\":2} ") == 0,
+            "%s", out);
   free(out);
   teardown(&k);
 }

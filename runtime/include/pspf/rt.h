@@ -316,6 +316,7 @@ typedef struct pspf_source_ops_s {
   /* Its position for a checkpoint: up to [max] (partition, offset) pairs
    * in [pos]; returns how many (NULL: no position, as MQTT). */
   int (*positions)(pspf_source_t *src, int64_t *pos, int max);
+  const char *kind; /* "kafka", "mqtt": for logs */
 } pspf_source_ops_t;
 
 /* A source: the emitted code parses each record and runs the pipelines. */
@@ -522,6 +523,9 @@ typedef struct pspf_state_s {
 typedef struct pspf_program_s {
   const char *name;         /* program name (the .pspf file's stem) */
   const char *source_file;  /* the .pspf path it was built from */
+  const char *source_text;  /* that file's text, embedded (--print-source) */
+  size_t source_len;        /* its bytes */
+  const char *built_by;     /* "pspfc VERSION" */
   pspf_param_t *params;     /* its params */
   int nparams;              /* how many */
   pspf_source_t *sources;   /* its sources */

@@ -273,12 +273,20 @@ static const char *cstr(pspf_str_t s) {
 }
 
 static int start(pspf_ctx_t *ctx) {
-  sources[0] = (pspf_source_t){.name = "bids", .path = "-", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids};
-  sinks[0] = (pspf_sink_t){.name = "out", .kind = "stdout csv", .path = "-", .append = false, .fd = -1};
+  sources[0].path = "-";
+  sinks[0].path = "-";
   pspf_buf_add(&sinks[0].buf, "auction,price,ts\012", 17);
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
+
+static pspf_source_t sources[1] = {
+    {.name = "bids", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids},
+};
+
+static pspf_sink_t sinks[1] = {
+    {.name = "out", .kind = "stdout csv", .append = false, .fd = -1},
+};
 
 /* Every source has ended: the watermark is +infinity, every open window fires. */
 static void finish(pspf_ctx_t *ctx) {
@@ -292,9 +300,21 @@ int main(int argc, char **argv) {
   static pspf_state_t states[] = {
       {NULL, NULL, NULL, NULL},
   };
+  static const char program_source[] =
+      "// Golden C: a stateless map and filter over CSV (workload W2).\n"
+      "type Bid = { auction: int, bidder: int, price: int, channel: string, url: string, ts: int }\n"
+      "source bids: Bid = stdin(format: csv)\n"
+      "sink out = stdout(format: csv)\n"
+      "bids\n"
+      "  |> filter(b => b.auction % 123 == 0)\n"
+      "  |> map(b => { auction: b.auction, price: float(b.price) / 100.0 * 0.908, ts: b.ts })\n"
+      "  |> out\n";
   pspf_program_t prog = {
       .name = "bids_w2",
       .source_file = "bids_w2.pspf",
+      .source_text = program_source,
+      .source_len = sizeof program_source - 1,
+      .built_by = "pspfc 0.1.0",
       .params = params,
       .nparams = 0,
       .sources = sources,

@@ -511,13 +511,22 @@ static const char *cstr(pspf_str_t s) {
 }
 
 static int start(pspf_ctx_t *ctx) {
-  sources[0] = (pspf_source_t){.name = "bids", .path = "-", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids};
-  sinks[0] = (pspf_sink_t){.name = "out", .kind = "stdout csv", .path = "-", .append = false, .fd = -1};
+  sources[0].path = "-";
+  sinks[0].path = "-";
   pspf_buf_add(&sinks[0].buf, "key,start,end,count,sum\012", 24);
-  sinks[1] = (pspf_sink_t){.name = "late", .kind = "stdout json", .path = "-", .append = false, .fd = -1};
+  sinks[1].path = "-";
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
+
+static pspf_source_t sources[1] = {
+    {.name = "bids", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids},
+};
+
+static pspf_sink_t sinks[2] = {
+    {.name = "out", .kind = "stdout csv", .append = false, .fd = -1},
+    {.name = "late", .kind = "stdout json", .append = false, .fd = -1},
+};
 
 /* Every source has ended: the watermark is +infinity, every open window fires. */
 static void finish(pspf_ctx_t *ctx) {
@@ -533,9 +542,24 @@ int main(int argc, char **argv) {
       {"event_time lateness 2000ms", "bids_w3.pspf:7", save_1, load_1},
       {"window tumbling(10000ms, every 10000ms) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3},
   };
+  static const char program_source[] =
+      "// Golden C: event time, a keyed tumbling window and aggregate (W3).\n"
+      "type Bid = { auction: int, price: int, ts: timestamp }\n"
+      "source bids: Bid = stdin(format: csv)\n"
+      "sink out = stdout(format: csv)\n"
+      "sink late = stdout(format: json)\n"
+      "bids\n"
+      "  |> event_time(b => b.ts, lateness: 2s)\n"
+      "  |> key_by(b => b.auction)\n"
+      "  |> window(tumbling(10s), late: late)\n"
+      "  |> aggregate(count: count(), sum: sum(b => b.price))\n"
+      "  |> out\n";
   pspf_program_t prog = {
       .name = "bids_w3",
       .source_file = "bids_w3.pspf",
+      .source_text = program_source,
+      .source_len = sizeof program_source - 1,
+      .built_by = "pspfc 0.1.0",
       .params = params,
       .nparams = 0,
       .sources = sources,

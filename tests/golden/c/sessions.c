@@ -951,12 +951,21 @@ static const char *cstr(pspf_str_t s) {
 }
 
 static int start(pspf_ctx_t *ctx) {
-  sources[0] = (pspf_source_t){.name = "web", .path = "-", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_web};
-  sources[1] = (pspf_source_t){.name = "app", .path = cstr(PSPF_STR("app.jsonl")), .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_app};
-  sinks[0] = (pspf_sink_t){.name = "out", .kind = "stdout json", .path = "-", .append = false, .fd = -1};
+  sources[0].path = "-";
+  sources[1].path = cstr(PSPF_STR("app.jsonl"));
+  sinks[0].path = "-";
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
+
+static pspf_source_t sources[2] = {
+    {.name = "web", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_web},
+    {.name = "app", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_app},
+};
+
+static pspf_sink_t sinks[1] = {
+    {.name = "out", .kind = "stdout json", .append = false, .fd = -1},
+};
 
 /* Every source has ended: the watermark is +infinity, every open window fires. */
 static void finish(pspf_ctx_t *ctx) {
@@ -975,9 +984,26 @@ int main(int argc, char **argv) {
       {"event_time lateness 5000ms, per source of 2", "sessions.pspf:9", save_4, load_4},
       {"window session(gap 30000ms) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6},
   };
+  static const char program_source[] =
+      "// Golden C: JSON input, dedupe, a merge of two sources, session windows\n"
+      "// with a string key and reduce.\n"
+      "type Click = { user: string, page: string, at: timestamp }\n"
+      "source web: Click = stdin(format: json)\n"
+      "source app: Click = file(\"app.jsonl\", format: json)\n"
+      "sink out = stdout(format: json)\n"
+      "merge(web, app)\n"
+      "  |> dedupe(c => c, within: 1s)\n"
+      "  |> event_time(c => c.at, lateness: 5s)\n"
+      "  |> key_by(c => c.user)\n"
+      "  |> window(session(gap: 30s))\n"
+      "  |> reduce((a, b) => if b.at > a.at then b else a)\n"
+      "  |> out\n";
   pspf_program_t prog = {
       .name = "sessions",
       .source_file = "sessions.pspf",
+      .source_text = program_source,
+      .source_len = sizeof program_source - 1,
+      .built_by = "pspfc 0.1.0",
       .params = params,
       .nparams = 0,
       .sources = sources,
