@@ -333,6 +333,7 @@ int pspf_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
 }
 
 static int64_t sink_retry_ms = 60000; /* --sink-retry-limit */
+static uint64_t sink_retries;         /* waits so far (metrics) */
 
 bool pspf_retry_wait(pspf_retry_t *r) {
   uint64_t now = uv_hrtime();
@@ -353,6 +354,7 @@ bool pspf_retry_wait(pspf_retry_t *r) {
   if (r->next_ms < 10000)
     r->next_ms *= 2;
   r->tries++;
+  sink_retries++;
   return true;
 }
 
@@ -528,6 +530,12 @@ struct run_s {
   const char **where;   /* ... and where each comes from */
   size_t nlayout;
   resume_t *resume;     /* one a source */
+  double started;       /* Unix seconds (metrics) */
+  uint64_t ck_count;    /* checkpoints written (metrics) */
+  double ck_seconds;    /* the last one: paused + durable */
+  uint64_t ck_bytes;    /* ... its size */
+  uint64_t ck_keys;     /* ... the keys it held */
+  double ck_when;       /* ... when it was durable (Unix seconds) */
   bool ck_timer_on;     /* ck_timer is initialized */
   uv_timer_t ck_timer;  /* takes them every ck_interval */
 };
@@ -562,6 +570,7 @@ static inline bool no_record(const pspf_source_t *src, const char *p,
 static inline void run_record(pspf_ctx_t *ctx, pspf_source_t *src,
                               const char *p, size_t n) {
   ctx->records_in++;
+  src->records++;
   src->on_record(ctx, p, n);
   if (ctx->fault)
     pspf_bad_record(ctx);
@@ -1082,6 +1091,13 @@ static void ck_done(uv_work_t *w, int status) {
     stop_sources(run);
     return;
   }
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  run->ck_count++;
+  run->ck_seconds = (double)(j->t2 - j->t0 + (j->t3 - j->t2)) / 1e9;
+  run->ck_bytes = run->ck_body.n + PSPF_CKPT_HEADER;
+  run->ck_keys = j->keys;
+  run->ck_when = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
   pspf_log(ctx, 3, "checkpoint %llu: %zu bytes, %llu keys; the program "
            "paused %.1f ms (output %.1f, state %.1f), durable %.1f ms later",
            (unsigned long long)j->id, run->ck_body.n + PSPF_CKPT_HEADER,
@@ -1740,6 +1756,8 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "  --version                    the program, what built it, and its "
           "fingerprint\n"
           "  --print-source               the .pspf source it was built from\n"
+          "  --metrics-addr=HOST:PORT     serve /metrics (Prometheus) and "
+          "/healthz\n"
           "  -h, --help                   show this help\n"
           "\nexit status: 0 done, 1 usage, 2 runtime failure, 3 too many bad "
           "records\n",
@@ -1763,6 +1781,71 @@ static int parse_log_level(const char *v) {
     if (strcmp(v, names[i]) == 0)
       return i;
   return -1;
+}
+
+/* /metrics: what the runtime counts. */
+static void collect_metrics(void *arg, pspf_buf_t *b) {
+  run_t *run = arg;
+  pspf_program_t *prog = run->prog;
+  pspf_ctx_t *ctx = run->ctx;
+  pspf_metric_head(b, "pspf_source_records_total", "counter",
+                   "Records read, by source (bad ones included).");
+  for (int i = 0; i < prog->nsources; i++)
+    pspf_metric(b, "pspf_source_records_total", "source",
+                prog->sources[i].name, (double)prog->sources[i].records);
+  pspf_metric_head(b, "pspf_sink_records_total", "counter",
+                   "Records written, by sink.");
+  for (int i = 0; i < prog->nsinks; i++)
+    pspf_metric(b, "pspf_sink_records_total", "sink", prog->sinks[i].name,
+                (double)prog->sinks[i].records);
+  pspf_metric_head(b, "pspf_sink_buffered_bytes", "gauge",
+                   "Output held for a sink, not yet written (the "
+                   "backpressure signal of a file sink).");
+  for (int i = 0; i < prog->nsinks; i++)
+    pspf_metric(b, "pspf_sink_buffered_bytes", "sink", prog->sinks[i].name,
+                (double)prog->sinks[i].buf.n);
+  pspf_metric_head(b, "pspf_sink_retries_total", "counter",
+                   "Waits before retrying a failing sink (all sinks).");
+  pspf_metric(b, "pspf_sink_retries_total", NULL, NULL, (double)sink_retries);
+  pspf_metric_head(b, "pspf_bad_records_total", "counter",
+                   "Records sent to the dead-letter file.");
+  pspf_metric(b, "pspf_bad_records_total", NULL, NULL, (double)ctx->bad);
+  pspf_metric_head(b, "pspf_late_records_total", "counter",
+                   "Records that came after every window they belonged to "
+                   "had fired.");
+  pspf_metric(b, "pspf_late_records_total", NULL, NULL, (double)ctx->late);
+  pspf_metric_head(b, "pspf_checkpoints_total", "counter",
+                   "Checkpoints written.");
+  pspf_metric(b, "pspf_checkpoints_total", NULL, NULL, (double)run->ck_count);
+  pspf_metric_head(b, "pspf_checkpoint_duration_seconds", "gauge",
+                   "The last checkpoint: from its start to durable.");
+  pspf_metric(b, "pspf_checkpoint_duration_seconds", NULL, NULL,
+              run->ck_seconds);
+  pspf_metric_head(b, "pspf_checkpoint_size_bytes", "gauge",
+                   "The last checkpoint's size.");
+  pspf_metric(b, "pspf_checkpoint_size_bytes", NULL, NULL,
+              (double)run->ck_bytes);
+  pspf_metric_head(b, "pspf_checkpoint_keys", "gauge",
+                   "Keys and windows held, as of the last checkpoint.");
+  pspf_metric(b, "pspf_checkpoint_keys", NULL, NULL, (double)run->ck_keys);
+  pspf_metric_head(b, "pspf_checkpoint_last_timestamp_seconds", "gauge",
+                   "When the last checkpoint became durable (0: none).");
+  pspf_metric(b, "pspf_checkpoint_last_timestamp_seconds", NULL, NULL,
+              run->ck_when);
+  long pages = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+      rss = 0;
+    fclose(f);
+  }
+  pspf_metric_head(b, "process_resident_memory_bytes", "gauge",
+                   "Resident memory size in bytes.");
+  pspf_metric(b, "process_resident_memory_bytes", NULL, NULL,
+              (double)rss * (double)sysconf(_SC_PAGESIZE));
+  pspf_metric_head(b, "process_start_time_seconds", "gauge",
+                   "Start time of the process since the Unix epoch.");
+  pspf_metric(b, "process_start_time_seconds", NULL, NULL, run->started);
 }
 
 /* The start-up line: what runs, on what. */
@@ -1828,7 +1911,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   ctx.log_level = 1;
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
-  const char *retry_limit = NULL, *log_format = NULL;
+  const char *retry_limit = NULL, *log_format = NULL, *metrics_addr = NULL;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -1873,6 +1956,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("mqtt-cafile")         ? 9
               : IS("sink-retry-limit")    ? 10
               : IS("log-format")          ? 11
+              : IS("metrics-addr")        ? 12
                                           : 0;
 #undef IS
     int found = -1;
@@ -1916,6 +2000,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       retry_limit = val;
     else if (opt == 11)
       log_format = val;
+    else if (opt == 12)
+      metrics_addr = val;
     else
       given[found] = val;
   }
@@ -1927,6 +2013,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     level = env_for("log_level");
   if (!log_format)
     log_format = env_for("log_format");
+  if (!metrics_addr)
+    metrics_addr = env_for("metrics_addr");
   if (log_format && strcmp(log_format, "json") != 0 &&
       strcmp(log_format, "text") != 0) {
     fprintf(stderr, "%s: error: --log-format is text or json, not '%s'\n",
@@ -2021,6 +2109,17 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   the_run = &run;
   make_layout(&run); /* (the fingerprint, for the start-up line too) */
   log_start(&ctx, &run);
+  {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    run.started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+  }
+  if (metrics_addr && *metrics_addr &&
+      pspf_metrics_start(&ctx, metrics_addr, collect_metrics, &run) < 0) {
+    free_run(&run);
+    free(readers);
+    return PSPF_EXIT_USAGE;
+  }
   if (ck_dir) {
     run.resume = calloc((size_t)prog->nsources + 1, sizeof *run.resume);
     if (!run.resume)
@@ -2161,6 +2260,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     uv_close((uv_handle_t *)&run.sig[i], NULL);
   if (run.ck_timer_on)
     uv_close((uv_handle_t *)&run.ck_timer, NULL);
+  pspf_metrics_stop();
   uv_run(loop, UV_RUN_DEFAULT);
   /* The input has ended and the program is finishing (the last
    * checkpoint, the last windows): a first SIGINT or SIGTERM now asks for

@@ -348,6 +348,7 @@ struct pspf_source_s {
    * them, for [ops] to start from. */
   int64_t resume_pos[128];
   int nresume;
+  uint64_t records; /* records read from it (metrics) */
 };
 
 /* Runs one message of [src] ([n] bytes at [payload], copied with the
@@ -518,6 +519,22 @@ typedef struct pspf_state_s {
    * an inconsistent payload sets r->error. */
   void (*load)(pspf_ckr_t *r);
 } pspf_state_t;
+
+/* --metrics-addr HOST:PORT: an HTTP server on the loop answering GET
+ * /metrics (the Prometheus text format, made by [fn] into [out]) and GET
+ * /healthz (200 while the program runs normally, else 503). Returns 0,
+ * or logs and returns -1. */
+typedef void (*pspf_metrics_fn)(void *arg, pspf_buf_t *out);
+PSPF_EXTERN int pspf_metrics_start(pspf_ctx_t *ctx, const char *addr,
+                                   pspf_metrics_fn fn, void *arg);
+/* Closes the server (the loop closes its handle on its next turn). */
+PSPF_EXTERN void pspf_metrics_stop(void);
+/* A metric's # HELP and # TYPE lines ([type]: counter or gauge). */
+PSPF_EXTERN void pspf_metric_head(pspf_buf_t *b, const char *name,
+                                  const char *type, const char *help);
+/* One sample: NAME{LABEL="VALUE"} V, or NAME V when [label] is NULL. */
+PSPF_EXTERN void pspf_metric(pspf_buf_t *b, const char *name,
+                             const char *label, const char *value, double v);
 
 /* The whole program. */
 typedef struct pspf_program_s {

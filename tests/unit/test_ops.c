@@ -1,0 +1,116 @@
+/*
+ * test_ops.c -- what operators of built programs use: /metrics scraped
+ * with curl and checked with promtool (the Prometheus project's own
+ * checker), /healthz.
+ *
+ * No Criterion .timeout (see test_follow.c): every wait has a deadline.
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+/* A loopback port nobody listens on now. */
+static int free_port(void) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t n = sizeof a;
+  cr_assert(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+            getsockname(s, (struct sockaddr *)&a, &n) == 0);
+  close(s);
+  return ntohs(a.sin_port);
+}
+
+Test(ops, metrics_scraped_and_checked_by_promtool) {
+  char dir[] = "/tmp/pspfc-ops-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char *out;
+  char path[128];
+  snprintf(path, sizeof path, "%s/prog.pspf", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("type R = { id: int, name: string }\n"
+        "source rs: R = file(\"in.csv\", format: csv, follow: true)\n"
+        "sink out = file(\"out.csv\", format: csv)\n"
+        "rs |> filter(r => r.id % 10 != 0) |> out\n", f);
+  fclose(f);
+  int st = run_in(dir, &out, "(echo id,name; seq 1 1000 | sed 's/$/,n/'; "
+                  "echo x,bad) > in.csv");
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  st = build_in(dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  int port = free_port();
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    if (chdir(dir) < 0)
+      _exit(127);
+    int e = open("err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (e < 0 || dup2(e, 2) < 0)
+      _exit(127);
+    char a[64];
+    snprintf(a, sizeof a, "--metrics-addr=127.0.0.1:%d", port);
+    execl("./prog", "./prog", a, "--checkpoint-dir=ck",
+          "--checkpoint-interval=50ms", (char *)NULL);
+    _exit(127);
+  }
+  /* Until it has read the 1001 records. */
+  long until = now_ms() + 30000;
+  for (;;) {
+    st = run_in(dir, &out, "curl -sf http://127.0.0.1:%d/metrics > m.txt && "
+                "grep -c '^pspf_source_records_total{source=\"rs\"} 1001$' "
+                "m.txt", port);
+    free(out);
+    if (st == 0 || now_ms() > until)
+      break;
+    pause_ms(50);
+  }
+  cr_expect_eq(st, 0, "the metrics never showed 1001 records read");
+  pause_ms(200); /* (a checkpoint since) */
+  st = run_in(dir, &out, "curl -sf http://127.0.0.1:%d/metrics > m.txt && "
+              "promtool check metrics < m.txt 2>&1 && grep -E '^(pspf_sink_"
+              "records_total|pspf_bad_records_total|pspf_checkpoints_total|"
+              "process_resident_memory_bytes)' m.txt", port);
+  cr_expect_eq(st, 0, "promtool: %s", out);
+  cr_expect(strstr(out, "pspf_sink_records_total{sink=\"out\"} 900\n"), "%s",
+            out);
+  cr_expect(strstr(out, "pspf_bad_records_total 1\n"), "%s", out);
+  cr_expect(!strstr(out, "pspf_checkpoints_total 0\n"), "%s", out);
+  cr_expect(strstr(out, "process_resident_memory_bytes "), "%s", out);
+  free(out);
+  /* /healthz; anything else. */
+  st = run_in(dir, &out, "curl -s -w ' %%{http_code}\\n' "
+              "http://127.0.0.1:%d/healthz; curl -s -o /dev/null -w "
+              "'%%{http_code}\\n' http://127.0.0.1:%d/nothing; curl -s -o "
+              "/dev/null -w '%%{http_code}\\n' -X POST "
+              "http://127.0.0.1:%d/metrics", port, port, port);
+  cr_expect_str_eq(out, "ok\n 200\n404\n405\n");
+  free(out);
+  kill(pid, SIGTERM);
+  waitpid(pid, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  /* A bad address is a usage error. */
+  st = run_in(dir, &out, "./prog --metrics-addr=nowhere < /dev/null 2>&1");
+  cr_expect_eq(st, 1, "%s", out);
+  cr_expect(strstr(out, "prog: error: --metrics-addr is HOST:PORT, such as "
+                        "127.0.0.1:9464, not 'nowhere'"), "%s", out);
+  free(out);
+  char errp[128];
+  snprintf(errp, sizeof errp, "%s/err.txt", dir);
+  char *err = slurp(errp);
+  cr_expect(err && !strstr(err, "Sanitizer"), "%s", err);
+  free(err);
+  run_in(dir, &out, "cd / && rm -rf '%s'", dir);
+  free(out);
+}
