@@ -56,6 +56,8 @@ int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
     check_program(&c);
   if (o->print_types && c.diag.errors == 0)
     check_print_chains(&c, out);
+  if (o->graph && c.diag.errors == 0)
+    graph_write(&c, out, o->graph == 2);
   diag_finish(&c.diag);
   *arena = c.arena;
   return c.diag.errors ? 1 : 0;

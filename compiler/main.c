@@ -23,6 +23,10 @@ static const char usage[] =
     "  check FILE           parse and type-check FILE; report every error\n"
     "  emit-c FILE          write the program as readable C\n"
     "  build FILE           compile FILE into a native executable\n"
+    "  graph FILE           the operator graph: Graphviz dot, or with\n"
+    "                       --format=mermaid a Mermaid flowchart; each\n"
+    "                       operator with its types, its state, or the\n"
+    "                       function it is fused into\n"
     "  inspect-checkpoint DIR\n"
     "                       show the checkpoints a built program took in\n"
     "                       DIR: header, sections and their sizes, source\n"
@@ -118,7 +122,8 @@ int main(int argc, char **argv) {
     return pspf_ckpt_inspect(argv[2], stdout);
   }
   bool is_emit = strcmp(cmd, "emit-c") == 0, is_build = strcmp(cmd, "build") == 0;
-  if (strcmp(cmd, "check") != 0 && !is_emit && !is_build) {
+  bool is_graph = strcmp(cmd, "graph") == 0;
+  if (strcmp(cmd, "check") != 0 && !is_emit && !is_build && !is_graph) {
     if (cmd[0] == '-')
       return fail("unrecognized option '%s' (see pspfc --help)", cmd);
     return fail("unknown command '%s' (see pspfc --help)", cmd);
@@ -126,6 +131,8 @@ int main(int argc, char **argv) {
 
   Options o;
   options_init(&o);
+  if (is_graph)
+    o.graph = 1;
   BuildOptions bo = {0};
   const char *file = NULL;
   for (int i = 2; i < argc; i++) {
@@ -145,6 +152,23 @@ int main(int argc, char **argv) {
       bo.save_temps = true;
     } else if (is_build && strcmp(a, "-v") == 0) {
       bo.verbose = true;
+    } else if (is_graph && strncmp(a, "--format=", 9) == 0) {
+      if (strcmp(a + 9, "dot") == 0)
+        o.graph = 1;
+      else if (strcmp(a + 9, "mermaid") == 0)
+        o.graph = 2;
+      else
+        return fail("invalid value in '%s': use dot or mermaid", a);
+    } else if (is_graph && strcmp(a, "--format") == 0) {
+      if (i + 1 >= argc)
+        return fail("%s", "missing format after '--format'");
+      const char *v = argv[++i];
+      if (strcmp(v, "dot") == 0)
+        o.graph = 1;
+      else if (strcmp(v, "mermaid") == 0)
+        o.graph = 2;
+      else
+        return fail("invalid format '%s': use dot or mermaid", v);
     } else if (strcmp(a, "--print-types") == 0) {
       o.print_types = true;
     } else if (strcmp(a, "--dump-ast") == 0) {

@@ -435,6 +435,10 @@ int check_program(Ctx *c);
 /* Writes each pipeline's typed chain: one line a stage. */
 void check_print_chains(Ctx *c, FILE *out);
 
+/* graph.c: the checked program's operator graph, Graphviz dot or (with
+ * [mermaid]) a Mermaid flowchart. Returns 0. */
+int graph_write(Ctx *c, FILE *out, bool mermaid);
+
 /* ------------------------------------------------------------------ */
 /* emit_c.c: C code generation                                         */
 /* ------------------------------------------------------------------ */
@@ -460,6 +464,7 @@ typedef struct Options {
   int max_errors;    /* -fmax-errors=N (0: no limit) */
   bool print_types;  /* check --print-types: the typed chains */
   bool dump_ast;     /* check --dump-ast */
+  int graph;         /* pspfc graph: 1 dot, 2 mermaid */
 } Options;
 
 void options_init(Options *o);

@@ -114,3 +114,58 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   run_in(dir, &out, "cd / && rm -rf '%s'", dir);
   free(out);
 }
+
+/* pspfc graph: every example and every end-to-end test program renders
+ * with Graphviz's dot, a node for each source, operator and sink; the
+ * Mermaid form of tests/run/merge.pspf has exactly its streams. */
+Test(ops, graph_renders_with_dot) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char *out;
+  int st = run_in(root, &out,
+                  "n=0; for f in examples/*.pspf tests/run/*.pspf; do "
+                  "'%s' graph \"$f\" > /tmp/pspfc-graph.$$.dot || { echo "
+                  "\"graph failed: $f\"; exit 1; }; dot -Tsvg "
+                  "/tmp/pspfc-graph.$$.dot > /tmp/pspfc-graph.$$.svg 2>&1 || { "
+                  "echo \"dot failed: $f\"; cat /tmp/pspfc-graph.$$.svg; exit "
+                  "1; }; n=$((n + 1)); done; grep -c '<g id=\"node' "
+                  "/tmp/pspfc-graph.$$.svg; rm -f /tmp/pspfc-graph.$$.*; echo "
+                  "$n programs",
+                  pspfc_path());
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, " programs\n"), "%s", out);
+  free(out);
+  st = run_in(root, &out, "'%s' graph --format=mermaid tests/run/merge.pspf "
+              "| grep -e '-->' -e '-\\.'", pspfc_path());
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "  source_a --> op_0_0\n"
+                        "  source_b --> op_0_0\n"
+                        "  op_0_0 --> op_0_1\n"
+                        "  op_0_1 --> op_0_2\n"
+                        "  op_0_2 --> op_0_3\n"
+                        "  op_0_3 --> sink_out\n"
+                        "  source_a --> op_1_1\n"
+                        "  op_1_1 --> op_1_2\n"
+                        "  op_1_2 --> op_1_3\n"
+                        "  source_b --> op_1_3_in0a\n"
+                        "  op_1_3_in0a --> op_1_3_in0\n"
+                        "  op_1_3_in0 --> op_1_3\n"
+                        "  op_1_3 --> op_1_4\n"
+                        "  op_1_4 --> op_1_5\n"
+                        "  op_1_5 --> sink_each\n");
+  free(out);
+  /* A window's late: sink is a dashed edge; state and fusion are said. */
+  st = run_in(root, &out, "'%s' graph examples/bids.pspf", pspfc_path());
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, " -> sink_late [style=dashed, label=\"late\"];\n"),
+            "%s", out);
+  cr_expect(strstr(out, "\\nfused into flow_bids\"];\n"), "%s", out);
+  cr_expect(strstr(out, "\\nkeeps state: keyed stream of Bid by int\"];\n"),
+            "%s", out);
+  free(out);
+  st = run_in(root, &out, "'%s' graph --format=svg examples/bids.pspf 2>&1",
+              pspfc_path());
+  cr_expect_eq(st, 1);
+  cr_expect_str_eq(out, "pspfc: error: invalid value in '--format=svg': use "
+                        "dot or mermaid\n");
+  free(out);
+}
