@@ -14,6 +14,7 @@ BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
 CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARN        = -std=c11 -Wall -Wextra -Werror -Wshadow \
@@ -180,11 +181,18 @@ install: all
 	install -m 644 $(STAGED_HDR) $(DESTDIR)$(INCLUDEDIR)/pspf/
 	install -D -m 644 $(B)/pspf.pc $(DESTDIR)$(LIBDIR)/pkgconfig/pspf.pc
 	install -D -m 644 docs/pspfc.1 $(DESTDIR)$(MANDIR)/man1/pspfc.1
+	install -D -m 644 docs/pspf-program.1 $(DESTDIR)$(MANDIR)/man1/pspf-program.1
+	install -D -m 644 editors/bash-completion/pspfc $(DESTDIR)$(DATADIR)/bash-completion/completions/pspfc
+	install -D -m 644 editors/vim/syntax/pspf.vim $(DESTDIR)$(DATADIR)/vim/vimfiles/syntax/pspf.vim
+	install -D -m 644 editors/vim/ftdetect/pspf.vim $(DESTDIR)$(DATADIR)/vim/vimfiles/ftdetect/pspf.vim
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pspfc $(DESTDIR)$(LIBDIR)/libpspf.a
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/pspf
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/pspf.pc $(DESTDIR)$(MANDIR)/man1/pspfc.1
+	rm -f $(DESTDIR)$(MANDIR)/man1/pspf-program.1
+	rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/pspfc
+	rm -f $(DESTDIR)$(DATADIR)/vim/vimfiles/syntax/pspf.vim $(DESTDIR)$(DATADIR)/vim/vimfiles/ftdetect/pspf.vim
 
 clean:
 	rm -rf $(B)

@@ -8,7 +8,7 @@ set -eu
 
 PACKAGES="make gcc flex bison pkg-config libuv1-dev librdkafka-dev
 libmosquitto-dev mosquitto mosquitto-clients kcat libsqlite3-dev sqlite3
-libcriterion-dev clang clang-format libclang-rt-14-dev mandoc curl prometheus graphviz"
+libcriterion-dev clang clang-format libclang-rt-14-dev mandoc curl prometheus graphviz vim"
 
 missing=""
 for p in $PACKAGES; do

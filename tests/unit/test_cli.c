@@ -163,6 +163,10 @@ Test(cli, staged_install, .timeout = 120) {
                    "test -x usr/bin/pspfc && test -f usr/lib/libpspf.a && "
                    "test -f usr/include/pspf/pspf.h && "
                    "test -f usr/share/man/man1/pspfc.1 && "
+                   "test -f usr/share/man/man1/pspf-program.1 && "
+                   "test -f usr/share/bash-completion/completions/pspfc && "
+                   "test -f usr/share/vim/vimfiles/syntax/pspf.vim && "
+                   "test -f usr/share/vim/vimfiles/ftdetect/pspf.vim && "
                    "PKG_CONFIG_PATH=$d/usr/lib/"
                    "pkgconfig pkg-config --cflags --libs pspf && "
                    "usr/bin/pspfc --version && rm -rf $d",

@@ -169,3 +169,63 @@ Test(ops, graph_renders_with_dot) {
                         "dot or mermaid\n");
   free(out);
 }
+
+/* The editor support of editors/: vim's syntax file (loaded by a real
+ * vim, which names the syntax items at known places), the VS Code
+ * TextMate grammar (valid JSON; every pattern compiles; the keyword
+ * patterns match), bash completion (run by a real bash). */
+Test(ops, editor_support) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char *out;
+  int st = run_in(root, &out,
+                  "f=/tmp/pspfc-vim-$$.pspf; printf '// a comment\\nsource s: "
+                  "R = file(\"in.csv\", format: csv)\\ns |> window(tumbling(10s))"
+                  " |> o\\n' > $f; vim -u NONE -i NONE -N -es "
+                  "-c 'set rtp^=editors/vim' -c 'filetype on' -c 'syntax on' "
+                  "-c \"e $f\" -c 'redir! > /dev/stdout' "
+                  "-c 'echo &filetype' -c 'for [l, c] in [[1, 4], [2, 1], [2, "
+                  "21], [3, 3], [3, 6], [3, 23]] | echo synIDattr(synID(l, c, "
+                  "1), \"name\") | endfor' "
+                  "-c 'redir END' -c 'qa!' </dev/null; rm -f $f");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "\npspf\npspfComment\npspfDecl\npspfString\npspfPipe"
+                        "\npspfStage\npspfDuration", "%s", out);
+  free(out);
+  st = run_in(root, &out,
+              "python3 -c 'import json, re\n"
+              "g = json.load(open(\"editors/vscode/syntaxes/pspf.tmLanguage.json\"))\n"
+              "json.load(open(\"editors/vscode/package.json\"))\n"
+              "json.load(open(\"editors/vscode/language-configuration.json\"))\n"
+              "pats = []\n"
+              "def walk(x):\n"
+              "    if isinstance(x, dict):\n"
+              "        for k in (\"match\", \"begin\", \"end\"):\n"
+              "            if k in x: pats.append((x.get(\"name\", \"\"), re.compile(x[k])))\n"
+              "        for v in x.values(): walk(v)\n"
+              "    elif isinstance(x, list):\n"
+              "        for v in x: walk(v)\n"
+              "walk(g)\n"
+              "def name(s):\n"
+              "    return [n for n, p in pats if p.fullmatch(s)]\n"
+              "for word in (\"window\", \"kafka\", \"count_distinct\", \"10s\", "
+              "\"@2026-11-23T00:00:00Z\", \"|>\"):\n"
+              "    print(word, name(word))\n"
+              "'");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, "window ['support.function.stage.pspf']\n"), "%s", out);
+  cr_expect(strstr(out, "kafka ['support.function.connector.pspf']\n"), "%s",
+            out);
+  cr_expect(strstr(out, "10s ['constant.numeric.duration.pspf']\n"), "%s",
+            out);
+  cr_expect(strstr(out, "|> ['keyword.operator.pipe.pspf']\n"), "%s", out);
+  free(out);
+  st = run_in(root, &out,
+              "bash -c 'source editors/bash-completion/pspfc; "
+              "COMP_WORDS=(pspfc gr); COMP_CWORD=1; _pspfc; echo \"${COMPREPLY[*]}\"; "
+              "COMP_WORDS=(pspfc graph --fo); COMP_CWORD=2; _pspfc; echo \"${COMPREPLY[*]}\"; "
+              "COMP_WORDS=(pspfc build examples/wordc); COMP_CWORD=2; _pspfc; echo \"${COMPREPLY[*]}\"'");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "graph\n--format=dot --format=mermaid\n"
+                        "examples/wordcount.pspf\n");
+  free(out);
+}
