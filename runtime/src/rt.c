@@ -31,6 +31,9 @@ static const char *prog_name = "pspf";
 /* ---- logging, faults, scratch ------------------------------------------- */
 
 static bool log_json; /* --log-format=json */
+typedef struct run_s run_t;
+static run_t *progress_run; /* the run whose progress line is shown */
+static void progress_clear(run_t *run);
 
 /* [s] as the inside of a JSON string, appended to [b]. */
 static void json_text(pspf_buf_t *b, const char *s) {
@@ -86,6 +89,7 @@ void pspf_log(pspf_ctx_t *ctx, int level, const char *fmt, ...) {
     pspf_buf_add(&b, "\n", 1);
   }
   if (b.p) {
+    progress_clear(progress_run);
     fwrite(b.p, 1, b.n, stderr);
     fflush(stderr);
   }
@@ -443,7 +447,6 @@ int pspf_sink_close(pspf_ctx_t *ctx, pspf_sink_t *s) {
 
 #define FOLLOW_POLL_MS 200
 
-typedef struct run_s run_t;
 
 typedef struct reader_s {
   uv_work_t work;       /* the read in flight */
@@ -531,6 +534,11 @@ struct run_s {
   size_t nlayout;
   resume_t *resume;     /* one a source */
   double started;       /* Unix seconds (metrics) */
+  uint64_t progress_total; /* bytes of bounded input (0: no progress line) */
+  uint64_t progress_t0;    /* uv_hrtime() when reading began */
+  uint64_t progress_due;   /* uv_hrtime() of the next refresh */
+  bool progress_shown;     /* a line is on the terminal */
+  uv_timer_t progress_timer;
   uint64_t ck_count;    /* checkpoints written (metrics) */
   double ck_seconds;    /* the last one: paused + durable */
   uint64_t ck_bytes;    /* ... its size */
@@ -657,6 +665,7 @@ static run_t *the_run; /* one program a process */
 static void flush_sinks(run_t *run);
 
 static void checkpoint_if_due(run_t *run);
+static void progress_if_due(run_t *run, bool now);
 
 void pspf_batch_done(pspf_ctx_t *ctx) {
   if (the_run && the_run->ctx == ctx) {
@@ -943,6 +952,8 @@ static void on_read(uv_work_t *w, int status) {
   process(r, n == 0 && !r->follow);
   if (r->run->ck_dir)
     checkpoint_if_due(r->run);
+  if (r->run->progress_total)
+    progress_if_due(r->run, false);
   if (!ctx->stopping && n == 0 && r->follow) {
     follow_wait(r);
     return;
@@ -1758,6 +1769,7 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "  --print-source               the .pspf source it was built from\n"
           "  --metrics-addr=HOST:PORT     serve /metrics (Prometheus) and "
           "/healthz\n"
+          "  --quiet                      no progress line on a terminal\n"
           "  -h, --help                   show this help\n"
           "\nexit status: 0 done, 1 usage, 2 runtime failure, 3 too many bad "
           "records\n",
@@ -1848,6 +1860,98 @@ static void collect_metrics(void *arg, pspf_buf_t *b) {
   pspf_metric(b, "process_start_time_seconds", NULL, NULL, run->started);
 }
 
+/* ---- the progress line -------------------------------------------------
+ *
+ * On a terminal (stderr), with bounded input (regular files, none
+ * followed, no MQTT or Kafka) and without --quiet: one line, redrawn
+ * four times a second, of records, bytes, percent, rate and time left;
+ * cleared at the end and before any log line. */
+
+static void human(char *b, size_t n, double v, const char *unit) {
+  static const char *const k[] = {"", "k", "M", "G", "T"};
+  int i = 0;
+  while (v >= 1000 && i < 4)
+    v /= 1000, i++;
+  snprintf(b, n, i ? "%.1f %s%s" : "%.0f %s%s", v, k[i], unit);
+}
+
+static void progress_clear(run_t *run) {
+  if (run && run->progress_shown) {
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    run->progress_shown = false;
+  }
+}
+
+static void progress_if_due(run_t *run, bool now) {
+  uint64_t t = uv_hrtime();
+  if (!now && t < run->progress_due)
+    return;
+  run->progress_due = t + 250000000u;
+  uint64_t done = 0;
+  for (int i = 0; i < run->prog->nsources; i++)
+    done += run->readers[i].base + run->readers[i].len;
+  if (done > run->progress_total)
+    done = run->progress_total;
+  double secs = (double)(t - run->progress_t0) / 1e9;
+  char recs[32], bytes[32], total[32], rate[32], eta[32] = "";
+  human(recs, sizeof recs, (double)run->ctx->records_in, " records");
+  human(bytes, sizeof bytes, (double)done, "B");
+  human(total, sizeof total, (double)run->progress_total, "B");
+  human(rate, sizeof rate,
+        secs > 0 ? (double)run->ctx->records_in / secs : 0, " records/s");
+  if (done > 0 && secs > 0.5) {
+    double left = secs * (double)(run->progress_total - done) / (double)done;
+    if (left < 1)
+      snprintf(eta, sizeof eta, ", under 1 s left");
+    else
+      snprintf(eta, sizeof eta, ", %.0f s left", left);
+  }
+  fprintf(stderr, "\r%s: %s, %s of %s (%.0f%%), %s%s\033[K", run->prog->name,
+          recs, bytes, total,
+          run->progress_total ? 100.0 * (double)done /
+                                    (double)run->progress_total
+                              : 100.0,
+          rate, eta);
+  fflush(stderr);
+  run->progress_shown = true;
+}
+
+static void on_progress_timer(uv_timer_t *h) { progress_if_due(h->data, false); }
+
+/* Starts the line if it is wanted: see above. */
+static void progress_start(run_t *run, bool quiet) {
+  pspf_program_t *prog = run->prog;
+  if (quiet || !isatty(2))
+    return;
+  uint64_t total = 0;
+  for (int i = 0; i < prog->nsources; i++) {
+    pspf_source_t *src = &prog->sources[i];
+    struct stat st;
+    if (src->ops || src->follow || strcmp(src->path, "-") == 0 ||
+        stat(src->path, &st) < 0 || !S_ISREG(st.st_mode))
+      return;
+    total += (uint64_t)st.st_size;
+  }
+  run->progress_total = total ? total : 1;
+  run->progress_t0 = uv_hrtime();
+  run->progress_due = run->progress_t0 + 250000000u; /* (none if quick) */
+  uv_timer_init(uv_default_loop(), &run->progress_timer);
+  run->progress_timer.data = run;
+  uv_timer_start(&run->progress_timer, on_progress_timer, 250, 250);
+  uv_unref((uv_handle_t *)&run->progress_timer);
+  progress_run = run;
+}
+
+static void progress_stop(run_t *run) {
+  if (!run->progress_total)
+    return;
+  uv_close((uv_handle_t *)&run->progress_timer, NULL);
+  progress_clear(run);
+  run->progress_total = 0;
+  progress_run = NULL;
+}
+
 /* The start-up line: what runs, on what. */
 static void log_start(pspf_ctx_t *ctx, run_t *run) {
   static const char *const fmts[] = {"csv", "json", "lines"};
@@ -1912,6 +2016,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
   const char *retry_limit = NULL, *log_format = NULL, *metrics_addr = NULL;
+  bool quiet = false;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -1957,6 +2062,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("sink-retry-limit")    ? 10
               : IS("log-format")          ? 11
               : IS("metrics-addr")        ? 12
+              : IS("quiet")               ? 13
                                           : 0;
 #undef IS
     int found = -1;
@@ -1973,6 +2079,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               prog->name, (int)nlen, name);
       free(given);
       return PSPF_EXIT_USAGE;
+    }
+    if (opt == 13 && !eq) { /* a switch */
+      quiet = true;
+      continue;
     }
     if (opt == 6) { /* a switch: --checkpoint-reset[=true|false] */
       ck_reset = eq ? eq + 1 : "true";
@@ -2002,6 +2112,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       log_format = val;
     else if (opt == 12)
       metrics_addr = val;
+    else if (opt == 13)
+      quiet = strcmp(val, "false") != 0 && strcmp(val, "0") != 0;
     else
       given[found] = val;
   }
@@ -2015,6 +2127,9 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     log_format = env_for("log_format");
   if (!metrics_addr)
     metrics_addr = env_for("metrics_addr");
+  if (!quiet && env_for("quiet"))
+    quiet = strcmp(env_for("quiet"), "false") != 0 &&
+            strcmp(env_for("quiet"), "0") != 0;
   if (log_format && strcmp(log_format, "json") != 0 &&
       strcmp(log_format, "text") != 0) {
     fprintf(stderr, "%s: error: --log-format is text or json, not '%s'\n",
@@ -2188,6 +2303,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     run.ck_mark = progress(&run); /* nothing to save until input moves */
     run.ck_due = uv_hrtime() + (uint64_t)interval * 1000000u;
   }
+  progress_start(&run, quiet);
   for (int i = 0; i < prog->nsources && !ctx.stopping; i++) {
     reader_t *r = &readers[i];
     r->src = &prog->sources[i];
@@ -2261,6 +2377,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   if (run.ck_timer_on)
     uv_close((uv_handle_t *)&run.ck_timer, NULL);
   pspf_metrics_stop();
+  progress_stop(&run);
   uv_run(loop, UV_RUN_DEFAULT);
   /* The input has ended and the program is finishing (the last
    * checkpoint, the last windows): a first SIGINT or SIGTERM now asks for

@@ -229,3 +229,48 @@ Test(ops, editor_support) {
                         "examples/wordcount.pspf\n");
   free(out);
 }
+
+/* A bounded file input on a terminal (a pty from script(1)): a progress
+ * line with records, bytes, percent and rate, redrawn in place and
+ * cleared at the end; none when stderr is not a terminal, or with
+ * --quiet. */
+Test(ops, progress_line_on_a_terminal) {
+  char dir[] = "/tmp/pspfc-prog-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/prog.pspf", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f);
+  fputs("type R = { id: int, name: string }\n"
+        "source rs: R = file(\"in.csv\", format: csv)\n"
+        "sink out = file(\"out.csv\", format: csv)\n"
+        "rs |> map(r => { id: r.id * 2, name: upper(r.name) }) |> out\n", f);
+  fclose(f);
+  char *out;
+  int st = run_in(dir, &out, "(echo id,name; seq 1 3000000 | sed "
+                  "'s/$/,some-name/') > in.csv");
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  st = build_in(dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  st = run_in(dir, &out, "script -qec ./prog /dev/null < /dev/null | tr "
+              "'\\r' '\\n' | grep -a 'prog: ' | tail -n 2");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, " records, ") && strstr(out, "B of ") &&
+                strstr(out, "%), ") && strstr(out, " records/s"),
+            "no progress line: %s", out);
+  free(out);
+  /* It is cleared: the last thing written is the clearing. */
+  st = run_in(dir, &out, "script -qec ./prog /dev/null < /dev/null | tail -c "
+              "4 | od -An -c | tr -s ' '");
+  cr_expect_str_eq(out, " \\r 033 [ K\n", "%s", out);
+  free(out);
+  st = run_in(dir, &out, "./prog 2>&1; script -qec './prog --quiet' "
+              "/dev/null < /dev/null");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "");
+  free(out);
+  run_in(dir, &out, "cd / && rm -rf '%s'", dir);
+  free(out);
+}
