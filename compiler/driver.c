@@ -58,6 +58,8 @@ int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
     check_print_chains(&c, out);
   if (o->graph && c.diag.errors == 0)
     graph_write(&c, out, o->graph == 2);
+  if (o->explain && c.diag.errors == 0 && explain_write(&c, out) != 0)
+    diag_finish(&c.diag); /* (the emitter reported why) */
   diag_finish(&c.diag);
   *arena = c.arena;
   return c.diag.errors ? 1 : 0;
@@ -74,7 +76,7 @@ static int front_and_emit(Source *src, Arena *arena, const Options *o,
     check_program(&c);
   *c_text = NULL;
   if (c.diag.errors == 0) {
-    EmitOptions eo = {no_line, c_path};
+    EmitOptions eo = {.no_line = no_line, .out_path = c_path};
     emit_c(&c, &eo, c_text, c_len);
     if (c.diag.errors) {
       free(*c_text);

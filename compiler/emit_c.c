@@ -3906,5 +3906,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   }
   *out = all;
   *out_len = total;
+  for (int i = 0; opt->states && i < e->ck.len; i++) {
+    CkState *k = e->ck.items[i];
+    vec_push(A, opt->states, (void *)k->layout);
+    vec_push(A, opt->states, (void *)k->where);
+  }
   return e->errors;
 }

@@ -27,6 +27,9 @@ static const char usage[] =
     "                       --format=mermaid a Mermaid flowchart; each\n"
     "                       operator with its types, its state, or the\n"
     "                       function it is fused into\n"
+    "  explain FILE         each piece of state the program keeps: what\n"
+    "                       it is, its key type, its bytes a key and a\n"
+    "                       window (an estimate)\n"
     "  inspect-checkpoint DIR\n"
     "                       show the checkpoints a built program took in\n"
     "                       DIR: header, sections and their sizes, source\n"
@@ -123,7 +126,9 @@ int main(int argc, char **argv) {
   }
   bool is_emit = strcmp(cmd, "emit-c") == 0, is_build = strcmp(cmd, "build") == 0;
   bool is_graph = strcmp(cmd, "graph") == 0;
-  if (strcmp(cmd, "check") != 0 && !is_emit && !is_build && !is_graph) {
+  bool is_explain = strcmp(cmd, "explain") == 0;
+  if (strcmp(cmd, "check") != 0 && !is_emit && !is_build && !is_graph &&
+      !is_explain) {
     if (cmd[0] == '-')
       return fail("unrecognized option '%s' (see pspfc --help)", cmd);
     return fail("unknown command '%s' (see pspfc --help)", cmd);
@@ -133,6 +138,7 @@ int main(int argc, char **argv) {
   options_init(&o);
   if (is_graph)
     o.graph = 1;
+  o.explain = is_explain;
   BuildOptions bo = {0};
   const char *file = NULL;
   for (int i = 2; i < argc; i++) {

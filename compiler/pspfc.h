@@ -439,6 +439,11 @@ void check_print_chains(Ctx *c, FILE *out);
  * [mermaid]) a Mermaid flowchart. Returns 0. */
 int graph_write(Ctx *c, FILE *out, bool mermaid);
 
+/* explain.c: each piece of state the program keeps, its key type and an
+ * estimate of its bytes a key and a window. Returns 0, or 1 if the
+ * program cannot be generated (reported to c->diag). */
+int explain_write(Ctx *c, FILE *out);
+
 /* ------------------------------------------------------------------ */
 /* emit_c.c: C code generation                                         */
 /* ------------------------------------------------------------------ */
@@ -446,6 +451,8 @@ int graph_write(Ctx *c, FILE *out, bool mermaid);
 typedef struct EmitOptions {
   bool no_line;         /* leave out #line directives */
   const char *out_path; /* the C file's name, for #line and the banner */
+  PtrVec *states;       /* if set: each piece of state's layout and place,
+                           pushed in pairs (for pspfc explain) */
 } EmitOptions;
 
 /* Emits the checked program [c] as C into a malloc'd [*out]. Returns the
@@ -465,6 +472,7 @@ typedef struct Options {
   bool print_types;  /* check --print-types: the typed chains */
   bool dump_ast;     /* check --dump-ast */
   int graph;         /* pspfc graph: 1 dot, 2 mermaid */
+  bool explain;      /* pspfc explain */
 } Options;
 
 void options_init(Options *o);

@@ -274,3 +274,34 @@ Test(ops, progress_line_on_a_terminal) {
   run_in(dir, &out, "cd / && rm -rf '%s'", dir);
   free(out);
 }
+
+/* pspfc explain: each piece of state with its key and an estimate; a
+ * stateless program says so. */
+Test(ops, explain_state) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char *out;
+  int st = run_in(root, &out, "'%s' explain examples/wordcount.pspf",
+                  pspfc_path());
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "examples/wordcount.pspf:41: running aggregate key "
+                        "string: n count int\n"
+                        "  key:         string (16 B)\n"
+                        "  per key:     n count (8 B)\n"
+                        "  estimate:    45-91 B a key (a slot of 32 B; the "
+                        "table is 35-70% full), plus the text of its "
+                        "strings\n");
+  free(out);
+  st = run_in(root, &out, "'%s' explain examples/bids.pspf", pspfc_path());
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, "examples/bids.pspf:64: window tumbling(10000ms, "
+                        "every 10000ms) on event time key int: "), "%s", out);
+  cr_expect(strstr(out, "  state:       a watermark"), "%s", out);
+  cr_expect(strstr(out, "bidders count_distinct (8 B + a set: "), "%s", out);
+  free(out);
+  st = run_in(root, &out, "'%s' explain tests/run/map_filter_csv.pspf",
+              pspfc_path());
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "tests/run/map_filter_csv.pspf: the program keeps no "
+                        "state: every stage is stateless\n");
+  free(out);
+}
