@@ -38,7 +38,8 @@ SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
 COMPILER_SRC = compiler/arena.c compiler/source.c compiler/diag.c \
                compiler/ast.c compiler/literals.c compiler/types.c \
                compiler/builtins.c compiler/check.c compiler/emit_c.c \
-               compiler/graph.c compiler/explain.c compiler/driver.c
+               compiler/graph.c compiler/explain.c compiler/fmt.c \
+               compiler/driver.c
 GEN_SRC      = $(B)/gen/parse.c $(B)/gen/lex.c
 RUNTIME_SRC  = $(wildcard runtime/src/*.c) $(wildcard stdlib/*.c)
 # Public headers, staged in build/include/pspf as they are installed, so

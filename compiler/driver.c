@@ -65,6 +65,17 @@ int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
   return c.diag.errors ? 1 : 0;
 }
 
+int driver_parse(Source *src, Arena *arena, const Options *o,
+                 FILE *diag_out) {
+  Ctx c;
+  ctx_for(&c, src, arena, o, diag_out);
+  parse_program(&c);
+  int bad = c.syntax_errors || c.diag.errors; /* (lexical ones too) */
+  diag_finish(&c.diag);
+  *arena = c.arena;
+  return bad ? 1 : 0;
+}
+
 /* Parses, checks and emits; on success [*c_text] holds the C. */
 static int front_and_emit(Source *src, Arena *arena, const Options *o,
                           const char *c_path, bool no_line, FILE *diag_out,

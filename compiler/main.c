@@ -27,6 +27,9 @@ static const char usage[] =
     "                       --format=mermaid a Mermaid flowchart; each\n"
     "                       operator with its types, its state, or the\n"
     "                       function it is fused into\n"
+    "  fmt FILE             FILE in the one canonical style, to stdout;\n"
+    "                       --write: back into FILE; --check: list FILE\n"
+    "                       and exit 1 if it is not in that style\n"
     "  explain FILE         each piece of state the program keeps: what\n"
     "                       it is, its key type, its bytes a key and a\n"
     "                       window (an estimate)\n"
@@ -127,8 +130,9 @@ int main(int argc, char **argv) {
   bool is_emit = strcmp(cmd, "emit-c") == 0, is_build = strcmp(cmd, "build") == 0;
   bool is_graph = strcmp(cmd, "graph") == 0;
   bool is_explain = strcmp(cmd, "explain") == 0;
+  bool is_fmt = strcmp(cmd, "fmt") == 0, fmt_write = false, fmt_check = false;
   if (strcmp(cmd, "check") != 0 && !is_emit && !is_build && !is_graph &&
-      !is_explain) {
+      !is_explain && !is_fmt) {
     if (cmd[0] == '-')
       return fail("unrecognized option '%s' (see pspfc --help)", cmd);
     return fail("unknown command '%s' (see pspfc --help)", cmd);
@@ -158,6 +162,10 @@ int main(int argc, char **argv) {
       bo.save_temps = true;
     } else if (is_build && strcmp(a, "-v") == 0) {
       bo.verbose = true;
+    } else if (is_fmt && strcmp(a, "--write") == 0) {
+      fmt_write = true;
+    } else if (is_fmt && strcmp(a, "--check") == 0) {
+      fmt_check = true;
     } else if (is_graph && strncmp(a, "--format=", 9) == 0) {
       if (strcmp(a + 9, "dot") == 0)
         o.graph = 1;
@@ -235,7 +243,9 @@ int main(int argc, char **argv) {
     arena_free(&arena);
     return 1;
   }
-  int status = is_emit    ? driver_emit(src, &arena, &o, &bo, stderr)
+  int status = is_fmt ? driver_fmt(src, &arena, &o, fmt_write, fmt_check,
+                                   stderr, stdout)
+               : is_emit    ? driver_emit(src, &arena, &o, &bo, stderr)
                : is_build ? driver_build(src, &arena, &o, &bo, stderr)
                           : driver_check(src, &arena, &o, stderr, stdout);
   arena_free(&arena);

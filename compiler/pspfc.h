@@ -480,6 +480,16 @@ void options_init(Options *o);
  * to [out]. Returns the exit status: 0 clean, 1 errors. */
 int driver_check(Source *src, Arena *arena, const Options *o, FILE *diag_out,
                  FILE *out);
+/* Parses [src] only: 0, or 1 after reporting its syntax (or lexical)
+ * errors. */
+int driver_parse(Source *src, Arena *arena, const Options *o,
+                 FILE *diag_out);
+/* fmt.c: pspfc fmt. [src] in the canonical style to [out], or with
+ * [write] back to its file, or with [check] its name to [out] if it is not
+ * in that style (status 1). A program that does not parse is reported
+ * and left alone (status 1). */
+int driver_fmt(Source *src, Arena *arena, const Options *o, bool write,
+               bool check, FILE *diag_out, FILE *out);
 
 /* What `emit-c` and `build` are asked to produce. */
 typedef struct BuildOptions {

@@ -305,3 +305,64 @@ Test(ops, explain_state) {
                         "state: every stage is stateless\n");
   free(out);
 }
+
+/* pspfc fmt over every example, end-to-end program and golden input
+ * that reads cleanly: formatting twice changes nothing, the comments are
+ * all there, no line ends in a space, and the program checks to the same
+ * typed chains (or the same errors) as before. --check and --write; a
+ * program that does not parse is left alone. */
+Test(ops, fmt_is_idempotent_and_keeps_meaning) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  const char *plain = getenv("PSPFC_PLAIN") ? getenv("PSPFC_PLAIN")
+                                            : "build/bin/pspfc";
+  char *out;
+  int st = run_in(root, &out,
+                  "t=/tmp/pspfc-fmt-$$; mkdir -p $t; n=0; for f in "
+                  "examples/*.pspf tests/run/*.pspf tests/golden/*/*.pspf; do "
+                  "'%s' fmt \"$f\" > $t/a.pspf 2>/dev/null || continue; "
+                  "n=$((n + 1)); '%s' fmt $t/a.pspf > $t/b.pspf && cmp -s "
+                  "$t/a.pspf $t/b.pspf || echo \"not idempotent: $f\"; "
+                  "grep -o '//.*' \"$f\" | sed 's/[[:space:]]*$//' > $t/c1; "
+                  "grep -o '//.*' $t/a.pspf > $t/c2; cmp -s $t/c1 $t/c2 || "
+                  "echo \"comments changed: $f\"; ! grep -n ' $' $t/a.pspf || "
+                  "echo \"a line ends in a space: $f\"; "
+                  "'%s' check --print-types \"$f\" 2>&1 | sed "
+                  "'s/[^ ]*\\.pspf:[0-9:]*//g' | grep -v '^ *[0-9]* |\\|^ *|' "
+                  "> $t/m1; '%s' check --print-types $t/a.pspf 2>&1 | sed "
+                  "'s/[^ ]*\\.pspf:[0-9:]*//g' | grep -v '^ *[0-9]* |\\|^ *|' "
+                  "> $t/m2; cmp -s $t/m1 $t/m2 || echo \"meaning changed: "
+                  "$f\"; done; rm -rf $t; echo \"$n formatted\"",
+                  pspfc_path(), pspfc_path(), plain, plain);
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(strstr(out, " formatted\n") && atoi(out) > 100 &&
+                !strstr(out, ": "),
+            "%s", out);
+  free(out);
+  /* One style: spaces and indentation are decided, line breaks kept. */
+  st = run_in(root, &out,
+              "t=/tmp/pspfc-fmt1-$$.pspf; printf 'type R = {id:int,name : "
+              "string}   // the record\\nsource rs:R=stdin(format:csv)\\nsink "
+              "o  =  stdout(format : csv)\\n\\n\\n\\nrs\\n|>filter( r=>r.id>-1 "
+              "and not(r.name==\"x\") )\\n        |> map(r=>{ ..r, id:r.id*2 "
+              "})\\n|>o\\n' > $t; '%s' fmt $t; '%s' fmt --check $t > $t.o; c=$?; "
+              "[ \"$(cat $t.o)\" = $t ] && echo CHECKFILE; echo check=$c; "
+              "'%s' fmt --write $t && '%s' fmt --check $t; echo check=$?; "
+              "rm -f $t $t.o",
+              pspfc_path(), pspfc_path(), pspfc_path(), pspfc_path());
+  cr_expect_str_eq(out,
+                   "type R = { id: int, name: string }  // the record\n"
+                   "source rs: R = stdin(format: csv)\n"
+                   "sink o = stdout(format: csv)\n"
+                   "\n"
+                   "rs\n"
+                   "  |> filter(r => r.id > -1 and not (r.name == \"x\"))\n"
+                   "  |> map(r => { ..r, id: r.id * 2 })\n"
+                   "  |> o\n"
+                   "CHECKFILE\ncheck=1\ncheck=0\n",
+                   "%s", out);
+  free(out);
+  st = run_in(root, &out, "'%s' fmt tests/golden/diag/syntax_missing_paren"
+              ".pspf > /dev/null 2>&1; echo $?", pspfc_path());
+  cr_expect_str_eq(out, "1\n");
+  free(out);
+}
