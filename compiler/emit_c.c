@@ -124,6 +124,10 @@ typedef struct Emitter {
   PtrVec ck;         /* CkState *: state saved in checkpoints, in order */
   PtrVec late_done;  /* Node *: windows whose late records are handled */
   PtrVec *sources;   /* Symbol *: the sources, in index order */
+  PtrVec opstats;    /* Stage *: the operators counted for /metrics */
+  PtrVec opwm;       /* const char *: each one's watermark variable, or NULL */
+  PtrVec in_done;    /* Stage *: counted in the flow being emitted (a stage
+                        shared by two pipelines is emitted in both) */
   bool padded;       /* reading fields with readable bytes after them */
   uint64_t used;     /* the fields of the source being read that are used */
   int tmp;           /* counter for fresh C names */
@@ -2833,6 +2837,29 @@ static bool is_op(Stage *sg, const char *name) {
          strcmp(sg->node->name, name) == 0 && sg->type;
 }
 
+/* Operators counted for /metrics: a call stage (not a join); a window
+ * and the aggregate, reduce or fold after it count as one. */
+static bool counted(Stage *sg) {
+  return sg->label != join_label && sg->node && sg->node->kind == ND_CALL &&
+         sg->type;
+}
+
+/* The index of [sg] (stage [from] of [ch]) in the operator table. */
+static int op_index(Emitter *e, Chain *ch, int from) {
+  Stage *sg = ch->stages.items[from];
+  if (from > 0) {
+    Stage *pv = ch->stages.items[from - 1];
+    if (counted(pv) && strcmp(pv->label, "window") == 0)
+      sg = pv; /* window |> aggregate: one operator */
+  }
+  for (int i = 0; i < e->opstats.len; i++)
+    if (e->opstats.items[i] == sg)
+      return i;
+  vec_push(A, &e->opstats, sg);
+  vec_push(A, &e->opwm, NULL);
+  return e->opstats.len - 1;
+}
+
 static int source_index(Emitter *e, Symbol *s) {
   for (int i = 0; i < e->sources->len; i++)
     if (e->sources->items[i] == s)
@@ -3093,6 +3120,20 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
   Stage *sg = st->items[from];
   Node *n = sg->node;
   line_comment(e, n->loc);
+  /* /metrics: a record goes out of the stage before and into this one */
+  if (from > 0 && counted(st->items[from - 1]))
+    cw(&e->w, "opstat[%d].out++;\n", op_index(e, ch, from - 1));
+  if (counted(sg) && !(from > 0 && counted(st->items[from - 1]) &&
+                       strcmp(((Stage *)st->items[from - 1])->label,
+                              "window") == 0)) {
+    bool done = false;
+    for (int i = 0; i < e->in_done.len && !done; i++)
+      done = e->in_done.items[i] == sg;
+    if (!done) {
+      cw(&e->w, "opstat[%d].in++;\n", op_index(e, ch, from));
+      vec_push(A, &e->in_done, sg);
+    }
+  }
   if (sg->label == join_label) {
     cw(&e->w, "merge_%d(ctx, %s, &%s, %s, %s);\n", ((Join *)sg)->id,
        fc->src, v, fc->ts ? fc->ts : "0", fc->wm ? fc->wm : "INT64_MIN");
@@ -3218,6 +3259,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
          "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id, late);
     }
     back_to_c(e);
+    e->opwm.items[op_index(e, ch, from)] = (void *)s_(e, "wm_%d", id);
     FlowCtx inner = *fc;
     inner.ts = s_(e, "ts%d", id);
     inner.wm = s_(e, "wm_%d", id);
@@ -3446,6 +3488,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     cw(w, "\n/* Every pipeline that reads source '%s'. */\n", src->name);
     cw(w, "static void flow_%s(pspf_ctx_t *ctx, const %s *in) {\n", src->name,
        ctype(e, src->type));
+    e->in_done.len = 0;
     w->indent++;
     cw(w, "%s v0 = *in;\n", ctype(e, src->type));
     /* A bad record in one pipeline still goes through the others: each
@@ -3753,6 +3796,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
          c_string_literal(e, h, strlen(h)), strlen(h));
     }
   }
+  for (int i = 0; i < e->opwm.len; i++)
+    if (e->opwm.items[i])
+      cw(w, "opstat[%d].watermark = &%s;\n", i,
+         (const char *)e->opwm.items[i]);
   cw(w, "(void)ctx;\nreturn ctx->fault ? PSPF_EXIT_FAILURE : 0;\n");
   w->indent--;
   cw(w, "}\n");
@@ -3848,6 +3895,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".sources = sources,\n.nsources = %d,\n", sources.len);
   cw(w, ".sinks = sinks,\n.nsinks = %d,\n", sinks.len);
   cw(w, ".states = states,\n.nstates = %d,\n", e->ck.len);
+  cw(w, ".ops = opstat,\n.nops = %d,\n", e->opstats.len);
   cw(w, ".start = start,\n.finish = finish,\n");
   w->indent -= 2;
   cw(w, "};\nreturn pspf_main(&prog, argc, argv);\n");
@@ -3863,6 +3911,23 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(&head, "#include <math.h>\n#include <stdbool.h>\n#include <stdint.h>\n"
      "#include <stdlib.h>\n#include <string.h>\n\n#include <pspf/rt.h>\n"
      "#include <pspf/std.h>\n");
+  /* The operators /metrics counts records of. */
+  cw(&head, "\n/* ---- operators, as /metrics counts them ---- */\n");
+  cw(&head, "static pspf_op_stat_t opstat[%d] = {\n",
+     e->opstats.len ? e->opstats.len : 1);
+  head.indent += 2;
+  for (int i = 0; i < e->opstats.len; i++) {
+    Stage *sg = e->opstats.items[i];
+    const char *where = s_(e, "%s:%d", c->src->path,
+                           source_line(c->src, sg->node->loc.off));
+    cw(&head, "{%s, %s, 0, 0, NULL},\n",
+       c_string_literal(e, sg->label, strlen(sg->label)),
+       c_string_literal(e, where, strlen(where)));
+  }
+  if (!e->opstats.len)
+    cw(&head, "{NULL, NULL, 0, 0, NULL},\n");
+  head.indent -= 2;
+  cw(&head, "};\n");
   cw(&head, "\n/* ---- records ---- */\n");
   for (int i = 0; i < e->recs.len; i++) {
     RecDecl *r = e->recs.items[i];

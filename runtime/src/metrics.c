@@ -209,6 +209,33 @@ void pspf_metric_head(pspf_buf_t *b, const char *name, const char *type,
   pspf_buf_add(b, line, (size_t)n);
 }
 
+void pspf_label(char *out, size_t n, const char *key, const char *value) {
+  size_t k = strlen(out);
+  int w = snprintf(out + k, n - k, "%s%s=\"", k ? "," : "", key);
+  if (w < 0 || (size_t)w >= n - k)
+    return;
+  k += (size_t)w;
+  for (const char *p = value; *p && k + 3 < n; p++) {
+    if (*p == '\\' || *p == '"' || *p == '\n') {
+      out[k++] = '\\';
+      out[k++] = *p == '\n' ? 'n' : *p;
+    } else {
+      out[k++] = *p;
+    }
+  }
+  if (k + 1 < n)
+    out[k++] = '"';
+  out[k] = 0;
+}
+
+void pspf_metric_labels(pspf_buf_t *b, const char *name, const char *labels,
+                        double v) {
+  char line[2048];
+  int n = snprintf(line, sizeof line, "%s{%s} %.17g\n", name, labels, v);
+  if (n > 0)
+    pspf_buf_add(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
 void pspf_metric(pspf_buf_t *b, const char *name, const char *label,
                  const char *value, double v) {
   char line[1024];

@@ -1819,6 +1819,50 @@ static void collect_metrics(void *arg, pspf_buf_t *b) {
   pspf_metric_head(b, "pspf_sink_retries_total", "counter",
                    "Waits before retrying a failing sink (all sinks).");
   pspf_metric(b, "pspf_sink_retries_total", NULL, NULL, (double)sink_retries);
+  pspf_metric_head(b, "pspf_operator_records_in_total", "counter",
+                   "Records into each operator of the program.");
+  for (int i = 0; i < prog->nops; i++) {
+    char l[512] = "";
+    pspf_label(l, sizeof l, "operator", prog->ops[i].op);
+    pspf_label(l, sizeof l, "where", prog->ops[i].where);
+    pspf_metric_labels(b, "pspf_operator_records_in_total", l,
+                       (double)prog->ops[i].in);
+  }
+  pspf_metric_head(b, "pspf_operator_records_out_total", "counter",
+                   "Records out of each operator, to the next stage.");
+  for (int i = 0; i < prog->nops; i++) {
+    char l[512] = "";
+    pspf_label(l, sizeof l, "operator", prog->ops[i].op);
+    pspf_label(l, sizeof l, "where", prog->ops[i].where);
+    pspf_metric_labels(b, "pspf_operator_records_out_total", l,
+                       (double)prog->ops[i].out);
+  }
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  double now_s = (double)wall.tv_sec + (double)wall.tv_nsec / 1e9;
+  bool any_wm = false;
+  for (int i = 0; i < prog->nops; i++)
+    any_wm |= prog->ops[i].watermark && *prog->ops[i].watermark != INT64_MIN;
+  if (any_wm) {
+    pspf_metric_head(b, "pspf_watermark_timestamp_seconds", "gauge",
+                     "The event-time watermark of each event_time stage.");
+    for (int i = 0; i < prog->nops; i++)
+      if (prog->ops[i].watermark && *prog->ops[i].watermark != INT64_MIN) {
+        char l[512] = "";
+        pspf_label(l, sizeof l, "where", prog->ops[i].where);
+        pspf_metric_labels(b, "pspf_watermark_timestamp_seconds", l,
+                           (double)*prog->ops[i].watermark / 1e3);
+      }
+    pspf_metric_head(b, "pspf_watermark_lag_seconds", "gauge",
+                     "How far each watermark is behind the wall clock.");
+    for (int i = 0; i < prog->nops; i++)
+      if (prog->ops[i].watermark && *prog->ops[i].watermark != INT64_MIN) {
+        char l[512] = "";
+        pspf_label(l, sizeof l, "where", prog->ops[i].where);
+        pspf_metric_labels(b, "pspf_watermark_lag_seconds", l,
+                           now_s - (double)*prog->ops[i].watermark / 1e3);
+      }
+  }
   pspf_metric_head(b, "pspf_bad_records_total", "counter",
                    "Records sent to the dead-letter file.");
   pspf_metric(b, "pspf_bad_records_total", NULL, NULL, (double)ctx->bad);

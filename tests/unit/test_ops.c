@@ -38,13 +38,19 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   snprintf(path, sizeof path, "%s/prog.pspf", dir);
   FILE *f = fopen(path, "w");
   cr_assert(f);
-  fputs("type R = { id: int, name: string }\n"
+  fputs("type R = { id: int, ts: timestamp }\n"
         "source rs: R = file(\"in.csv\", format: csv, follow: true)\n"
         "sink out = file(\"out.csv\", format: csv)\n"
-        "rs |> filter(r => r.id % 10 != 0) |> out\n", f);
+        "sink wins = file(\"wins.csv\", format: csv)\n"
+        "let kept = rs |> filter(r => r.id % 10 != 0)\n"
+        "kept |> out\n"
+        "kept |> event_time(r => r.ts)\n"
+        "     |> window(tumbling(10s))\n"
+        "     |> aggregate(n: count())\n"
+        "     |> wins\n", f);
   fclose(f);
-  int st = run_in(dir, &out, "(echo id,name; seq 1 1000 | sed 's/$/,n/'; "
-                  "echo x,bad) > in.csv");
+  int st = run_in(dir, &out, "(echo id,ts; seq 1 1000 | awk '{ printf \"%%d,%%.0f\\n\", $1, "
+                  "1700000000000 + $1 * 1000 }'; echo x,bad) > in.csv");
   cr_assert_eq(st, 0, "%s", out);
   free(out);
   st = build_in(dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
@@ -81,13 +87,26 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   st = run_in(dir, &out, "curl -sf http://127.0.0.1:%d/metrics > m.txt && "
               "promtool check metrics < m.txt 2>&1 && grep -E '^(pspf_sink_"
               "records_total|pspf_bad_records_total|pspf_checkpoints_total|"
-              "process_resident_memory_bytes)' m.txt", port);
+              "process_resident_memory_bytes|pspf_operator|pspf_watermark_"
+              "timestamp)' m.txt", port);
   cr_expect_eq(st, 0, "promtool: %s", out);
   cr_expect(strstr(out, "pspf_sink_records_total{sink=\"out\"} 900\n"), "%s",
             out);
   cr_expect(strstr(out, "pspf_bad_records_total 1\n"), "%s", out);
   cr_expect(!strstr(out, "pspf_checkpoints_total 0\n"), "%s", out);
   cr_expect(strstr(out, "process_resident_memory_bytes "), "%s", out);
+  /* (the filter feeds two pipelines: each record it passes goes out
+   * twice) */
+  cr_expect(strstr(out, "pspf_operator_records_in_total{operator=\"filter\","
+                        "where=\"prog.pspf:5\"} 1000\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_operator_records_out_total{operator=\"filter\","
+                        "where=\"prog.pspf:5\"} 1800\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_operator_records_in_total{operator=\"event_"
+                        "time\",where=\"prog.pspf:7\"} 900\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_operator_records_in_total{operator=\"window\","
+                        "where=\"prog.pspf:8\"} 900\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_watermark_timestamp_seconds{where=\"prog.pspf:"
+                        "7\"} 1700000999\n"), "%s", out);
   free(out);
   /* /healthz; anything else. */
   st = run_in(dir, &out, "curl -s -w ' %%{http_code}\\n' "

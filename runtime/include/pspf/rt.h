@@ -535,6 +535,23 @@ PSPF_EXTERN void pspf_metric_head(pspf_buf_t *b, const char *name,
 /* One sample: NAME{LABEL="VALUE"} V, or NAME V when [label] is NULL. */
 PSPF_EXTERN void pspf_metric(pspf_buf_t *b, const char *name,
                              const char *label, const char *value, double v);
+/* One sample with labels already written: NAME{LABELS} V. */
+PSPF_EXTERN void pspf_metric_labels(pspf_buf_t *b, const char *name,
+                                    const char *labels, double v);
+/* Appends KEY="VALUE" (escaped; a comma before it if [out] is not
+ * empty) to the label string [out] of [n] bytes. */
+PSPF_EXTERN void pspf_label(char *out, size_t n, const char *key,
+                            const char *value);
+
+/* An operator of the program, as /metrics shows it: the emitted code
+ * counts the records that go into it and out of it. */
+typedef struct pspf_op_stat_s {
+  const char *op;          /* "map", "window", ... */
+  const char *where;       /* "prog.pspf:12" */
+  uint64_t in;             /* records into it */
+  uint64_t out;            /* records out of it, to the next stage */
+  const int64_t *watermark; /* event_time: its watermark (ms), else NULL */
+} pspf_op_stat_t;
 
 /* The whole program. */
 typedef struct pspf_program_s {
@@ -551,6 +568,8 @@ typedef struct pspf_program_s {
   int nsinks;               /* how many */
   pspf_state_t *states;     /* its state, for checkpoints */
   int nstates;              /* how many */
+  pspf_op_stat_t *ops;      /* its operators, for /metrics */
+  int nops;                 /* how many */
   /* After flags are parsed: compute lets, fill source and sink paths.
    * Returns 0 or an exit status. */
   int (*start)(pspf_ctx_t *ctx);

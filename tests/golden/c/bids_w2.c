@@ -8,6 +8,12 @@
 #include <pspf/rt.h>
 #include <pspf/std.h>
 
+/* ---- operators, as /metrics counts them ---- */
+static pspf_op_stat_t opstat[2] = {
+    {"filter", "bids_w2.pspf:6", 0, 0, NULL},
+    {"map", "bids_w2.pspf:7", 0, 0, NULL},
+};
+
 /* ---- records ---- */
 
 struct rec_0 {
@@ -66,16 +72,20 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   const char *bad = NULL;
   {
     /* bids_w2.pspf:6  |> filter(b => b.auction % 123 == 0) */
+    opstat[0].in++;
     if ((pspf_mod_i64(ctx, (v0).f_auction, INT64_C(123)) == INT64_C(0))) {
       if (PSPF_UNLIKELY(ctx->fault)) {
         goto done_0;
       }
       /* bids_w2.pspf:7  |> map(b => { auction: b.auction, price: float(b.price) / 100.0 * 0.908, ts: b.ts }) */
+      opstat[0].out++;
+      opstat[1].in++;
       struct rec_0 v1 = ((struct rec_0){.f_auction = (v0).f_auction, .f_price = ((pspf_std_float_i(ctx, (v0).f_price) / 100.0) * 0.908), .f_ts = (v0).f_ts});
       if (PSPF_UNLIKELY(ctx->fault)) {
         goto done_0;
       }
       /* bids_w2.pspf:8  |> out */
+      opstat[1].out++;
       write_out(ctx, &v1);
     }
     if (PSPF_UNLIKELY(ctx->fault)) {
@@ -323,6 +333,8 @@ int main(int argc, char **argv) {
       .nsinks = 1,
       .states = states,
       .nstates = 0,
+      .ops = opstat,
+      .nops = 2,
       .start = start,
       .finish = finish,
   };

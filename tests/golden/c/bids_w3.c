@@ -8,6 +8,13 @@
 #include <pspf/rt.h>
 #include <pspf/std.h>
 
+/* ---- operators, as /metrics counts them ---- */
+static pspf_op_stat_t opstat[3] = {
+    {"event_time", "bids_w3.pspf:7", 0, 0, NULL},
+    {"key_by", "bids_w3.pspf:8", 0, 0, NULL},
+    {"window", "bids_w3.pspf:9", 0, 0, NULL},
+};
+
 /* ---- records ---- */
 
 struct rec_0 {
@@ -249,6 +256,7 @@ static void after_3(pspf_ctx_t *ctx, const struct rec_0 *in);
 static void after_3(pspf_ctx_t *ctx, const struct rec_0 *in) {
   struct rec_0 v = *in;
   /* bids_w3.pspf:11  |> out */
+  opstat[2].out++;
   write_out(ctx, &v);
   return;
 bad_3:
@@ -314,6 +322,7 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   const char *bad = NULL;
   {
     /* bids_w3.pspf:7  |> event_time(b => b.ts, lateness: 2s) */
+    opstat[0].in++;
     int64_t ts1 = (v0).f_ts;
     if (PSPF_UNLIKELY(ts1 < -(INT64_C(1) << 61) || ts1 > (INT64_C(1) << 61)))
       pspf_fault(ctx, "event time too far from 1970 (over 2^61 ms)");
@@ -325,11 +334,15 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
       wm_1 = pspf_sat_sub(maxts_1, INT64_C(2000));
     }
     /* bids_w3.pspf:8  |> key_by(b => b.auction) */
+    opstat[0].out++;
+    opstat[1].in++;
     int64_t k2 = (v0).f_auction;
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
     }
     /* bids_w3.pspf:9  |> window(tumbling(10s), late: late) */
+    opstat[1].out++;
+    opstat[2].in++;
     int64_t x3_1 = (v0).f_price;
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
@@ -515,6 +528,7 @@ static int start(pspf_ctx_t *ctx) {
   sinks[0].path = "-";
   pspf_buf_add(&sinks[0].buf, "key,start,end,count,sum\012", 24);
   sinks[1].path = "-";
+  opstat[0].watermark = &wm_1;
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -568,6 +582,8 @@ int main(int argc, char **argv) {
       .nsinks = 2,
       .states = states,
       .nstates = 2,
+      .ops = opstat,
+      .nops = 3,
       .start = start,
       .finish = finish,
   };

@@ -8,6 +8,15 @@
 #include <pspf/rt.h>
 #include <pspf/std.h>
 
+/* ---- operators, as /metrics counts them ---- */
+static pspf_op_stat_t opstat[5] = {
+    {"merge", "sessions.pspf:7", 0, 0, NULL},
+    {"dedupe", "sessions.pspf:8", 0, 0, NULL},
+    {"event_time", "sessions.pspf:9", 0, 0, NULL},
+    {"key_by", "sessions.pspf:10", 0, 0, NULL},
+    {"window", "sessions.pspf:11", 0, 0, NULL},
+};
+
 /* ---- records ---- */
 
 struct rec_Click {
@@ -739,6 +748,7 @@ static void after_6(pspf_ctx_t *ctx, const struct rec_1 *in);
 static void after_6(pspf_ctx_t *ctx, const struct rec_1 *in) {
   struct rec_1 v = *in;
   /* sessions.pspf:13  |> out */
+  opstat[4].out++;
   write_out(ctx, &v);
   return;
 bad_6:
@@ -785,6 +795,8 @@ static void merge_1(pspf_ctx_t *ctx, int src, const struct rec_Click *in, int64_
   (void)ts;
   (void)wm;
   /* sessions.pspf:8  |> dedupe(c => c, within: 1s) */
+  opstat[0].out++;
+  opstat[1].in++;
   {
     int64_t now = pspf_wall_ms();
     if (now > ptime_2)
@@ -805,6 +817,8 @@ static void merge_1(pspf_ctx_t *ctx, int src, const struct rec_Click *in, int64_
     push_due_3(d3);
     fire_3(ctx, ptime_2);
     /* sessions.pspf:9  |> event_time(c => c.at, lateness: 5s) */
+    opstat[1].out++;
+    opstat[2].in++;
     int64_t ts4 = (v).f_at;
     if (PSPF_UNLIKELY(ts4 < -(INT64_C(1) << 61) || ts4 > (INT64_C(1) << 61)))
       pspf_fault(ctx, "event time too far from 1970 (over 2^61 ms)");
@@ -815,11 +829,15 @@ static void merge_1(pspf_ctx_t *ctx, int src, const struct rec_Click *in, int64_
       maxts_4[src] = ts4;
     wm_4 = pspf_sat_sub(minmax_4(), INT64_C(5000));
     /* sessions.pspf:10  |> key_by(c => c.user) */
+    opstat[2].out++;
+    opstat[3].in++;
     pspf_str_t k5 = (v).f_user;
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto mdone_1;
     }
     /* sessions.pspf:11  |> window(session(gap: 30s)) */
+    opstat[3].out++;
+    opstat[4].in++;
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto mdone_1;
     }
@@ -954,6 +972,7 @@ static int start(pspf_ctx_t *ctx) {
   sources[0].path = "-";
   sources[1].path = cstr(PSPF_STR("app.jsonl"));
   sinks[0].path = "-";
+  opstat[2].watermark = &wm_4;
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -1012,6 +1031,8 @@ int main(int argc, char **argv) {
       .nsinks = 1,
       .states = states,
       .nstates = 4,
+      .ops = opstat,
+      .nops = 5,
       .start = start,
       .finish = finish,
   };
