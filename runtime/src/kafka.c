@@ -747,6 +747,12 @@ static int source_positions(pspf_source_t *src, int64_t *pos, int max) {
   return n;
 }
 
+static uint64_t source_queued(pspf_source_t *src) {
+  kc_t *c = src->impl;
+  return c && c->queue ? (uint64_t)rd_kafka_queue_length(c->queue) : 0;
+}
+
 const pspf_source_ops_t pspf_kafka_source_ops = {
     .start = source_start, .stop = source_stop,
-    .positions = source_positions, .kind = "kafka"};
+    .positions = source_positions, .kind = "kafka",
+    .queued = source_queued};

@@ -1805,6 +1805,19 @@ static void collect_metrics(void *arg, pspf_buf_t *b) {
   for (int i = 0; i < prog->nsources; i++)
     pspf_metric(b, "pspf_source_records_total", "source",
                 prog->sources[i].name, (double)prog->sources[i].records);
+  bool queues = false;
+  for (int i = 0; i < prog->nsources; i++)
+    queues |= prog->sources[i].ops && prog->sources[i].ops->queued;
+  if (queues) {
+    pspf_metric_head(b, "pspf_source_queued_messages", "gauge",
+                     "Messages fetched ahead and not yet run (a Kafka "
+                     "consumer's queue: the backpressure signal).");
+    for (int i = 0; i < prog->nsources; i++)
+      if (prog->sources[i].ops && prog->sources[i].ops->queued)
+        pspf_metric(b, "pspf_source_queued_messages", "source",
+                    prog->sources[i].name,
+                    (double)prog->sources[i].ops->queued(&prog->sources[i]));
+  }
   pspf_metric_head(b, "pspf_sink_records_total", "counter",
                    "Records written, by sink.");
   for (int i = 0; i < prog->nsinks; i++)

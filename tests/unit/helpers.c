@@ -1,12 +1,16 @@
 /*
  * helpers.c -- see helpers.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "helpers.h"
 
@@ -116,4 +120,18 @@ int build_in(const char *dir, const char *pspf, const char *exe,
                 "CFLAGS='%s' PSPF_RUNTIME_DIR='%s/build' '%s' build "
                 "-fdiagnostics-color=never '%s' -o '%s'",
                 cflags, root, pspfc_path(), pspf, exe);
+}
+
+int free_port(void) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t n = sizeof a;
+  int port = -1;
+  if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+      getsockname(s, (struct sockaddr *)&a, &n) == 0)
+    port = ntohs(a.sin_port);
+  if (s >= 0)
+    close(s);
+  return port;
 }

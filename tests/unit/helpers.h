@@ -49,4 +49,7 @@ int run_in(const char *dir, char **out, const char *fmt, ...)
 int build_in(const char *dir, const char *pspf, const char *exe,
              const char *cflags, char **out);
 
+/* A loopback TCP port nobody listens on now. */
+int free_port(void);
+
 #endif

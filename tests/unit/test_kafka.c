@@ -151,6 +151,7 @@ static pid_t spawn(K *k) {
   pid_t pid = fork();
   cr_assert(pid >= 0);
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL); /* (not left behind by a failed test) */
     if (chdir(k->dir) < 0)
       _exit(127);
     int e = open("stderr.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -423,6 +424,7 @@ Test(kafka, stalled_sink_bounds_the_consumer) {
   pid_t pid = fork();
   cr_assert(pid >= 0);
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (chdir(k.dir) < 0)
       _exit(127);
     int e = open("stderr.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -469,6 +471,7 @@ Test(kafka, stalled_sink_bounds_the_consumer) {
             "while the sink was stalled", full, peak);
   cr_expect(peak - rss[0] < 20480, "memory grew from %ld to %ld KiB", rss[0],
             peak);
+
   /* Read again: every message comes out once. */
   FILE *o = fopen(in_dir(&k, "rest.csv"), "w");
   cr_assert(o);
@@ -653,5 +656,48 @@ Test(kafka, two_topics_merged_with_event_time) {
   cr_expect_str_eq(win ? win : "", "start,end,n\n1970-01-01T00:00:00.000Z,"
                                     "1970-01-01T00:00:10.000Z,200\n");
   free(win);
+  teardown(&k);
+}
+
+/* /metrics of a Kafka source: its records, and its consumer's queue
+ * (empty once the program has caught up). */
+Test(kafka, source_metrics) {
+  K k;
+  mock_start(&k, "in", 2);
+  build(&k, "type R = { id: int }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = kafka(brokers: brokers, topic: \"in\")\n"
+            "sink out = file(\"out.csv\", format: csv)\n"
+            "rs |> out\n");
+  char *out;
+  int st = run_in(k.dir, &out, "seq 1 10 | sed 's/.*/{\"id\":&}/' | timeout "
+                  "60 kcat -b '%s' -P -t in", k.brokers);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  int port = free_port();
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (chdir(k.dir) < 0)
+      _exit(127);
+    char b[300], m[64];
+    snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+    snprintf(m, sizeof m, "--metrics-addr=127.0.0.1:%d", port);
+    execl("./prog", "./prog", b, m, (char *)NULL);
+    _exit(127);
+  }
+  long until = now_ms() + 30000;
+  while (out_lines(&k) < 11 && now_ms() < until)
+    pause_ms(10);
+  st = run_in(k.dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics | "
+              "grep -E '^pspf_source_(records_total|queued_messages)'", port);
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "pspf_source_records_total{source=\"rs\"} 10\n"
+                        "pspf_source_queued_messages{source=\"rs\"} 0\n");
+  free(out);
+  kill(pid, SIGTERM);
+  waitpid(pid, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
   teardown(&k);
 }

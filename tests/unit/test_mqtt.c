@@ -45,18 +45,6 @@ static void put_file(T *t, const char *name, const char *text) {
   fclose(f);
 }
 
-static int free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof a;
-  cr_assert(bind(s, (struct sockaddr *)&a, sizeof a) == 0);
-  cr_assert(getsockname(s, (struct sockaddr *)&a, &n) == 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
 static bool port_open(int port) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};

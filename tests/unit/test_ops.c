@@ -18,18 +18,6 @@
 
 #include "helpers.h"
 
-/* A loopback port nobody listens on now. */
-static int free_port(void) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET,
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t n = sizeof a;
-  cr_assert(s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-            getsockname(s, (struct sockaddr *)&a, &n) == 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
 Test(ops, metrics_scraped_and_checked_by_promtool) {
   char dir[] = "/tmp/pspfc-ops-XXXXXX";
   cr_assert(mkdtemp(dir));
@@ -74,7 +62,7 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   /* Until it has read the 1001 records. */
   long until = now_ms() + 30000;
   for (;;) {
-    st = run_in(dir, &out, "curl -sf http://127.0.0.1:%d/metrics > m.txt && "
+    st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt && "
                 "grep -c '^pspf_source_records_total{source=\"rs\"} 1001$' "
                 "m.txt", port);
     free(out);
@@ -84,7 +72,7 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   }
   cr_expect_eq(st, 0, "the metrics never showed 1001 records read");
   pause_ms(200); /* (a checkpoint since) */
-  st = run_in(dir, &out, "curl -sf http://127.0.0.1:%d/metrics > m.txt && "
+  st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt && "
               "promtool check metrics < m.txt 2>&1 && grep -E '^(pspf_sink_"
               "records_total|pspf_bad_records_total|pspf_checkpoints_total|"
               "process_resident_memory_bytes|pspf_operator|pspf_watermark_"
@@ -109,9 +97,9 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
                         "7\"} 1700000999\n"), "%s", out);
   free(out);
   /* /healthz; anything else. */
-  st = run_in(dir, &out, "curl -s -w ' %%{http_code}\\n' "
-              "http://127.0.0.1:%d/healthz; curl -s -o /dev/null -w "
-              "'%%{http_code}\\n' http://127.0.0.1:%d/nothing; curl -s -o "
+  st = run_in(dir, &out, "curl -s -m 10 -w ' %%{http_code}\\n' "
+              "http://127.0.0.1:%d/healthz; curl -s -m 10 -o /dev/null -w "
+              "'%%{http_code}\\n' http://127.0.0.1:%d/nothing; curl -s -m 10 -o "
               "/dev/null -w '%%{http_code}\\n' -X POST "
               "http://127.0.0.1:%d/metrics", port, port, port);
   cr_expect_str_eq(out, "ok\n 200\n404\n405\n");

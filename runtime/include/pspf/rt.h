@@ -317,6 +317,9 @@ typedef struct pspf_source_ops_s {
    * in [pos]; returns how many (NULL: no position, as MQTT). */
   int (*positions)(pspf_source_t *src, int64_t *pos, int max);
   const char *kind; /* "kafka", "mqtt": for logs */
+  /* Optional: messages fetched and not yet run (the Kafka consumer's
+   * queue), for /metrics. */
+  uint64_t (*queued)(pspf_source_t *src);
 } pspf_source_ops_t;
 
 /* A source: the emitted code parses each record and runs the pipelines. */
