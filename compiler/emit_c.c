@@ -142,6 +142,7 @@ typedef struct CkState {
   int id;
   const char *layout;
   const char *where;
+  bool held; /* a held_<id>() counts its keys (and windows) for /metrics */
 } CkState;
 
 /* Formatted text in the compile's arena. */
@@ -1379,6 +1380,23 @@ static void ck_state(Emitter *e, int id, const char *layout, Node *at) {
   k->where = s_(e, "%s:%d", e->c->src->path,
                 source_line(e->c->src, at->loc.off));
   vec_push(A, &e->ck, k);
+  /* held_<id>(): the keys (and open windows) it holds now, for /metrics:
+   * a keyed table's length; a tumbling or sliding window's tables. */
+  bool wins = strncmp(layout, "window tumbling", 15) == 0 ||
+              strncmp(layout, "window sliding", 14) == 0;
+  bool tab = strncmp(layout, "running ", 8) == 0 ||
+             strncmp(layout, "window session", 14) == 0 ||
+             strncmp(layout, "window count", 12) == 0 ||
+             strncmp(layout, "dedupe ", 7) == 0;
+  if (wins)
+    cw(&e->state, "\nstatic uint64_t held_%d(uint64_t *windows) {\n  "
+       "uint64_t keys = 0;\n  for (size_t i = 0; i < nwins_%d; i++)\n    "
+       "keys += wins_%d[i].tab.len;\n  *windows = nwins_%d;\n  return "
+       "keys;\n}\n", id, id, id, id);
+  else if (tab)
+    cw(&e->state, "\nstatic uint64_t held_%d(uint64_t *windows) {\n  "
+       "(void)windows;\n  return tab_%d.len;\n}\n", id, id);
+  k->held = wins || tab;
 }
 
 /* save_<name>() and load_<name>() of a heap of struct <name> { end, start,
@@ -3859,12 +3877,13 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   w->indent += 2;
   for (int i = 0; i < e->ck.len; i++) {
     CkState *k = e->ck.items[i];
-    cw(w, "{%s, %s, save_%d, load_%d},\n",
+    cw(w, "{%s, %s, save_%d, load_%d, %s},\n",
        c_string_literal(e, k->layout, strlen(k->layout)),
-       c_string_literal(e, k->where, strlen(k->where)), k->id, k->id);
+       c_string_literal(e, k->where, strlen(k->where)), k->id, k->id,
+       k->held ? s_(e, "held_%d", k->id) : "NULL");
   }
   if (!e->ck.len)
-    cw(w, "{NULL, NULL, NULL, NULL},\n");
+    cw(w, "{NULL, NULL, NULL, NULL, NULL},\n");
   w->indent -= 2;
   cw(w, "};\n");
   /* The .pspf source itself, a literal a line (--print-source). */

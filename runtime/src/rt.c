@@ -1876,6 +1876,32 @@ static void collect_metrics(void *arg, pspf_buf_t *b) {
                            now_s - (double)*prog->ops[i].watermark / 1e3);
       }
   }
+  bool held = false;
+  for (int i = 0; i < prog->nstates; i++)
+    held |= prog->states[i].held != NULL;
+  if (held) {
+    uint64_t wins[256];
+    pspf_metric_head(b, "pspf_state_keys", "gauge",
+                     "Keys each keyed operator holds now (a window's: "
+                     "over its open windows).");
+    for (int i = 0; i < prog->nstates; i++) {
+      wins[i % 256] = UINT64_MAX;
+      if (!prog->states[i].held)
+        continue;
+      char l[512] = "";
+      pspf_label(l, sizeof l, "where", prog->states[i].where);
+      pspf_metric_labels(b, "pspf_state_keys", l,
+                         (double)prog->states[i].held(&wins[i % 256]));
+    }
+    pspf_metric_head(b, "pspf_open_windows", "gauge",
+                     "Windows open now, by window operator.");
+    for (int i = 0; i < prog->nstates && i < 256; i++)
+      if (prog->states[i].held && wins[i] != UINT64_MAX) {
+        char l[512] = "";
+        pspf_label(l, sizeof l, "where", prog->states[i].where);
+        pspf_metric_labels(b, "pspf_open_windows", l, (double)wins[i]);
+      }
+  }
   pspf_metric_head(b, "pspf_bad_records_total", "counter",
                    "Records sent to the dead-letter file.");
   pspf_metric(b, "pspf_bad_records_total", NULL, NULL, (double)ctx->bad);

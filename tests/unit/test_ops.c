@@ -76,7 +76,7 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
               "promtool check metrics < m.txt 2>&1 && grep -E '^(pspf_sink_"
               "records_total|pspf_bad_records_total|pspf_checkpoints_total|"
               "process_resident_memory_bytes|pspf_operator|pspf_watermark_"
-              "timestamp)' m.txt", port);
+              "timestamp|pspf_state_keys|pspf_open_windows)' m.txt", port);
   cr_expect_eq(st, 0, "promtool: %s", out);
   cr_expect(strstr(out, "pspf_sink_records_total{sink=\"out\"} 900\n"), "%s",
             out);
@@ -95,6 +95,11 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
                         "where=\"prog.pspf:8\"} 900\n"), "%s", out);
   cr_expect(strstr(out, "pspf_watermark_timestamp_seconds{where=\"prog.pspf:"
                         "7\"} 1700000999\n"), "%s", out);
+  /* the window [1700000990, 1700001000) s is open, with its one key */
+  cr_expect(strstr(out, "pspf_state_keys{where=\"prog.pspf:8\"} 1\n"), "%s",
+            out);
+  cr_expect(strstr(out, "pspf_open_windows{where=\"prog.pspf:8\"} 1\n"),
+            "%s", out);
   free(out);
   /* /healthz; anything else. */
   st = run_in(dir, &out, "curl -s -m 10 -w ' %%{http_code}\\n' "

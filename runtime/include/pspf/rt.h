@@ -521,6 +521,9 @@ typedef struct pspf_state_s {
   /* Restores the state from [r] into the empty state of a fresh start;
    * an inconsistent payload sets r->error. */
   void (*load)(pspf_ckr_t *r);
+  /* Optional: the keys it holds now, and in [*windows] the windows open
+   * (left alone if it has none), for /metrics. */
+  uint64_t (*held)(uint64_t *windows);
 } pspf_state_t;
 
 /* --metrics-addr HOST:PORT: an HTTP server on the loop answering GET

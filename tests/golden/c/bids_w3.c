@@ -314,6 +314,14 @@ static void load_3(pspf_ckr_t *r) {
   }
 }
 
+static uint64_t held_3(uint64_t *windows) {
+  uint64_t keys = 0;
+  for (size_t i = 0; i < nwins_3; i++)
+    keys += wins_3[i].tab.len;
+  *windows = nwins_3;
+  return keys;
+}
+
 /* ---- pipelines ---- */
 
 /* Every pipeline that reads source 'bids'. */
@@ -553,8 +561,8 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, NULL},
   };
   static pspf_state_t states[] = {
-      {"event_time lateness 2000ms", "bids_w3.pspf:7", save_1, load_1},
-      {"window tumbling(10000ms, every 10000ms) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3},
+      {"event_time lateness 2000ms", "bids_w3.pspf:7", save_1, load_1, NULL},
+      {"window tumbling(10000ms, every 10000ms) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3, held_3},
   };
   static const char program_source[] =
       "// Golden C: event time, a keyed tumbling window and aggregate (W3).\n"

@@ -410,6 +410,11 @@ static void load_3(pspf_ckr_t *r) {
   load_due_3(r);
 }
 
+static uint64_t held_3(uint64_t *windows) {
+  (void)windows;
+  return tab_3.len;
+}
+
 /* Forgets the keys of stage 3 that passed at or before [wm] - within. */
 static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
   (void)ctx;
@@ -743,6 +748,11 @@ static void load_6(pspf_ckr_t *r) {
   load_due_6(r);
 }
 
+static uint64_t held_6(uint64_t *windows) {
+  (void)windows;
+  return tab_6.len;
+}
+
 static void after_6(pspf_ctx_t *ctx, const struct rec_1 *in);
 
 static void after_6(pspf_ctx_t *ctx, const struct rec_1 *in) {
@@ -998,10 +1008,10 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, NULL},
   };
   static pspf_state_t states[] = {
-      {"processing time", "sessions.pspf:8", save_2, load_2},
-      {"dedupe within 1000ms on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3},
-      {"event_time lateness 5000ms, per source of 2", "sessions.pspf:9", save_4, load_4},
-      {"window session(gap 30000ms) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6},
+      {"processing time", "sessions.pspf:8", save_2, load_2, NULL},
+      {"dedupe within 1000ms on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3, held_3},
+      {"event_time lateness 5000ms, per source of 2", "sessions.pspf:9", save_4, load_4, NULL},
+      {"window session(gap 30000ms) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6, held_6},
   };
   static const char program_source[] =
       "// Golden C: JSON input, dedupe, a merge of two sources, session windows\n"
