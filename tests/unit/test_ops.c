@@ -301,7 +301,9 @@ Test(ops, explain_state) {
                         "  per key:     n count (8 B)\n"
                         "  estimate:    45-91 B a key (a slot of 32 B; the "
                         "table is 35-70% full), plus the text of its "
-                        "strings\n");
+                        "strings\n"
+                        "  peak:        while the table doubles, its old "
+                        "slots are held too: up to 137 B a key\n");
   free(out);
   st = run_in(root, &out, "'%s' explain examples/bids.pspf", pspfc_path());
   cr_expect_eq(st, 0, "%s", out);
