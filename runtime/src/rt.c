@@ -2314,8 +2314,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   }
   if (metrics_addr && *metrics_addr &&
       pspf_metrics_start(&ctx, metrics_addr, collect_metrics, &run) < 0) {
-    free_run(&run);
-    free(readers);
+    free_run(&run); /* (the readers too) */
     return PSPF_EXIT_USAGE;
   }
   if (ck_dir) {

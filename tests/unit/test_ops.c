@@ -117,6 +117,7 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   cr_expect_eq(st, 1, "%s", out);
   cr_expect(strstr(out, "prog: error: --metrics-addr is HOST:PORT, such as "
                         "127.0.0.1:9464, not 'nowhere'"), "%s", out);
+  cr_expect_null(strstr(out, "Sanitizer"), "%s", out);
   free(out);
   char errp[128];
   snprintf(errp, sizeof errp, "%s/err.txt", dir);
