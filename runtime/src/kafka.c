@@ -42,7 +42,8 @@ typedef struct kp_s {
   int nrange;
   uint64_t committed;  /* records in committed transactions */
   uint64_t last_ck;    /* the last checkpoint committed with */
-  char group[300];     /* transactional.id, and the group of the offsets */
+  char group[300];     /* client.id, transactional.id, and the group of the
+                          checkpoint ids committed with the transactions */
 } kp_t;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -79,6 +80,22 @@ static void on_timer(uv_timer_t *h) {
   rd_kafka_poll(k->rk, 0);
 }
 
+/* Sets the [n] (name, value) pairs of [set] on [conf]; false (why in
+ * [err]) at the first one refused. */
+static bool conf_set_all(rd_kafka_conf_t *conf, const char *const (*set)[2],
+                         size_t n, char *err, size_t errlen) {
+  for (size_t i = 0; i < n; i++)
+    if (rd_kafka_conf_set(conf, set[i][0], set[i][1], err, errlen) !=
+        RD_KAFKA_CONF_OK)
+      return false;
+  return true;
+}
+
+/* "pspf-PROGRAM-SINK": the sink's client id, transactional id and group. */
+static void sink_id(const pspf_sink_t *s, char *buf, size_t n) {
+  snprintf(buf, n, "pspf-%s-%s", pspf_program_name(), s->name);
+}
+
 static int fail(pspf_ctx_t *ctx, pspf_sink_t *s, const char *what) {
   pspf_log(ctx, 0, "sink '%s' (kafka %s, topic '%s'): %s; stopping (a "
            "restart goes on from the last checkpoint)", s->name, s->path,
@@ -96,44 +113,28 @@ static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
   k->sink = s;
   s->impl = k;
   char err[512];
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  char client[256];
-  snprintf(client, sizeof client, "pspf-%s-%s", pspf_program_name(), s->name);
-  static const char *const set[][2] = {
+  sink_id(s, k->group, sizeof k->group);
+  const char *const set[][2] = {
+      {"bootstrap.servers", s->path}, {"client.id", k->group},
       {"enable.idempotence", "true"}, {"acks", "all"},
       {"linger.ms", "5"},             {"log_level", "4"},
       {"message.timeout.ms", "0"}, /* no giving up: the retry limit does */
   };
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", s->path, err, sizeof err) !=
-          RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(conf, "client.id", client, err, sizeof err) !=
-          RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return fail(ctx, s, err);
-  }
-  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
-    if (rd_kafka_conf_set(conf, set[i][0], set[i][1], err, sizeof err) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return fail(ctx, s, err);
-    }
   /* With checkpoints, the messages between two checkpoints are one
    * transaction, committed with the checkpoint (the id stays the same
    * from run to run, so a restart fences off, and aborts, the
    * transaction a crash left open). */
+  const char *const txn[][2] = {{"transactional.id", k->group},
+                                {"message.timeout.ms", "60000"}};
   k->txn = pspf_checkpointing();
   k->committed = s->records; /* (restored: what its checkpoint committed) */
   s->length = s->records;
-  if (k->txn) {
-    char *tid = k->group;
-    snprintf(tid, sizeof k->group, "pspf-%s-%s", pspf_program_name(), s->name);
-    if (rd_kafka_conf_set(conf, "transactional.id", tid, err, sizeof err) !=
-            RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "message.timeout.ms", "60000", err,
-                          sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return fail(ctx, s, err);
-    }
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (!conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err) ||
+      (k->txn &&
+       !conf_set_all(conf, txn, sizeof txn / sizeof txn[0], err, sizeof err))) {
+    rd_kafka_conf_destroy(conf);
+    return fail(ctx, s, err);
   }
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, k);
@@ -355,15 +356,12 @@ static int sink_done(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
 static uint64_t sink_committed(pspf_ctx_t *ctx, pspf_sink_t *s) {
   uint64_t last = journal_last(s), group = 0;
   char err[512], name[300];
-  snprintf(name, sizeof name, "pspf-%s-%s", pspf_program_name(), s->name);
+  sink_id(s, name, sizeof name);
+  const char *const set[][2] = {
+      {"bootstrap.servers", s->path}, {"group.id", name}, {"log_level", "3"}};
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_t *rk = NULL;
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", s->path, err,
-                        sizeof err) == RD_KAFKA_CONF_OK &&
-      rd_kafka_conf_set(conf, "group.id", name, err, sizeof err) ==
-          RD_KAFKA_CONF_OK &&
-      rd_kafka_conf_set(conf, "log_level", "3", err, sizeof err) ==
-          RD_KAFKA_CONF_OK)
+  if (conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err))
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   else
     rd_kafka_conf_destroy(conf);
@@ -562,7 +560,8 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
     snprintf(group, sizeof group, "pspf-%s-%s", pspf_program_name(),
              src->name);
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  static const char *const set[][2] = {
+  const char *const set[][2] = {
+      {"bootstrap.servers", src->path}, {"group.id", group},
       {"enable.auto.commit", "false"}, {"auto.offset.reset", "earliest"},
       {"log_level", "4"},              {"enable.partition.eof", "false"},
       /* Backpressure: while the program does not poll (a stalled sink),
@@ -572,15 +571,10 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
        * fetching paused and resumed). */
       {"queued.max.messages.kbytes", "4096"},
   };
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", src->path, err,
-                        sizeof err) != RD_KAFKA_CONF_OK ||
-      rd_kafka_conf_set(conf, "group.id", group, err, sizeof err) !=
-          RD_KAFKA_CONF_OK) {
+  if (!conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err)) {
     rd_kafka_conf_destroy(conf);
     return kc_fail(ctx, src, err);
   }
-  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
-    rd_kafka_conf_set(conf, set[i][0], set[i][1], err, sizeof err);
   c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!c->rk)
     return kc_fail(ctx, src, err);

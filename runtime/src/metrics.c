@@ -238,25 +238,14 @@ void pspf_metric_labels(pspf_buf_t *b, const char *name, const char *labels,
 
 void pspf_metric(pspf_buf_t *b, const char *name, const char *label,
                  const char *value, double v) {
-  char line[1024];
-  int n;
   if (label) {
-    /* label values escape \, " and newline */
-    char esc[512];
-    size_t k = 0;
-    for (const char *p = value; *p && k + 2 < sizeof esc; p++) {
-      if (*p == '\\' || *p == '"' || *p == '\n') {
-        esc[k++] = '\\';
-        esc[k++] = *p == '\n' ? 'n' : *p;
-      } else {
-        esc[k++] = *p;
-      }
-    }
-    esc[k] = 0;
-    n = snprintf(line, sizeof line, "%s{%s=\"%s\"} %.17g\n", name, label, esc,
-                 v);
-  } else {
-    n = snprintf(line, sizeof line, "%s %.17g\n", name, v);
+    char l[512] = "";
+    pspf_label(l, sizeof l, label, value);
+    pspf_metric_labels(b, name, l, v);
+    return;
   }
-  pspf_buf_add(b, line, (size_t)n);
+  char line[512];
+  int n = snprintf(line, sizeof line, "%s %.17g\n", name, v);
+  if (n > 0)
+    pspf_buf_add(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }

@@ -2305,8 +2305,11 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
                .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval,
                .ck_lock = -1};
   the_run = &run;
-  make_layout(&run); /* (the fingerprint, for the start-up line too) */
-  log_start(&ctx, &run);
+  if (ck_dir || ctx.log_level >= 2) { /* (the fingerprint) */
+    make_layout(&run);
+    if (ctx.log_level >= 2)
+      log_start(&ctx, &run);
+  }
   {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);

@@ -2,11 +2,15 @@
  * helpers.c -- see helpers.h.
  */
 #include <arpa/inet.h>
+#include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -134,4 +138,63 @@ int free_port(void) {
   if (s >= 0)
     close(s);
   return port;
+}
+
+void build_prog_in(const char *dir, const char *text, const char *cflags) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/prog.pspf", dir);
+  FILE *f = fopen(path, "w");
+  cr_assert(f, "%s: %s", path, strerror(errno));
+  fputs(text, f);
+  fclose(f);
+  char *out;
+  int st = build_in(dir, "prog.pspf", "prog", cflags, &out);
+  cr_assert_eq(st, 0, "build failed:\n%s", out);
+  free(out);
+}
+
+pid_t spawn_in(const char *dir, const char *err, const char *const argv[]) {
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (chdir(dir) < 0)
+      _exit(127);
+    int e = open(err, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int n = open("/dev/null", O_RDWR);
+    if (e < 0 || n < 0 || dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0)
+      _exit(127);
+    execv(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+long rss_kib(pid_t pid) {
+  char p[64], line[256];
+  snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
+  FILE *f = fopen(p, "r");
+  if (!f)
+    return -1;
+  long kib = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  fclose(f);
+  return kib;
+}
+
+void drain_fd(int fd, long *got, long want, long ms, FILE *to) {
+  char buf[65536];
+  long until = now_ms() + ms;
+  while (*got < want && now_ms() < until) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      *got += n;
+      if (to)
+        fwrite(buf, 1, (size_t)n, to);
+    } else {
+      pause_ms(1);
+    }
+  }
 }

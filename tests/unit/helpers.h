@@ -6,6 +6,8 @@
 #ifndef PSPFC_TEST_HELPERS_H
 #define PSPFC_TEST_HELPERS_H
 
+#include <sys/types.h>
+
 #include "pspfc.h"
 
 /* The result of one in-process compile. */
@@ -51,5 +53,22 @@ int build_in(const char *dir, const char *pspf, const char *exe,
 
 /* A loopback TCP port nobody listens on now. */
 int free_port(void);
+
+/* Writes [text] to [dir]/prog.pspf and builds it into [dir]/prog, the C
+ * compiler getting [cflags]; a failed build fails the test. */
+void build_prog_in(const char *dir, const char *text, const char *cflags);
+
+/* Starts [argv] (NULL-terminated; argv[0] relative to [dir]) in [dir],
+ * standard input and output /dev/null, standard error appended to
+ * [dir]/[err]. It is killed if the test process dies (a failed assertion
+ * skips the test's cleanup). */
+pid_t spawn_in(const char *dir, const char *err, const char *const argv[]);
+
+/* VmRSS of process [pid] in KiB, or -1. */
+long rss_kib(pid_t pid);
+
+/* Reads [fd] (non-blocking) until *got reaches [want] or [ms] pass; what
+ * is read is added to *got and written to [to] if not NULL. */
+void drain_fd(int fd, long *got, long want, long ms, FILE *to);
 
 #endif

@@ -34,35 +34,13 @@ static const char *in_dir(B *b, const char *name) {
 static void setup(B *b, const char *prog, const char *cflags) {
   strcpy(b->dir, "/tmp/pspfc-bp-XXXXXX");
   cr_assert(mkdtemp(b->dir));
-  FILE *f = fopen(in_dir(b, "prog.pspf"), "w");
-  cr_assert(f);
-  fputs(prog, f);
-  fclose(f);
-  char *out;
-  int st = build_in(b->dir, "prog.pspf", "prog", cflags, &out);
-  cr_assert_eq(st, 0, "build failed:\n%s", out);
-  free(out);
+  build_prog_in(b->dir, prog, cflags);
 }
 
 static void teardown(B *b) {
   char *out;
   run_in(b->dir, &out, "cd / && rm -rf '%s'", b->dir);
   free(out);
-}
-
-/* VmRSS of [pid] in KiB, or -1. */
-static long rss_kib(pid_t pid) {
-  char p[64], line[256];
-  snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(p, "r");
-  if (!f)
-    return -1;
-  long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-      break;
-  fclose(f);
-  return kib;
 }
 
 static long file_bytes(const char *path) {
@@ -90,33 +68,16 @@ Test(backpressure, stalled_sink_keeps_memory_flat) {
                   "number-%%07d-padded-out\\n\", i, i }' > chunk.csv");
   cr_assert_eq(st, 0, "%s", out);
   free(out);
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    if (chdir(b.dir) < 0)
-      _exit(127);
-    int e = open("stderr.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (e < 0 || dup2(e, 2) < 0)
-      _exit(127);
-    execl("./prog", "./prog", (char *)NULL);
-    _exit(127);
-  }
+  pid_t pid = spawn_in(b.dir, "stderr.txt",
+                       (const char *const[]){"./prog", NULL});
   /* (not blocking: a program that never opens it cannot hang the test) */
   int fifo = open(in_dir(&b, "out.fifo"), O_RDONLY | O_NONBLOCK);
   cr_assert(fifo >= 0, "%s", strerror(errno));
   /* Flowing: most of the first chunk goes through. */
-  char buf[65536];
   long got = 0;
   run_in(b.dir, &out, "cat chunk.csv >> in.csv");
   free(out);
-  long until = now_ms() + 20000;
-  while (got < 1000000 && now_ms() < until) {
-    ssize_t n = read(fifo, buf, sizeof buf);
-    if (n > 0)
-      got += n;
-    else
-      pause_ms(1);
-  }
+  drain_fd(fifo, &got, 1000000, 20000, NULL);
   cr_assert_geq(got, 1000000, "the sink wrote %ld bytes only", got);
   /* Stalled: nobody reads, the input grows by 23 chunks. */
   long base = rss_kib(pid), peak = base;
@@ -139,25 +100,15 @@ Test(backpressure, stalled_sink_keeps_memory_flat) {
   /* Read again: every record comes out once, in order. */
   FILE *o = fopen(in_dir(&b, "got.csv"), "w");
   cr_assert(o);
-  long total = 0;
   char *want_text;
   run_in(b.dir, &want_text, "awk -F, 'NR == 1 { print; next } { print $1 "
          "\",\" toupper($2) }' in.csv | wc -c");
   long want_bytes = atol(want_text);
   free(want_text);
-  until = now_ms() + 60000;
   /* (the bytes read before the stall are not kept: compared by count,
    * then the rest by content below) */
-  total = got;
-  while (total < want_bytes && now_ms() < until) {
-    ssize_t n = read(fifo, buf, sizeof buf);
-    if (n > 0) {
-      fwrite(buf, 1, (size_t)n, o);
-      total += n;
-    } else {
-      pause_ms(1);
-    }
-  }
+  long total = got;
+  drain_fd(fifo, &total, want_bytes, 60000, o);
   fclose(o);
   kill(pid, SIGTERM);
   waitpid(pid, &st, 0);

@@ -84,11 +84,7 @@ static void teardown(K *k) {
 }
 
 static void build(K *k, const char *text) {
-  put_file(k, "prog.pspf", text);
-  char *out;
-  int st = build_in(k->dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
-  cr_assert_eq(st, 0, "build failed:\n%s", out);
-  free(out);
+  build_prog_in(k->dir, text, SAN_CFLAGS);
 }
 
 Test(kafka, sink_produces_every_record_keyed) {
@@ -147,24 +143,15 @@ Test(kafka, sink_gives_up_when_no_broker_answers) {
   teardown(&k);
 }
 
+/* ./prog on the mock with checkpoints every 20 ms; its stderr in
+ * stderr.txt. */
 static pid_t spawn(K *k) {
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL); /* (not left behind by a failed test) */
-    if (chdir(k->dir) < 0)
-      _exit(127);
-    int e = open("stderr.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    int n = open("/dev/null", O_RDWR);
-    if (e < 0 || n < 0 || dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0)
-      _exit(127);
-    char b[300];
-    snprintf(b, sizeof b, "--brokers=%s", k->brokers);
-    execl("./prog", "./prog", b, "--checkpoint-dir=ck",
-          "--checkpoint-interval=20ms", "--log-level=info", (char *)NULL);
-    _exit(127);
-  }
-  return pid;
+  char b[300];
+  snprintf(b, sizeof b, "--brokers=%s", k->brokers);
+  return spawn_in(k->dir, "stderr.txt",
+                  (const char *const[]){"./prog", b, "--checkpoint-dir=ck",
+                                        "--checkpoint-interval=20ms",
+                                        "--log-level=info", NULL});
 }
 
 static int out_lines(K *k) {
@@ -365,38 +352,6 @@ Test(kafka, aggregate_to_topic_exactly_once_across_sigkill) {
   teardown(&k);
 }
 
-/* VmRSS of [pid] in KiB, or -1. */
-static long rss_kib(pid_t pid) {
-  char p[64], line[256];
-  snprintf(p, sizeof p, "/proc/%d/status", (int)pid);
-  FILE *f = fopen(p, "r");
-  if (!f)
-    return -1;
-  long kib = -1;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-      break;
-  fclose(f);
-  return kib;
-}
-
-/* Reads [fifo] until [want] bytes in all (*got so far) or [ms] pass;
- * what is read goes to [to] if not NULL. */
-static void drain(int fifo, long *got, long want, long ms, FILE *to) {
-  char buf[65536];
-  long until = now_ms() + ms;
-  while (*got < want && now_ms() < until) {
-    ssize_t n = read(fifo, buf, sizeof buf);
-    if (n > 0) {
-      *got += n;
-      if (to)
-        fwrite(buf, 1, (size_t)n, to);
-    } else {
-      pause_ms(1);
-    }
-  }
-}
-
 /* A Kafka source whose sink (a FIFO) stops being read: the consumer
  * fetches ahead a bounded amount (queued.max.messages.kbytes) and no
  * more, so the program's memory stays flat while 12 partitions get
@@ -406,35 +361,24 @@ Test(kafka, stalled_sink_bounds_the_consumer) {
   mock_start(&k, "in", 12);
   /* (built without the sanitizers, whose allocator would hide what the
    * program holds) */
-  put_file(&k, "prog.pspf",
-           "type R = { id: int, pad: string }\n"
-           "param brokers: string = \"\"\n"
-           "source rs: R = kafka(brokers: brokers, topic: \"in\")\n"
-           "sink out = file(\"out.fifo\", format: csv(header: false))\n"
-           "rs |> map(r => { id: r.id, n: len(r.pad) }) |> out\n");
+  build_prog_in(k.dir,
+                "type R = { id: int, pad: string }\n"
+                "param brokers: string = \"\"\n"
+                "source rs: R = kafka(brokers: brokers, topic: \"in\")\n"
+                "sink out = file(\"out.fifo\", format: csv(header: false))\n"
+                "rs |> map(r => { id: r.id, n: len(r.pad) }) |> out\n",
+                "-O2");
   char *out;
-  int st = build_in(k.dir, "prog.pspf", "prog", "-O2", &out);
-  cr_assert_eq(st, 0, "build failed:\n%s", out);
-  free(out);
+  int st;
   /* 6 chunks of 40000 messages of 122 bytes, 5 MB each, keyed so that
    * they spread evenly (the mock keeps at most 5 MiB a partition, and
    * drops the oldest past it: 240000 fit in 12) */
   int chunk = 40000, nchunks = 6;
   cr_assert_eq(mkfifo(in_dir(&k, "out.fifo"), 0644), 0);
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (chdir(k.dir) < 0)
-      _exit(127);
-    int e = open("stderr.txt", O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (e < 0 || dup2(e, 2) < 0)
-      _exit(127);
-    char b[300];
-    snprintf(b, sizeof b, "--brokers=%s", k.brokers);
-    execl("./prog", "./prog", b, (char *)NULL);
-    _exit(127);
-  }
+  char b[300];
+  snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+  pid_t pid = spawn_in(k.dir, "stderr.txt",
+                       (const char *const[]){"./prog", b, NULL});
   int fifo = open(in_dir(&k, "out.fifo"), O_RDONLY | O_NONBLOCK);
   cr_assert(fifo >= 0, "%s", strerror(errno));
   long got = 0, per_line = 0;
@@ -452,7 +396,7 @@ Test(kafka, stalled_sink_bounds_the_consumer) {
       for (int i = 1; i <= chunk; i++)
         want += per_line + (i < 10 ? 1 : i < 100 ? 2 : i < 1000 ? 3 : i < 10000
                                                                  ? 4 : 5);
-      drain(fifo, &got, want, 30000, NULL);
+      drain_fd(fifo, &got, want, 30000, NULL);
       cr_assert_eq(got, want, "the first chunk came out as %ld bytes, not %ld",
                    got, want);
     }
@@ -478,7 +422,7 @@ Test(kafka, stalled_sink_bounds_the_consumer) {
   long all = got;
   for (int i = chunk + 1; i <= nchunks * chunk; i++)
     all += per_line + (i < 100000 ? 5 : 6);
-  drain(fifo, &got, all, 60000, o);
+  drain_fd(fifo, &got, all, 60000, o);
   fclose(o);
   kill(pid, SIGTERM);
   waitpid(pid, &st, 0);
@@ -675,18 +619,11 @@ Test(kafka, source_metrics) {
   cr_assert_eq(st, 0, "%s", out);
   free(out);
   int port = free_port();
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (chdir(k.dir) < 0)
-      _exit(127);
-    char b[300], m[64];
-    snprintf(b, sizeof b, "--brokers=%s", k.brokers);
-    snprintf(m, sizeof m, "--metrics-addr=127.0.0.1:%d", port);
-    execl("./prog", "./prog", b, m, (char *)NULL);
-    _exit(127);
-  }
+  char b[300], m[64];
+  snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+  snprintf(m, sizeof m, "--metrics-addr=127.0.0.1:%d", port);
+  pid_t pid = spawn_in(k.dir, "stderr.txt",
+                       (const char *const[]){"./prog", b, m, NULL});
   long until = now_ms() + 30000;
   while (out_lines(&k) < 11 && now_ms() < until)
     pause_ms(10);

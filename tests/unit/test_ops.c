@@ -22,11 +22,7 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   char dir[] = "/tmp/pspfc-ops-XXXXXX";
   cr_assert(mkdtemp(dir));
   char *out;
-  char path[128];
-  snprintf(path, sizeof path, "%s/prog.pspf", dir);
-  FILE *f = fopen(path, "w");
-  cr_assert(f);
-  fputs("type R = { id: int, ts: timestamp }\n"
+  build_prog_in(dir, "type R = { id: int, ts: timestamp }\n"
         "source rs: R = file(\"in.csv\", format: csv, follow: true)\n"
         "sink out = file(\"out.csv\", format: csv)\n"
         "sink wins = file(\"wins.csv\", format: csv)\n"
@@ -35,30 +31,18 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
         "kept |> event_time(r => r.ts)\n"
         "     |> window(tumbling(10s))\n"
         "     |> aggregate(n: count())\n"
-        "     |> wins\n", f);
-  fclose(f);
+        "     |> wins\n", SAN_CFLAGS);
   int st = run_in(dir, &out, "(echo id,ts; seq 1 1000 | awk '{ printf \"%%d,%%.0f\\n\", $1, "
                   "1700000000000 + $1 * 1000 }'; echo x,bad) > in.csv");
   cr_assert_eq(st, 0, "%s", out);
   free(out);
-  st = build_in(dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
-  cr_assert_eq(st, 0, "%s", out);
-  free(out);
   int port = free_port();
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    if (chdir(dir) < 0)
-      _exit(127);
-    int e = open("err.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (e < 0 || dup2(e, 2) < 0)
-      _exit(127);
-    char a[64];
-    snprintf(a, sizeof a, "--metrics-addr=127.0.0.1:%d", port);
-    execl("./prog", "./prog", a, "--checkpoint-dir=ck",
-          "--checkpoint-interval=50ms", (char *)NULL);
-    _exit(127);
-  }
+  char a[64];
+  snprintf(a, sizeof a, "--metrics-addr=127.0.0.1:%d", port);
+  pid_t pid = spawn_in(dir, "err.txt",
+                       (const char *const[]){"./prog", a, "--checkpoint-dir=ck",
+                                             "--checkpoint-interval=50ms",
+                                             NULL});
   /* Until it has read the 1001 records. */
   long until = now_ms() + 30000;
   for (;;) {
@@ -250,21 +234,15 @@ Test(ops, editor_support) {
 Test(ops, progress_line_on_a_terminal) {
   char dir[] = "/tmp/pspfc-prog-XXXXXX";
   cr_assert(mkdtemp(dir));
-  char path[128];
-  snprintf(path, sizeof path, "%s/prog.pspf", dir);
-  FILE *f = fopen(path, "w");
-  cr_assert(f);
-  fputs("type R = { id: int, name: string }\n"
-        "source rs: R = file(\"in.csv\", format: csv)\n"
-        "sink out = file(\"out.csv\", format: csv)\n"
-        "rs |> map(r => { id: r.id * 2, name: upper(r.name) }) |> out\n", f);
-  fclose(f);
+  build_prog_in(dir, "type R = { id: int, name: string }\n"
+                     "source rs: R = file(\"in.csv\", format: csv)\n"
+                     "sink out = file(\"out.csv\", format: csv)\n"
+                     "rs |> map(r => { id: r.id * 2, name: upper(r.name) }) "
+                     "|> out\n",
+                SAN_CFLAGS);
   char *out;
   int st = run_in(dir, &out, "(echo id,name; seq 1 3000000 | sed "
                   "'s/$/,some-name/') > in.csv");
-  cr_assert_eq(st, 0, "%s", out);
-  free(out);
-  st = build_in(dir, "prog.pspf", "prog", SAN_CFLAGS, &out);
   cr_assert_eq(st, 0, "%s", out);
   free(out);
   st = run_in(dir, &out, "script -qec ./prog /dev/null < /dev/null | tr "
