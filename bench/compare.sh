@@ -59,6 +59,8 @@ for f in gen_bids.py check.py bench_c.c Makefile; do
   [ -f "$SHARED/$f" ] || die "$SHARED/$f not found (set BENCH_SHARED)"
 done
 SHARED=$(cd "$SHARED" && pwd)
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo ?)
+git diff --quiet HEAD -- compiler runtime 2>/dev/null || rev="$rev+uncommitted compiler/runtime changes"
 rm -rf "$OUT/out" "$OUT/runs" "$OUT/log"
 mkdir -p "$OUT/out" "$OUT/runs" "$OUT/log" "$OUT/prog" "$OUT/baseline" "$DATA"
 : >"$OUT/notes.txt"
@@ -311,8 +313,6 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo ?)
 rm -f "$OUT/time.tmp"
 
 # ---- the table ----
-rev=$(git rev-parse --short HEAD 2>/dev/null || echo ?)
-git diff --quiet HEAD -- compiler runtime 2>/dev/null || rev="$rev+uncommitted compiler/runtime changes"
 python3 - "$rows" "$OUT/table.md" "$SYSTEMS" "$TIMEOUT" <<'EOF'
 import sys
 rows, table_p = sys.argv[1:3]
@@ -408,7 +408,10 @@ echo "$N bids; C and pspfc: median of $RUNS runs after a warm-up; others: median
 echo "pspfc $rev; $(nproc) CPUs; load average before: $load0; after: $load1;"
 echo "the whole comparison took $((t_end - t_start)) s."
 if [ -s "$OUT/notes.txt" ]; then echo; echo "Notes:"; sed 's/^/  /' "$OUT/notes.txt"; fi
-if grep -q MISMATCH "$OUT/checks.txt"; then echo; echo "Mismatches:"; grep -A 4 MISMATCH "$OUT/checks.txt"; fi
+if grep -q ': MISMATCH$' "$OUT/checks.txt"; then
+  echo; echo "Mismatches:"
+  awk '/: MISMATCH$/ { on = 1; print; next } /^    / { if (on) print; next } { on = 0 }' "$OUT/checks.txt"
+fi
 echo
 echo "(table: $OUT/table.md; every check: $OUT/checks.txt; runs: $OUT/runs/)"
 [ "$status" -eq 0 ] || echo "compare.sh: an output differs from the baseline's, or a system failed" >&2

@@ -2,13 +2,16 @@
 # run.sh -- every benchmark, as `make bench` runs it (see bench/README.md):
 # the front end (pspfc check) on generated programs, then the workloads
 # W1-W3 against the hand-written C baseline (10M bids by default; BENCH_N),
-# then what checkpoints cost (1M keys of state; W1-W3 with and without),
+# then pspfc against other systems (Miller, jq, awk, DuckDB, streamz) on W1-W3,
+# Q5 and Q7, then what checkpoints cost (1M keys of state; W1-W3 with and without),
 # then the Kafka and MQTT connectors against the peers' own tools.
 set -eu
 cd "$(dirname "$0")/.."
 sh bench/check_bench.sh
 echo
 sh bench/workloads.sh
+echo
+sh bench/compare.sh
 echo
 sh bench/checkpoint.sh
 echo
