@@ -120,6 +120,8 @@ typedef struct Emitter {
   CW state;          /* keyed state: structs, tables, placed before flows */
   PtrVec unsupported_at; /* Loc *: constructs reported as not supported */
   PtrVec fires;      /* const char *: fire functions, upstream first */
+  PtrVec fire_calls; /* const char *: each watermark window's call in its
+                        flow, "fire_ID(ctx, WM);" */
   PtrVec frees;      /* const char *: statements freeing state at the end */
   PtrVec ck;         /* CkState *: state saved in checkpoints, in order */
   PtrVec late_done;  /* Node *: windows whose late records are handled */
@@ -1114,7 +1116,19 @@ typedef struct FlowCtx {
   const char *src;    /* C expression of the source index of the record */
   const char *srcs;   /* after a merge: "{0, 2}", the sources it merges */
   int nsrcs;          /* how many */
+  int split;          /* SPLIT_*: how --workers shares this pipeline */
 } FlowCtx;
+
+/* How a pipeline runs with --workers N (the reader splits the input into
+ * chunks at record boundaries, each parsed by one worker, and every worker
+ * goes through every chunk in order):
+ *   SPLIT_CHUNK   stateless: the worker that parsed a chunk runs it;
+ *   SPLIT_KEYED   everything up to its key_by runs on every worker (cheap,
+ *                 and the watermark then is the same everywhere), after it
+ *                 only the worker that owns the key's hash;
+ *   SPLIT_FIRST   state without a key (or not only after one key_by): the
+ *                 first worker runs it all. */
+enum { SPLIT_CHUNK, SPLIT_KEYED, SPLIT_FIRST };
 
 /* Emits stages [from..] of chain [ch] applied to value [v] of type [t]. */
 static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
@@ -1600,7 +1614,7 @@ static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
 static void emit_heap(Emitter *e, const char *name) {
   CW *w = &e->state;
   const char *less = "(a.end < b.end || (a.end == b.end && a.start < b.start))";
-  cw(w, "\nstatic struct %s *%s_heap;\nstatic size_t n%s, cap%s;\n", name,
+  cw(w, "\nstatic PSPF_TLS struct %s *%s_heap;\nstatic PSPF_TLS size_t n%s, cap%s;\n", name,
      name, name, name);
   cw(w, "\nstatic bool less_%s(struct %s a, struct %s b) {\n  return %s;\n}\n",
      name, name, name, less);
@@ -2253,7 +2267,7 @@ static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
              s_(e, "save_acc_%d(w, &s->acc);\n", id),
              s_(e, "load_acc_%d(r, &s->acc);\n", id),
              acc_prefetch(e, &g, "x->acc"), false, false);
-  cw(&e->state, "static struct tab_%d tab_%d;\n", id, id);
+  cw(&e->state, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
   cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
   cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
@@ -2322,7 +2336,7 @@ static void emit_after(Emitter *e, Chain *ch, int from, int id, Type *out,
      oc);
   e->w.indent++;
   FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL, NULL,
-                   NULL, 0};
+                   NULL, 0, SPLIT_FIRST};
   inner.ts = "((*in).f_end - 1)";
   inner.wm = wm;
   /* A window inside a merge's tail: the merged sources are not known
@@ -2365,7 +2379,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "\n/* Open windows of stage %d, by ascending start. */\n", id);
   cw(w, "struct win_%d {\n  int64_t start;\n  struct tab_%d tab;\n};\n", id,
      id);
-  cw(w, "static struct win_%d *wins_%d;\nstatic size_t nwins_%d, capwins_%d;\n",
+  cw(w, "static PSPF_TLS struct win_%d *wins_%d;\nstatic PSPF_TLS size_t nwins_%d, capwins_%d;\n",
      id, id, id, id);
   cw(w, "\nstatic struct tab_%d *win_%d(int64_t start) {\n", id, id);
   w->indent++;
@@ -2407,6 +2421,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "s->key" : NULL, "w->start",
                 s_(e, "w->start + %s", size), "(&s->acc)"));
+  cw(w, "pspf_seg(ctx, w->start + %s, w->start);\n", size);
   cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); /* end of input: no record in flight */\n", id);
   w->indent--;
   cw(w, "}\nclear_%d(&w->tab);\n", id);
@@ -2466,6 +2481,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   e->w.indent--;
   cw(&e->w, "}\n");
   cw(&e->w, "fire_%d(ctx, %s);\n", id, fc->wm);
+  vec_push(A, &e->fire_calls, (void *)s_(e, "fire_%d(ctx, %s);\n", id, fc->wm));
 }
 
 /* window(session(gap: g)) |> ...: per key, sessions sorted by start and
@@ -2508,7 +2524,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
                 "pspf_ckr_i64(r);\n  s->sess[j].id = pspf_ckr_u64(r);\n  "
                 "load_acc_%d(r, &s->sess[j].acc);\n}\n", id),
              NULL, true, true);
-  cw(w, "static struct tab_%d tab_%d;\nstatic uint64_t seq_%d, nextid_%d;\n",
+  cw(w, "static PSPF_TLS struct tab_%d tab_%d;\nstatic PSPF_TLS uint64_t seq_%d, nextid_%d;\n",
      id, id, id, id);
   cw(w, "\n/* When a session of stage %d is due. */\n", id);
   cw(w, "struct due_%d {\n  int64_t end, start;\n  uint64_t id;\n  %s key;\n"
@@ -2556,6 +2572,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   cw(w, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "d.key" : NULL, "x->start", "x->end",
                 "(&x->acc)"));
+  cw(w, "pspf_seg(ctx, x->end, x->start);\n");
   cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); /* end of input: no record in flight */\n", id);
   if (drops)
     cw(w, "acc_drop_%d(&x->acc);\n", id);
@@ -2635,6 +2652,7 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   f->indent--;
   cw(f, "}\n");
   cw(f, "fire_%d(ctx, %s);\n", id, fc->wm);
+  vec_push(A, &e->fire_calls, (void *)s_(e, "fire_%d(ctx, %s);\n", id, fc->wm));
 }
 
 /* window(count(n, every: m)) |> ...: per key, a window opens every m
@@ -2679,7 +2697,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
                 "pspf_ckr_i64(r);\n  load_acc_%d(r, &s->open[j].acc);\n}\n",
                 nopen, nopen, id),
              NULL, false, false);
-  cw(w, "static struct tab_%d tab_%d;\n", id, id);
+  cw(w, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
   cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
@@ -2718,6 +2736,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "all[i].s->key" : NULL, "x->start",
                 "x->end", "(&x->acc)"));
+  cw(w, "pspf_seg(ctx, x->end, x->start);\n");
   cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); /* end of input: no record in flight */\n", id);
   w->indent--;
   cw(w, "}\nfree(all);\nclear_%d(&tab_%d);\n", id, id);
@@ -2749,7 +2768,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(f, "%s o = %s;\n", oc,
      agg_record(e, g, oc, fc->key ? "s->key" : NULL, "x->start", "x->end",
                 "(&x->acc)"));
-  cw(f, "after_%d(ctx, &o);\n", id);
+  cw(f, "pspf_seg(ctx, x->end, x->start);\nafter_%d(ctx, &o);\n", id);
   if (drops)
     cw(f, "acc_drop_%d(&x->acc);\n", id);
   cw(f, "memmove(x, x + 1, (s->nopen - 1) * sizeof *x);\ns->nopen--;\n");
@@ -2780,7 +2799,7 @@ static void emit_dedupe(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "\n/* Dedupe of stage %d: key -> when it last passed. */", id);
   emit_table(e, id, kt, "int64_t at;\n", NULL, "pspf_ck_i64(w, s->at);\n",
              "s->at = pspf_ckr_i64(r);\n", NULL, true, true);
-  cw(w, "static struct tab_%d tab_%d;\n", id, id);
+  cw(w, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
   cw(w, "struct due_%d {\n  int64_t end, start;\n  %s key;\n};\n", id, kc);
   emit_heap(e, s_(e, "due_%d", id));
   emit_heap_ck(e, s_(e, "due_%d", id), kt, false);
@@ -2876,6 +2895,85 @@ static int op_index(Emitter *e, Chain *ch, int from) {
   vec_push(A, &e->opstats, sg);
   vec_push(A, &e->opwm, NULL);
   return e->opstats.len - 1;
+}
+
+static bool stateful(Stage *sg) {
+  static const char *const ops[] = {"window", "aggregate", "reduce", "fold",
+                                    "dedupe"};
+  for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+    if (is_op(sg, ops[i]))
+      return true;
+  return false;
+}
+
+/* SPLIT_* of path [p] (stage 0 is its source). */
+static int split_mode(Path *p) {
+  int kb = -1, first_state = -1, keyed_to = -1;
+  for (int k = 1; k < p->stages.len; k++) {
+    Stage *sg = p->stages.items[k];
+    if (sg->label == join_label)
+      return SPLIT_FIRST;
+    if (is_op(sg, "key_by")) {
+      if (kb >= 0)
+        return SPLIT_FIRST; /* a second key: records would move again */
+      kb = k;
+    } else if (is_op(sg, "event_time") && kb >= 0) {
+      return SPLIT_FIRST; /* a watermark of one worker's keys */
+    } else if (stateful(sg) && first_state < 0) {
+      first_state = k;
+    }
+  }
+  if (first_state < 0)
+    return SPLIT_CHUNK;
+  if (kb < 0 || first_state < kb)
+    return SPLIT_FIRST;
+  /* After the key_by: a window and its aggregate, reduce or fold (or a
+   * running one), then only stages without state. */
+  int k = kb + 1;
+  if (k < p->stages.len && is_op(p->stages.items[k], "window"))
+    k++;
+  if (k < p->stages.len &&
+      (is_op(p->stages.items[k], "aggregate") ||
+       is_op(p->stages.items[k], "reduce") || is_op(p->stages.items[k], "fold")))
+    keyed_to = k;
+  for (k = keyed_to + 1; keyed_to >= 0 && k < p->stages.len; k++)
+    if (stateful(p->stages.items[k]))
+      return SPLIT_FIRST;
+  return keyed_to >= 0 ? SPLIT_KEYED : SPLIT_FIRST;
+}
+
+/* Why the program cannot run on several workers, or NULL. */
+static const char *split_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks) {
+  if (sources->len != 1)
+    return "it reads several sources (their watermarks would be merged "
+           "across workers)";
+  Symbol *src = sources->items[0];
+  if (strcmp(src->connector, "file") != 0 && strcmp(src->connector, "stdin") != 0)
+    return s_(e, "source '%s' is a %s source (only files and stdin are split "
+              "into chunks)", src->name, src->connector);
+  for (int j = 0; src->conn && j < src->conn->list.len; j++) {
+    Node *a = src->conn->list.items[j];
+    if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
+        a->a->kind == ND_BOOL && a->a->bval)
+      return s_(e, "source '%s' follows its file", src->name);
+  }
+  Type *t = src->type;
+  for (int i = 0; t->kind == TY_RECORD && i < t->nfields; i++) {
+    Type *ft = t->fields[i].type;
+    if (ft->kind == TY_OPTIONAL)
+      ft = ft->elem;
+    if (ft->kind == TY_RECORD || ft->kind == TY_LIST)
+      return s_(e, "field '%s' of source '%s' is a %s", t->fields[i].name,
+                src->name, ft->kind == TY_LIST ? "list" : "record");
+  }
+  for (int i = 0; i < sinks->len; i++) {
+    Symbol *s = sinks->items[i];
+    if (strcmp(s->connector, "file") != 0 && strcmp(s->connector, "stdout") != 0 &&
+        strcmp(s->connector, "console") != 0)
+      return s_(e, "sink '%s' is a %s sink (workers write files, stdout and "
+                "the console)", s->name, s->connector);
+  }
+  return NULL;
 }
 
 static int source_index(Emitter *e, Symbol *s) {
@@ -2980,7 +3078,7 @@ static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
   CW *w = &e->state;
   cw(w, "\n/* merge at line %d: the watermark of each source it merges. */\n",
      source_line(e->c->src, ms->node->loc.off));
-  cw(w, "static int64_t mwm_%d[%d] = {", id, nsources);
+  cw(w, "static PSPF_TLS int64_t mwm_%d[%d] = {", id, nsources);
   for (int i = 0; i < nsources; i++)
     cw(w, "%sINT64_MIN", i ? ", " : "");
   cw(w, "};\n");
@@ -3005,7 +3103,7 @@ static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
   e->w.indent++;
   cw(&e->w, "%s v = *in;\n", tc);
   FlowCtx inner = {0, s_(e, "mdone_%d", id), NULL, NULL, NULL, NULL, "src",
-                   srcs, nsrcs};
+                   srcs, nsrcs, SPLIT_FIRST};
   if (timed) {
     cw(&e->w, "mwm_%d[src] = wm;\nwm = minwm_%d();\n", id, id);
     inner.ts = "ts";
@@ -3116,7 +3214,7 @@ static uint64_t fields_used(Symbol *src, PtrVec *paths) {
 static FlowCtx *processing_time(Emitter *e, FlowCtx *fc, FlowCtx *out,
                                 Node *at) {
   int id = ++e->tmp;
-  cw(&e->state, "\n/* Processing time of stage %d. */\nstatic int64_t "
+  cw(&e->state, "\n/* Processing time of stage %d. */\nstatic PSPF_TLS int64_t "
      "ptime_%d = INT64_MIN;\n", id, id);
   cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  pspf_ck_i64(w, "
      "ptime_%d);\n  return 0;\n}\n", id, id);
@@ -3245,11 +3343,11 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     if (fc->srcs) { /* after a merge: the least of the sources' */
       int ns = e->sources->len;
       cw(&e->state, "\n/* Event time of stage %d: the largest time seen from "
-         "each source, and the watermark. */\nstatic int64_t maxts_%d[%d] = {",
+         "each source, and the watermark. */\nstatic PSPF_TLS int64_t maxts_%d[%d] = {",
          id, id, ns);
       for (int i = 0; i < ns; i++)
         cw(&e->state, "%sINT64_MIN", i ? ", " : "");
-      cw(&e->state, "};\nstatic int64_t wm_%d = INT64_MIN;\n", id);
+      cw(&e->state, "};\nstatic PSPF_TLS int64_t wm_%d = INT64_MIN;\n", id);
       emit_min_watermark(&e->state, s_(e, "minmax_%d", id),
                          s_(e, "maxts_%d", id), fc->srcs, fc->nsrcs);
       cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  for (int i "
@@ -3265,7 +3363,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
       cw(&e->w, "wm_%d = pspf_sat_sub(minmax_%d(), %s);\n", id, id, late);
     } else {
       cw(&e->state, "\n/* Event time of stage %d: the largest time seen and "
-         "the watermark. */\nstatic int64_t maxts_%d = INT64_MIN, wm_%d = "
+         "the watermark. */\nstatic PSPF_TLS int64_t maxts_%d = INT64_MIN, wm_%d = "
          "INT64_MIN;\n", id, id, id);
       cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  "
          "pspf_ck_i64(w, maxts_%d);\n  pspf_ck_i64(w, wm_%d);\n  return 0;\n"
@@ -3315,6 +3413,13 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     cw(&e->w, "%s %s = %s;\n", ctype(e, kt), kv,
        lambda_body(e, fn, &v, 1, &t, kt));
     check_fault(e, fc);
+    if (fc->split == SPLIT_KEYED) { /* --workers: the key's owner goes on */
+      cw(&e->state, "static void pass_%s(pspf_ctx_t *ctx);\n", fc->label);
+      cw(&e->w, "if (ctx->nworkers > 1) {\n  if (!pspf_owns(ctx, %s)) {\n"
+         "    pass_%s(ctx); /* the watermark moved for all keys */\n    "
+         "goto %s;\n  }\n  ctx->report = true;\n}\n", key_hash(e, kv, kt),
+         fc->label, fc->label);
+    }
     back_to_c(e);
     FlowCtx inner = *fc;
     inner.key = kv;
@@ -3431,7 +3536,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     Symbol *s = lets.items[i];
     cw(w, "static %s L_%s;\n", ctype(e, s->type), s->name);
   }
-  cw(w, "static pspf_sink_t sinks[%d];\n", sinks.len ? sinks.len : 1);
+  cw(w, "static PSPF_TLS pspf_sink_t sinks[%d]; /* one set a worker */\n", sinks.len ? sinks.len : 1);
   cw(w, "static pspf_source_t sources[%d];\n", sources.len ? sources.len : 1);
 
   if (fns.len)
@@ -3501,27 +3606,42 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     add_paths(e, &flat, root, &paths);
   }
   cw(w, "\n/* ---- pipelines ---- */\n");
+  int split_kinds = 0; /* 1 << SPLIT_*: what the workers run */
   for (int si = 0; si < sources.len; si++) {
     Symbol *src = sources.items[si];
     cw(w, "\n/* Every pipeline that reads source '%s'. */\n", src->name);
     cw(w, "static void flow_%s(pspf_ctx_t *ctx, const %s *in) {\n", src->name,
        ctype(e, src->type));
+    const char *passes = "";
     e->in_done.len = 0;
     w->indent++;
     cw(w, "%s v0 = *in;\n", ctype(e, src->type));
     /* A bad record in one pipeline still goes through the others: each
      * starts without a fault, and the first fault is the record's. */
-    cw(w, "const char *bad = NULL;\n");
+    cw(w, "const char *bad = NULL;\nbool badrep = false;\nint badpath = 0;\n");
     int npaths = 0;
     for (int i = 0; i < paths.len; i++) {
       Path *p = paths.items[i];
       if (p->root != src)
         continue;
       if (npaths++)
-        cw(w, "if (ctx->fault && !bad)\n  bad = ctx->fault;\nctx->fault = NULL;\n");
+        cw(w, "if (ctx->fault && !bad) {\n  bad = ctx->fault;\n  badrep = "
+           "ctx->report;\n  badpath = ctx->seg_path;\n}\nctx->fault = NULL;\n");
       Chain flat = {NULL, p->stages};
+      int mode = split_mode(p);
+      split_kinds |= 1 << mode;
       FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL, NULL, NULL,
-                    s_(e, "%d", si), NULL, 0};
+                    s_(e, "%d", si), NULL, 0, mode};
+      cw(w, "ctx->seg_path = %d;\n", i);
+      int calls_from = e->fire_calls.len;
+      if (mode == SPLIT_CHUNK)
+        cw(w, "if (!ctx->chunk_mine) /* --workers: another worker's chunk */\n"
+           "  goto %s;\nctx->report = true;\n", fc.label);
+      else if (mode == SPLIT_FIRST)
+        cw(w, "if (ctx->worker) /* --workers: the first worker's */\n  goto "
+           "%s;\nctx->report = true;\n", fc.label);
+      else
+        cw(w, "ctx->report = ctx->chunk_mine; /* until the key's owner */\n");
       cw(w, "{\n");
       w->indent++;
       emit_stages(e, &flat, 1, "v0", src->type, &fc);
@@ -3531,10 +3651,58 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       w->indent = 0; /* labels at column 0 */
       cw(w, "%s:;\n", fc.label);
       w->indent = ind;
+      if (mode == SPLIT_KEYED) { /* pass_LABEL(), after the flow */
+        const char *body = "";
+        for (int k = calls_from; k < e->fire_calls.len; k++)
+          body = s_(e, "%s  %s", body, (const char *)e->fire_calls.items[k]);
+        passes = s_(e, "%s\n/* --workers: a record of another worker's key "
+                    "fires this worker's windows\n * that the watermark has "
+                    "passed. */\nstatic void pass_%s(pspf_ctx_t *ctx) "
+                    "{\n%s  (void)ctx;\n}\n", passes, fc.label, body);
+      }
     }
-    cw(w, "if (bad)\n  ctx->fault = bad;\n(void)v0;\n");
+    cw(w, "if (bad) {\n  ctx->fault = bad;\n  ctx->report = badrep;\n  "
+       "ctx->seg_path = badpath;\n}\n(void)v0;\n(void)badrep;\n"
+       "(void)badpath;\n");
     w->indent--;
     cw(w, "}\n");
+    if (*passes) {
+      int ind = w->indent;
+      w->indent = 0;
+      cw(w, "%s", passes);
+      w->indent = ind;
+    }
+    /* With --workers, a reader only parses: the record is kept with its
+     * chunk (strings unescaped into scratch are copied there) and every
+     * worker then runs it through flow_SRC() (parsed_SRC()). */
+    const char *ct = ctype(e, src->type);
+    cw(w, "\n/* A parsed record of '%s': through the pipelines, or kept for "
+       "the workers. */\n", src->name);
+    cw(w, "static void run_%s(pspf_ctx_t *ctx, %s *r) {\n", src->name, ct);
+    w->indent++;
+    cw(w, "if (PSPF_UNLIKELY(ctx->collect)) {\n");
+    w->indent++;
+    Type *t = src->type;
+    if (t->kind == TY_STRING) {
+      cw(w, "*r = pspf_chunk_str(ctx, *r);\n");
+    } else if (t->kind == TY_RECORD) {
+      for (int i = 0; i < t->nfields; i++) {
+        Type *ft = t->fields[i].type;
+        const char *f = cfield(e, t->fields[i].name);
+        if (ft->kind == TY_STRING)
+          cw(w, "r->%s = pspf_chunk_str(ctx, r->%s);\n", f, f);
+        else if (ft->kind == TY_OPTIONAL && ft->elem->kind == TY_STRING)
+          cw(w, "if (r->%s.has)\n  r->%s.v = pspf_chunk_str(ctx, r->%s.v);\n",
+             f, f, f);
+      }
+    }
+    cw(w, "pspf_chunk_record(ctx, r, sizeof *r);\nreturn;\n");
+    w->indent--;
+    cw(w, "}\nflow_%s(ctx, r);\n", src->name);
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "\nstatic void parsed_%s(pspf_ctx_t *ctx, const void *r) {\n  "
+       "flow_%s(ctx, r);\n}\n", src->name, src->name);
   }
 
   /* Readers: one a source, for its declared type and format. */
@@ -3620,7 +3788,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
                            t->fields[i].type, s_(e, "fs[%d].p", i),
                            s_(e, "fs[%d].n", i), t->fields[i].name);
       e->padded = false;
-      cw(w, "if (!ctx->fault)\n  flow_%s(ctx, &r);\nreturn;\n", src->name);
+      cw(w, "if (!ctx->fault)\n  run_%s(ctx, &r);\nreturn;\n", src->name);
       w->indent--;
       cw(w, "}\n");
       cw(w, "if (nf < 0) {\n  pspf_buf_reserve(&ctx->scratch, n + 1);\n  "
@@ -3654,7 +3822,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
         if (t->fields[i].type->kind != TY_OPTIONAL)
           cw(w, "if (!(seen & (UINT32_C(1) << %d)))\n  pspf_fault(ctx, "
              "\"missing field '%s'\");\n", i, t->fields[i].name);
-      cw(w, "if (!ctx->fault)\n  flow_%s(ctx, &r);\n", src->name);
+      cw(w, "if (!ctx->fault)\n  run_%s(ctx, &r);\n", src->name);
       w->indent--;
       cw(w, "}\n");
     } else if (strcmp(fmt, "json") == 0) {
@@ -3663,7 +3831,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       w->indent++;
       cw(w, "/* Unescaped strings take at most n bytes: no move. */\n"
          "pspf_buf_reserve(&ctx->scratch, n + 1);\n");
-      cw(w, "%s r;\njson_%s(ctx, p, n, &r);\nif (!ctx->fault)\n  flow_%s(ctx, "
+      cw(w, "%s r;\njson_%s(ctx, p, n, &r);\nif (!ctx->fault)\n  run_%s(ctx, "
          "&r);\n", ctype(e, t), rec_decl(e, t)->tag, src->name);
       w->indent--;
       cw(w, "}\n");
@@ -3671,7 +3839,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       cw(w, "\nstatic void record_%s(pspf_ctx_t *ctx, const char *p, size_t "
          "n) {\n", src->name);
       w->indent++;
-      cw(w, "pspf_str_t r = {p, n};\nflow_%s(ctx, &r);\n", src->name);
+      cw(w, "pspf_str_t r = {p, n};\nrun_%s(ctx, &r);\n", src->name);
       w->indent--;
       cw(w, "}\n");
     }
@@ -3713,7 +3881,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     }
     /* (a message is a record: no header) */
     src_init = s_(e, "%s{.name = %s, .format = %s, .header = %s, .delim = %d, "
-                  ".on_header = %s, .on_record = record_%s%s%s},\n", src_init,
+                  ".on_header = %s, .on_record = record_%s, .on_parsed = parsed_%s, "
+                  ".rec_size = sizeof(%s)%s%s},\n", src_init,
                   c_string_literal(e, s->name, strlen(s->name)),
                   strcmp(fmt, "csv") == 0    ? "PSPF_FMT_CSV"
                   : strcmp(fmt, "json") == 0 ? "PSPF_FMT_JSON"
@@ -3725,7 +3894,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
                   fmt_delim(s),
                   strcmp(fmt, "csv") == 0 ? s_(e, "header_%s", s->name)
                                           : "NULL",
-                  s->name,
+                  s->name, s->name, ctype(e, s->type),
                   kafka  ? ", .ops = &pspf_kafka_source_ops"
                   : mqtt ? ", .ops = &pspf_mqtt_source_ops"
                          : "",
@@ -3829,7 +3998,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     cw(w, "};\n");
   }
   if (*sink_init) {
-    cw(w, "\nstatic pspf_sink_t sinks[%d] = {\n", sinks.len);
+    cw(w, "\nstatic PSPF_TLS pspf_sink_t sinks[%d] = {\n", sinks.len);
     w->indent += 2;
     cw(w, "%s", sink_init);
     w->indent -= 2;
@@ -3839,12 +4008,15 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
      "window fires. */\nstatic void finish(pspf_ctx_t *ctx) {\n");
   w->indent++;
   for (int i = 0; i < e->fires.len; i++)
-    cw(w, "%s(ctx, INT64_MAX);\n", (const char *)e->fires.items[i]);
+    cw(w, "ctx->seg_path = %d;\n%s(ctx, INT64_MAX);\n", i,
+       (const char *)e->fires.items[i]);
   for (int i = 0; i < e->frees.len; i++)
     cw(w, "%s;\n", (const char *)e->frees.items[i]);
   cw(w, "(void)ctx;\n");
   w->indent--;
   cw(w, "}\n");
+  cw(w, "\n/* The sinks of the calling thread (each worker writes its own). "
+     "*/\nstatic pspf_sink_t *worker_sinks(void) {\n  return sinks;\n}\n");
 
   /* main */
   const char *stem = c->src->path;
@@ -3916,6 +4088,16 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".states = states,\n.nstates = %d,\n", e->ck.len);
   cw(w, ".ops = opstat,\n.nops = %d,\n", e->opstats.len);
   cw(w, ".start = start,\n.finish = finish,\n");
+  const char *why = split_refusal(e, &sources, &sinks);
+  cw(w, ".worker_sinks = worker_sinks,\n.split_refusal = %s,\n",
+     why ? c_string_literal(e, why, strlen(why)) : "NULL");
+  static const char *const kinds[] = {"PSPF_SPLIT_CHUNK", "PSPF_SPLIT_KEYED",
+                                       "PSPF_SPLIT_FIRST"};
+  const char *split = "";
+  for (int k = 0; k < 3; k++)
+    if (split_kinds & 1 << k)
+      split = s_(e, "%s%s%s", split, *split ? " | " : "", kinds[k]);
+  cw(w, ".split = %s,\n", *split ? split : "0");
   w->indent -= 2;
   cw(w, "};\nreturn pspf_main(&prog, argc, argv);\n");
   w->indent--;
@@ -3932,7 +4114,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
      "#include <pspf/std.h>\n");
   /* The operators /metrics counts records of. */
   cw(&head, "\n/* ---- operators, as /metrics counts them ---- */\n");
-  cw(&head, "static pspf_op_stat_t opstat[%d] = {\n",
+  cw(&head, "static PSPF_TLS pspf_op_stat_t opstat[%d] = {\n",
      e->opstats.len ? e->opstats.len : 1);
   head.indent += 2;
   for (int i = 0; i < e->opstats.len; i++) {

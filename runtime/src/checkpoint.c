@@ -449,7 +449,7 @@ long pspf_ckpt_list(const char *dir, uint64_t **ids) {
 /* ---- the META, SOURCE and SINK payloads ---------------------------------- */
 
 static pspf_ckr_t reader(const pspf_ckpt_section_t *s) {
-  return (pspf_ckr_t){s->payload, s->payload + s->size, NULL};
+  return pspf_ckr_of(s->payload, s->size);
 }
 
 const char *ck_meta_read(const pspf_ckpt_section_t *s, ck_meta_t *m) {

@@ -21,8 +21,12 @@
 
 #include "ckpt_meta.h"
 #include "pspf/rt.h"
+#include "workers.h"
 
 #define READ_BLOCK (1u << 18)  /* 256 KiB: bytes asked for per read */
+/* PSPF_READ_LIMIT=N (tests): read at most N bytes at a time, so that
+ * records straddle reads and, with --workers, chunks are many and small. */
+static size_t read_limit;
 #define SYNC_BLOCKS 64          /* regular file blocks read per loop turn */
 #define FLUSH_AT (1u << 18)    /* 256 KiB: sink bytes kept before a write */
 
@@ -149,6 +153,8 @@ static void scratch_free(pspf_ctx_t *ctx, bool all) {
 
 void pspf_scratch_reset(pspf_ctx_t *ctx) { scratch_free(ctx, false); }
 
+void rt_scratch_free_all(pspf_ctx_t *ctx) { scratch_free(ctx, true); }
+
 /* Large state (a big table's slots) goes on transparent huge pages where
  * the kernel offers them (madvise mode): a table of a million keys then
  * takes tens of page faults to fill instead of tens of thousands, and its
@@ -175,12 +181,12 @@ void *pspf_state_alloc(size_t n) {
 /* Kept strings of up to STR_SMALL bytes (with their NUL) come from
  * slabs, one size class a 16 bytes; a freed one goes on its class's free
  * list (its first bytes link it). Larger ones are malloc'd. The class of a
- * string is known from its length, so nothing is stored beside it. Only
- * the loop's thread keeps and drops strings. */
+ * string is known from its length, so nothing is stored beside it. Each
+ * thread (the loop's, each worker) keeps and drops its own strings. */
 #define STR_SMALL 256
 #define STR_SLAB ((size_t)2 << 20)
 
-static struct {
+static PSPF_TLS struct { /* each worker its own */
   void *free[STR_SMALL / 16 + 1]; /* free lists, by class */
   char *at, *end;                 /* the rest of the newest slab */
 } strs;
@@ -245,6 +251,10 @@ pspf_str_t pspf_str_concat(pspf_ctx_t *ctx, pspf_str_t a, pspf_str_t b) {
 }
 
 void pspf_bad_record(pspf_ctx_t *ctx) {
+  if (ctx->nworkers > 1) { /* a worker: written out in order, once */
+    par_note_bad(ctx, false);
+    return;
+  }
   const char *reason = ctx->fault ? ctx->fault : "bad record";
   ctx->fault = NULL;
   ctx->bad++;
@@ -407,6 +417,20 @@ static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
 }
 
 void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  if (ctx->nworkers > 1) { /* a worker: the output is merged, not written */
+    seg_t *last = s->segs.n ? (seg_t *)(s->segs.p + s->segs.n) - 1 : NULL;
+    if (!last || last->step != ctx->seg_step || last->path != ctx->seg_path ||
+        last->end != ctx->seg_end || last->start != ctx->seg_start) {
+      seg_t sg = {ctx->seg_step, ctx->seg_path, ctx->seg_end, ctx->seg_start,
+                  s->seg_prev};
+      if (pspf_buf_add(&s->segs, &sg, sizeof sg)) {
+        pspf_log(ctx, 0, "out of memory");
+        exit(PSPF_EXIT_FAILURE);
+      }
+    }
+    s->seg_prev = s->buf.n;
+    return;
+  }
   if (s->buf.n >= FLUSH_AT)
     sink_flush(ctx, s);
 }
@@ -469,6 +493,7 @@ typedef struct reader_s {
   bool done;            /* end reached or stopped */
   int sync_blocks;      /* blocks read in a row on the loop's thread */
   bool in_sync;         /* read_more() is reading them */
+  size_t no_newline;    /* workers: buf's first bytes hold no newline */
   bool sync_again;      /* ... and is asked for one more */
   /* follow: true */
   bool follow;          /* follow this (regular) file */
@@ -546,6 +571,8 @@ struct run_s {
   double ck_when;       /* ... when it was durable (Unix seconds) */
   bool ck_timer_on;     /* ck_timer is initialized */
   uv_timer_t ck_timer;  /* takes them every ck_interval */
+  par_t *par;           /* --workers N > 1: the workers */
+  bool par_paused;      /* the reader waits for them */
 };
 
 /* Where the record at hand comes from, for the dead-letter file. */
@@ -586,8 +613,14 @@ static inline void run_record(pspf_ctx_t *ctx, pspf_source_t *src,
   pspf_scratch_reset(ctx);
 }
 
+static void par_process(reader_t *r, bool at_eof);
+
 static void process(reader_t *r, bool at_eof) {
   pspf_ctx_t *ctx = r->ctx;
+  if (r->run->par) {
+    par_process(r, at_eof);
+    return;
+  }
   pspf_framing_t f =
       r->src->format == PSPF_FMT_CSV ? PSPF_FRAME_CSV : PSPF_FRAME_LINES;
   size_t off = 0;
@@ -625,6 +658,62 @@ static void process(reader_t *r, bool at_eof) {
   memmove(r->buf, r->buf + off, r->len - off);
   r->len -= off;
   r->base += off;
+}
+
+/* With workers: the CSV header here, then the bytes up to the last record
+ * boundary go to the workers as a chunk. */
+static void par_process(reader_t *r, bool at_eof) {
+  pspf_ctx_t *ctx = r->ctx;
+  size_t off = 0;
+  if (r->base == 0 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
+    off = 3;
+  if (r->src->format == PSPF_FMT_CSV && r->src->header && !r->header_done) {
+    size_t used;
+    int nf = -2;
+    long n = pspf_csv_frame(r->buf + off, r->len - off, r->src->delim, at_eof,
+                            &used, ctx->csv_f, PSPF_CSV_MAX_FIELDS, &nf);
+    if (n < 0)
+      return; /* not all of it yet */
+    const char *p = r->buf + off;
+    r->recno++;
+    set_pos(ctx, r->src, p, (size_t)n, r->base + off, r->recno);
+    r->header_done = true;
+    r->header.n = 0;
+    pspf_buf_add(&r->header, p, (size_t)n);
+    if (r->src->on_header(ctx, p, (size_t)n) < 0)
+      ctx->stopping = true;
+    off += used;
+  }
+  size_t seen = r->no_newline > off ? r->no_newline - off : 0;
+  size_t cut = ctx->stopping ? 0
+                             : par_cut(r->src, r->buf + off, r->len - off,
+                                       seen, at_eof);
+  if (cut) {
+    par_push(r->run->par, &r->buf, &r->cap, off, cut, r->len, r->base + off,
+             r->recno);
+    off += cut;
+  } else {
+    memmove(r->buf, r->buf + off, r->len - off);
+  }
+  r->len -= off;
+  r->base += off;
+  r->no_newline = cut ? 0 : r->len; /* (a long record: not scanned again) */
+}
+
+static void read_more(reader_t *r);
+static void stop_sources(run_t *run);
+
+/* The workers wrote chunks out: a paused reader goes on. */
+static void par_room(void *arg) {
+  run_t *run = arg;
+  if (run->ctx->stopping) { /* a stop while the reader waited */
+    stop_sources(run);
+    return;
+  }
+  if (run->par_paused && !run->readers[0].done && !run->ctx->stopping) {
+    run->par_paused = false;
+    read_more(&run->readers[0]);
+  }
 }
 
 /* A message's copy, with the padding the readers may read past it. */
@@ -728,6 +817,8 @@ static void stop_sources(run_t *run) {
     if (src->ops && src->impl)
       src->ops->stop(run->ctx, src);
   }
+  if (run->par)
+    par_input_end(run->par);
 }
 
 /* SIGINT or SIGTERM while the program finishes: the first is noted, the
@@ -771,6 +862,8 @@ static void read_work(uv_work_t *w) {
   }
   char *p = r->buf + r->len;
   size_t n = r->cap - r->len;
+  if (read_limit && n > read_limit)
+    n = read_limit;
   ssize_t got;
   do
     got = r->follow ? pread(r->fd, p, n, (off_t)(r->base + r->len))
@@ -965,6 +1058,12 @@ static void on_read(uv_work_t *w, int status) {
     r->src->ended = true;
     if (ctx->stopping)
       stop_sources(r->run);
+    else if (r->run->par)
+      par_input_end(r->run->par);
+    return;
+  }
+  if (r->run->par && par_full(r->run->par)) {
+    r->run->par_paused = true; /* par_room() goes on */
     return;
   }
   read_more(r);
@@ -1382,7 +1481,7 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
     } else if (s->kind == PSPF_CKPT_STATE &&
                s->index < (uint32_t)prog->nstates) {
       pspf_state_t *st = &prog->states[s->index];
-      pspf_ckr_t r = {s->payload, s->payload + s->size, NULL};
+      pspf_ckr_t r = pspf_ckr_of(s->payload, s->size);
       st->load(&r);
       if (!r.error && r.p != r.end)
         r.error = "bytes left over";
@@ -1770,6 +1869,8 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "  --metrics-addr=HOST:PORT     serve /metrics (Prometheus) and "
           "/healthz\n"
           "  --quiet                      no progress line on a terminal\n"
+          "  --workers N                  run on N threads, each with its own part\n"
+          "                               of the keys (default 1)\n"
           "  -h, --help                   show this help\n"
           "\nexit status: 0 done, 1 usage, 2 runtime failure, 3 too many bad "
           "records\n",
@@ -2096,9 +2197,13 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   pspf_ctx_t ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.log_level = 1;
+  ctx.nworkers = 1;
+  ctx.chunk_mine = true;
+  ctx.report = true;
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
   const char *retry_limit = NULL, *log_format = NULL, *metrics_addr = NULL;
+  const char *workers_opt = NULL;
   bool quiet = false;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
@@ -2146,6 +2251,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("log-format")          ? 11
               : IS("metrics-addr")        ? 12
               : IS("quiet")               ? 13
+              : IS("workers")             ? 14
                                           : 0;
 #undef IS
     int found = -1;
@@ -2197,6 +2303,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       metrics_addr = val;
     else if (opt == 13)
       quiet = strcmp(val, "false") != 0 && strcmp(val, "0") != 0;
+    else if (opt == 14)
+      workers_opt = val;
     else
       given[found] = val;
   }
@@ -2232,6 +2340,26 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
                       interval <= 0)) {
     fprintf(stderr, "%s: error: --checkpoint-interval is a duration such as "
             "10s or 500ms, not '%s'\n", prog->name, ck_interval);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  if (!workers_opt)
+    workers_opt = env_for("workers");
+  if (getenv("PSPF_READ_LIMIT"))
+    read_limit = (size_t)strtoul(getenv("PSPF_READ_LIMIT"), NULL, 10);
+  int64_t nworkers = 1;
+  if (workers_opt &&
+      (pspf_parse_i64(workers_opt, strlen(workers_opt), &nworkers) < 0 ||
+       nworkers < 1 || nworkers > 64)) {
+    fprintf(stderr, "%s: error: --workers is a count from 1 to 64, not '%s'\n",
+            prog->name, workers_opt);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  if (nworkers > 1 && prog->split_refusal) {
+    fprintf(stderr, "%s: error: --workers %lld: this program runs on one "
+            "worker only: %s\n", prog->name, (long long)nworkers,
+            prog->split_refusal);
     free(given);
     return PSPF_EXIT_USAGE;
   }
@@ -2389,6 +2517,13 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     run.ck_due = uv_hrtime() + (uint64_t)interval * 1000000u;
   }
   progress_start(&run, quiet);
+  if (nworkers > 1) {
+    run.par = par_start(prog, &ctx, loop, (int)nworkers, par_room, &run);
+    if (!run.par) {
+      ctx.exit_status = PSPF_EXIT_FAILURE;
+      stop_sources(&run);
+    }
+  }
   for (int i = 0; i < prog->nsources && !ctx.stopping; i++) {
     reader_t *r = &readers[i];
     r->src = &prog->sources[i];
@@ -2498,6 +2633,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     free(readers[i].buf);
     pspf_buf_free(&readers[i].header);
   }
+  par_t *run_par = run.par;
   free_run(&run);
   pspf_buf_free(&message);
   the_run = NULL;
@@ -2511,8 +2647,12 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
              ctx.stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
   /* Every source has ended: fire what is open, unless stopping early (an
    * error, or a signal). */
-  if (!ctx.exit_status && !ctx.stop_signal)
+  if (run_par) {
+    par_stop(run_par, !ctx.exit_status && !ctx.stop_signal);
+    uv_run(loop, UV_RUN_NOWAIT); /* its handle closes */
+  } else if (!ctx.exit_status && !ctx.stop_signal) {
     prog->finish(&ctx);
+  }
   for (int i = 0; i < prog->nsinks; i++)
     if (pspf_sink_close(&ctx, &prog->sinks[i]) < 0 && !ctx.exit_status)
       ctx.exit_status = PSPF_EXIT_FAILURE;

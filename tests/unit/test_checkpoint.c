@@ -808,7 +808,7 @@ Test(checkpoint, write_then_read_round_trip) {
   pspf_ckpt_section_t *s = &f.sections[0];
   cr_assert_eq(s->kind, PSPF_CKPT_META);
   cr_assert_eq(s->index, 0);
-  pspf_ckr_t r = {s->payload, s->payload + s->size, NULL};
+  pspf_ckr_t r = pspf_ckr_of(s->payload, s->size);
   cr_assert_eq(pspf_ckr_u64(&r), 0x0123456789abcdefull);
   cr_assert_eq(pspf_ckr_i64(&r), -42);
   cr_assert_eq(pspf_ckr_f64(&r), 0.1);
@@ -1027,7 +1027,7 @@ Test(checkpoint, payload_reader_rejects_short_and_bad_payloads) {
   pspf_ck_u64(&b, UINT64_MAX);
   pspf_ck_i64(&b, INT64_MIN);
   pspf_ck_i64(&b, -1);
-  pspf_ckr_t r = {b.p, b.p + b.n, NULL};
+  pspf_ckr_t r = pspf_ckr_of(b.p, b.n);
   cr_assert_eq(pspf_ckr_u64(&r), 7);
   cr_assert_eq(pspf_ckr_u64(&r), UINT64_MAX);
   cr_assert_eq(pspf_ckr_i64(&r), INT64_MIN);
@@ -1042,32 +1042,32 @@ Test(checkpoint, payload_reader_rejects_short_and_bad_payloads) {
   cr_assert_eq(r.error, first);
   cr_assert_eq(r.p, r.end);
   /* A number cut off in the middle. */
-  r = (pspf_ckr_t){b.p + 1, b.p + 3, NULL}; /* UINT64_MAX: 10 bytes */
+  r = pspf_ckr_of(b.p + 1, 2); /* UINT64_MAX: 10 bytes */
   cr_assert_eq(pspf_ckr_u64(&r), 0);
   cr_assert_not_null(r.error);
   cr_assert_eq(r.p, r.end);
   /* A double past the end. */
-  r = (pspf_ckr_t){b.p, b.p + 4, NULL};
+  r = pspf_ckr_of(b.p, 4);
   cr_assert_eq(pspf_ckr_f64(&r), 0.0);
   cr_assert_str_eq(r.error, "the payload ends early");
 
   b.n = 0;
   pspf_ck_bytes(&b, "\2", 1);
-  r = (pspf_ckr_t){b.p, b.p + b.n, NULL};
+  r = pspf_ckr_of(b.p, b.n);
   pspf_ckr_bool(&r);
   cr_assert_str_eq(r.error, "a bool is neither 0 nor 1");
 
   b.n = 0; /* a string of 1000 bytes in a payload of a few */
   pspf_ck_u64(&b, 1000);
   pspf_ck_bytes(&b, "abcd", 4);
-  r = (pspf_ckr_t){b.p, b.p + b.n, NULL};
+  r = pspf_ckr_of(b.p, b.n);
   pspf_str_t s = pspf_ckr_view(&r);
   cr_assert_eq(s.n, 0);
   cr_assert_str_eq(r.error, "a count is larger than the payload");
   b.n = 0; /* a count that would overflow a size */
   pspf_ck_u64(&b, UINT64_MAX / 2);
   pspf_ck_bytes(&b, "abcdefghijklmnop", 16);
-  r = (pspf_ckr_t){b.p, b.p + b.n, NULL};
+  r = pspf_ckr_of(b.p, b.n);
   cr_assert_eq(pspf_ckr_count(&r, 16), 0);
   cr_assert_str_eq(r.error, "a count is larger than the payload");
   pspf_buf_free(&b);

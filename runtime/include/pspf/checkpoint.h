@@ -133,7 +133,19 @@ typedef struct pspf_ckr_s {
   const char *p;     /* next byte */
   const char *end;   /* end of the payload */
   const char *error; /* NULL, or why the payload does not read back */
+  /* --workers: restoring into worker [worker] of [nworkers] (0 and 1
+   * without workers); with [merge], the state read is added to what is
+   * there, keeping only the keys this worker owns (the checkpoint was
+   * taken with another number of workers). */
+  int nworkers, worker;
+  bool merge;
 } pspf_ckr_t;
+
+/* A reader of the [n] bytes at [p] (no workers). */
+static inline pspf_ckr_t pspf_ckr_of(const char *p, size_t n) {
+  pspf_ckr_t r = {p, p + n, NULL, 1, 0, false};
+  return r;
+}
 
 /* Marks [r] bad with [why] (a static string). */
 static inline void pspf_ckr_fail(pspf_ckr_t *r, const char *why) {

@@ -26,6 +26,10 @@
 extern "C" {
 #endif
 
+/* The emitted program's state (tables, windows, watermarks, sink buffers)
+ * is thread-local: with --workers N each worker has its own. */
+#define PSPF_TLS _Thread_local
+
 #define PSPF_LIKELY(x) __builtin_expect(!!(x), 1)
 #define PSPF_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
@@ -97,6 +101,19 @@ struct pspf_ctx_s {
    * pspf_csv_next), -2 when not split. */
   pspf_str_t csv_f[PSPF_CSV_MAX_FIELDS];
   int csv_nf;
+  /* --workers N (1: a single thread; then worker is 0 and chunk_mine and
+   * report are true). */
+  int nworkers;        /* N */
+  int worker;          /* this worker: 0 .. N-1 */
+  bool chunk_mine;     /* this worker parsed the record at hand */
+  bool report;         /* this worker reports the record's fault (the one
+                          that runs the stage where it happened) */
+  void *collect;       /* parsing a chunk for the workers (runtime's) */
+  /* Where output goes in the order a single thread would write it: the
+   * record's index in its chunk, the pipeline, and the window fired. */
+  uint32_t seg_step;
+  int seg_path;
+  int64_t seg_end, seg_start;
   void *blocks;        /* pspf_scratch()'s memory: a list of blocks that
                           never move, all but one freed after each record */
   char *block_at;      /* the next free byte of the newest block */
@@ -127,6 +144,37 @@ PSPF_EXTERN void pspf_scratch_reset(pspf_ctx_t *ctx);
 /* Logs a formatted line at [level] (0 error .. 3 debug) on stderr. */
 PSPF_EXTERN void pspf_log(pspf_ctx_t *ctx, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- --workers ------------------------------------------------------------ */
+
+/* How pipelines run on workers: stateless ones on the worker that parsed
+ * the chunk; keyed ones on every worker up to their key_by, then on the
+ * key's owner; others on the first worker. */
+#define PSPF_SPLIT_CHUNK 1
+#define PSPF_SPLIT_KEYED 2
+#define PSPF_SPLIT_FIRST 4
+
+/* The worker that owns keys of hash [h] among [n]: the high half of the
+ * hash scaled to [0, n) (no division; tables use the low bits). */
+static inline int pspf_owner(uint64_t h, int n) {
+  return (int)(((h >> 32) * (uint64_t)n) >> 32);
+}
+
+/* True when this worker owns keys of hash [h]. */
+static inline bool pspf_owns(const pspf_ctx_t *ctx, uint64_t h) {
+  return pspf_owner(h, ctx->nworkers) == ctx->worker;
+}
+
+/* The window [start, end) whose result is being written. */
+static inline void pspf_seg(pspf_ctx_t *ctx, int64_t end, int64_t start) {
+  ctx->seg_end = end;
+  ctx->seg_start = start;
+}
+
+/* Parsing for the workers: [s] as it stays valid with the chunk (a copy
+ * when it is not a slice of the input), and the parsed record kept. */
+PSPF_EXTERN pspf_str_t pspf_chunk_str(pspf_ctx_t *ctx, pspf_str_t s);
+PSPF_EXTERN void pspf_chunk_record(pspf_ctx_t *ctx, const void *r, size_t n);
 
 /* ---- checked arithmetic: overflow and division by zero are faults ------ */
 
@@ -336,6 +384,10 @@ struct pspf_source_s {
    * PSPF_READ_PAD bytes after the record are readable (any value), so
    * that readers may load whole words (pspf_parse_i64_padded). */
   void (*on_record)(pspf_ctx_t *ctx, const char *p, size_t n);
+  /* Runs a record parsed by on_record() for the workers (of [rec_size]
+   * bytes) through the pipelines. */
+  void (*on_parsed)(pspf_ctx_t *ctx, const void *rec);
+  size_t rec_size;
   /* Set by the runtime once the source has ended: its watermark is then
    * +infinity where streams merge. */
   bool ended;
@@ -463,6 +515,10 @@ struct pspf_sink_s {
   int qos;                        /* mqtt: 0 or 1 */
   const char *client_id;          /* mqtt: given, or NULL */
   pspf_buf_t key;                 /* kafka: the message key being made */
+  /* A worker's output of one chunk: segments (pspf_seg_t) of buf, each
+   * from one step, pipeline and window, merged in order by the runtime. */
+  pspf_buf_t segs;
+  size_t seg_prev;                /* where the last record written began */
 };
 
 /* SQLite sinks (link with -lsqlite3). Rows are inserted in batches, in
@@ -581,6 +637,13 @@ typedef struct pspf_program_s {
   int (*start)(pspf_ctx_t *ctx);
   /* After every source has ended: fire what is still open. */
   void (*finish)(pspf_ctx_t *ctx);
+  /* The calling thread's sinks (the program's sinks are thread-local). */
+  pspf_sink_t *(*worker_sinks)(void);
+  /* Why the program cannot run on several workers, or NULL. */
+  const char *split_refusal;
+  /* PSPF_SPLIT_*: how its pipelines share the work (a worker skips the
+   * chunks where it has nothing to do). */
+  int split;
 } pspf_program_t;
 
 /* Parses the command line, runs [prog] to the end of its sources, and

@@ -9,7 +9,7 @@
 #include <pspf/std.h>
 
 /* ---- operators, as /metrics counts them ---- */
-static pspf_op_stat_t opstat[2] = {
+static PSPF_TLS pspf_op_stat_t opstat[2] = {
     {"filter", "bids_w2.pspf:6", 0, 0, NULL},
     {"map", "bids_w2.pspf:7", 0, 0, NULL},
 };
@@ -32,7 +32,7 @@ struct rec_Bid {
 };
 
 /* ---- params and constants ---- */
-static pspf_sink_t sinks[1];
+static PSPF_TLS pspf_sink_t sinks[1]; /* one set a worker */
 static pspf_source_t sources[1];
 
 /* ---- sinks ---- */
@@ -70,6 +70,12 @@ static void write_out(pspf_ctx_t *ctx, const struct rec_0 *r) {
 static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   struct rec_Bid v0 = *in;
   const char *bad = NULL;
+  bool badrep = false;
+  int badpath = 0;
+  ctx->seg_path = 0;
+  if (!ctx->chunk_mine) /* --workers: another worker's chunk */
+    goto done_0;
+  ctx->report = true;
   {
     /* bids_w2.pspf:6  |> filter(b => b.auction % 123 == 0) */
     opstat[0].in++;
@@ -93,9 +99,29 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     }
   }
 done_0:;
-  if (bad)
+  if (bad) {
     ctx->fault = bad;
+    ctx->report = badrep;
+    ctx->seg_path = badpath;
+  }
   (void)v0;
+  (void)badrep;
+  (void)badpath;
+}
+
+/* A parsed record of 'bids': through the pipelines, or kept for the workers. */
+static void run_bids(pspf_ctx_t *ctx, struct rec_Bid *r) {
+  if (PSPF_UNLIKELY(ctx->collect)) {
+    r->f_channel = pspf_chunk_str(ctx, r->f_channel);
+    r->f_url = pspf_chunk_str(ctx, r->f_url);
+    pspf_chunk_record(ctx, r, sizeof *r);
+    return;
+  }
+  flow_bids(ctx, r);
+}
+
+static void parsed_bids(pspf_ctx_t *ctx, const void *r) {
+  flow_bids(ctx, r);
 }
 
 /* ---- sources ---- */
@@ -194,7 +220,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
         pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'ts' is out of range" : "field 'ts' is not an int");
     }
     if (!ctx->fault)
-      flow_bids(ctx, &r);
+      run_bids(ctx, &r);
     return;
   }
   if (nf < 0) {
@@ -269,7 +295,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
   if (!(seen & (UINT32_C(1) << 5)))
     pspf_fault(ctx, "missing field 'ts'");
   if (!ctx->fault)
-    flow_bids(ctx, &r);
+    run_bids(ctx, &r);
 }
 
 /* ---- start and finish ---- */
@@ -291,16 +317,21 @@ static int start(pspf_ctx_t *ctx) {
 }
 
 static pspf_source_t sources[1] = {
-    {.name = "bids", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids},
+    {.name = "bids", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids, .on_parsed = parsed_bids, .rec_size = sizeof(struct rec_Bid)},
 };
 
-static pspf_sink_t sinks[1] = {
+static PSPF_TLS pspf_sink_t sinks[1] = {
     {.name = "out", .kind = "stdout csv", .append = false, .fd = -1},
 };
 
 /* Every source has ended: the watermark is +infinity, every open window fires. */
 static void finish(pspf_ctx_t *ctx) {
   (void)ctx;
+}
+
+/* The sinks of the calling thread (each worker writes its own). */
+static pspf_sink_t *worker_sinks(void) {
+  return sinks;
 }
 
 int main(int argc, char **argv) {
@@ -337,6 +368,9 @@ int main(int argc, char **argv) {
       .nops = 2,
       .start = start,
       .finish = finish,
+      .worker_sinks = worker_sinks,
+      .split_refusal = NULL,
+      .split = PSPF_SPLIT_CHUNK,
   };
   return pspf_main(&prog, argc, argv);
 }

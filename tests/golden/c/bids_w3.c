@@ -9,7 +9,7 @@
 #include <pspf/std.h>
 
 /* ---- operators, as /metrics counts them ---- */
-static pspf_op_stat_t opstat[3] = {
+static PSPF_TLS pspf_op_stat_t opstat[3] = {
     {"event_time", "bids_w3.pspf:7", 0, 0, NULL},
     {"key_by", "bids_w3.pspf:8", 0, 0, NULL},
     {"window", "bids_w3.pspf:9", 0, 0, NULL},
@@ -32,7 +32,7 @@ struct rec_Bid {
 };
 
 /* ---- params and constants ---- */
-static pspf_sink_t sinks[2];
+static PSPF_TLS pspf_sink_t sinks[2]; /* one set a worker */
 static pspf_source_t sources[1];
 
 /* ---- sinks ---- */
@@ -104,7 +104,7 @@ static void write_late(pspf_ctx_t *ctx, const struct rec_Bid *r) {
 }
 
 /* Event time of stage 1: the largest time seen and the watermark. */
-static int64_t maxts_1 = INT64_MIN, wm_1 = INT64_MIN;
+static PSPF_TLS int64_t maxts_1 = INT64_MIN, wm_1 = INT64_MIN;
 
 static uint64_t save_1(pspf_buf_t *w) {
   pspf_ck_i64(w, maxts_1);
@@ -116,6 +116,7 @@ static void load_1(pspf_ckr_t *r) {
   maxts_1 = pspf_ckr_i64(r);
   wm_1 = pspf_ckr_i64(r);
 }
+static void pass_done_0(pspf_ctx_t *ctx);
 
 /* Accumulators of stage 3. */
 struct acc_3 {
@@ -222,8 +223,8 @@ struct win_3 {
   int64_t start;
   struct tab_3 tab;
 };
-static struct win_3 *wins_3;
-static size_t nwins_3, capwins_3;
+static PSPF_TLS struct win_3 *wins_3;
+static PSPF_TLS size_t nwins_3, capwins_3;
 
 static struct tab_3 *win_3(int64_t start) {
   size_t lo = 0, hi = nwins_3;
@@ -275,6 +276,7 @@ static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
       if (!s->used)
         continue;
       struct rec_0 o = ((struct rec_0){.f_key = s->key, .f_start = w->start, .f_end = w->start + INT64_C(10000), .f_count = (&s->acc)->a0, .f_sum = (&s->acc)->a1});
+      pspf_seg(ctx, w->start + INT64_C(10000), w->start);
       after_3(ctx, &o);
       if (wm == INT64_MAX)
         pspf_scratch_reset(ctx); /* end of input: no record in flight */
@@ -328,6 +330,10 @@ static uint64_t held_3(uint64_t *windows) {
 static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   struct rec_Bid v0 = *in;
   const char *bad = NULL;
+  bool badrep = false;
+  int badpath = 0;
+  ctx->seg_path = 0;
+  ctx->report = ctx->chunk_mine; /* until the key's owner */
   {
     /* bids_w3.pspf:7  |> event_time(b => b.ts, lateness: 2s) */
     opstat[0].in++;
@@ -347,6 +353,13 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     int64_t k2 = (v0).f_auction;
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
+    }
+    if (ctx->nworkers > 1) {
+      if (!pspf_owns(ctx, pspf_hash_u64((uint64_t)(k2)))) {
+        pass_done_0(ctx); /* the watermark moved for all keys */
+        goto done_0;
+      }
+      ctx->report = true;
     }
     /* bids_w3.pspf:9  |> window(tumbling(10s), late: late) */
     opstat[1].out++;
@@ -378,9 +391,34 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     fire_3(ctx, wm_1);
   }
 done_0:;
-  if (bad)
+  if (bad) {
     ctx->fault = bad;
+    ctx->report = badrep;
+    ctx->seg_path = badpath;
+  }
   (void)v0;
+  (void)badrep;
+  (void)badpath;
+}
+
+/* --workers: a record of another worker's key fires this worker's windows
+ * that the watermark has passed. */
+static void pass_done_0(pspf_ctx_t *ctx) {
+  fire_3(ctx, wm_1);
+  (void)ctx;
+}
+
+/* A parsed record of 'bids': through the pipelines, or kept for the workers. */
+static void run_bids(pspf_ctx_t *ctx, struct rec_Bid *r) {
+  if (PSPF_UNLIKELY(ctx->collect)) {
+    pspf_chunk_record(ctx, r, sizeof *r);
+    return;
+  }
+  flow_bids(ctx, r);
+}
+
+static void parsed_bids(pspf_ctx_t *ctx, const void *r) {
+  flow_bids(ctx, r);
 }
 
 /* ---- sources ---- */
@@ -461,7 +499,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
         pspf_fault(ctx, rc == PSPF_EOVERFLOW ? "field 'ts' is out of range" : "field 'ts' is not a timestamp");
     }
     if (!ctx->fault)
-      flow_bids(ctx, &r);
+      run_bids(ctx, &r);
     return;
   }
   if (nf < 0) {
@@ -518,7 +556,7 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
   if (!(seen & (UINT32_C(1) << 2)))
     pspf_fault(ctx, "missing field 'ts'");
   if (!ctx->fault)
-    flow_bids(ctx, &r);
+    run_bids(ctx, &r);
 }
 
 /* ---- start and finish ---- */
@@ -542,18 +580,24 @@ static int start(pspf_ctx_t *ctx) {
 }
 
 static pspf_source_t sources[1] = {
-    {.name = "bids", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids},
+    {.name = "bids", .format = PSPF_FMT_CSV, .header = true, .delim = 44, .on_header = header_bids, .on_record = record_bids, .on_parsed = parsed_bids, .rec_size = sizeof(struct rec_Bid)},
 };
 
-static pspf_sink_t sinks[2] = {
+static PSPF_TLS pspf_sink_t sinks[2] = {
     {.name = "out", .kind = "stdout csv", .append = false, .fd = -1},
     {.name = "late", .kind = "stdout json", .append = false, .fd = -1},
 };
 
 /* Every source has ended: the watermark is +infinity, every open window fires. */
 static void finish(pspf_ctx_t *ctx) {
+  ctx->seg_path = 0;
   fire_3(ctx, INT64_MAX);
   (void)ctx;
+}
+
+/* The sinks of the calling thread (each worker writes its own). */
+static pspf_sink_t *worker_sinks(void) {
+  return sinks;
 }
 
 int main(int argc, char **argv) {
@@ -594,6 +638,9 @@ int main(int argc, char **argv) {
       .nops = 3,
       .start = start,
       .finish = finish,
+      .worker_sinks = worker_sinks,
+      .split_refusal = NULL,
+      .split = PSPF_SPLIT_KEYED,
   };
   return pspf_main(&prog, argc, argv);
 }

@@ -9,7 +9,7 @@
 #include <pspf/std.h>
 
 /* ---- operators, as /metrics counts them ---- */
-static pspf_op_stat_t opstat[5] = {
+static PSPF_TLS pspf_op_stat_t opstat[5] = {
     {"merge", "sessions.pspf:7", 0, 0, NULL},
     {"dedupe", "sessions.pspf:8", 0, 0, NULL},
     {"event_time", "sessions.pspf:9", 0, 0, NULL},
@@ -33,7 +33,7 @@ struct rec_1 {
 };
 
 /* ---- params and constants ---- */
-static pspf_sink_t sinks[1];
+static PSPF_TLS pspf_sink_t sinks[1]; /* one set a worker */
 static pspf_source_t sources[2];
 
 /* ---- JSON readers ---- */
@@ -171,7 +171,7 @@ static void write_out(pspf_ctx_t *ctx, const struct rec_1 *r) {
 }
 
 /* merge at line 7: the watermark of each source it merges. */
-static int64_t mwm_1[2] = {INT64_MIN, INT64_MIN};
+static PSPF_TLS int64_t mwm_1[2] = {INT64_MIN, INT64_MIN};
 
 static int64_t minwm_1(void) {
   static const int srcs[2] = {0, 1};
@@ -185,7 +185,7 @@ static int64_t minwm_1(void) {
 }
 
 /* Processing time of stage 2. */
-static int64_t ptime_2 = INT64_MIN;
+static PSPF_TLS int64_t ptime_2 = INT64_MIN;
 
 static uint64_t save_2(pspf_buf_t *w) {
   pspf_ck_i64(w, ptime_2);
@@ -324,14 +324,14 @@ static void clear_3(struct tab_3 *t) {
   free(t->slots);
   *t = (struct tab_3){NULL, 0, 0};
 }
-static struct tab_3 tab_3;
+static PSPF_TLS struct tab_3 tab_3;
 struct due_3 {
   int64_t end, start;
   struct rec_Click key;
 };
 
-static struct due_3 *due_3_heap;
-static size_t ndue_3, capdue_3;
+static PSPF_TLS struct due_3 *due_3_heap;
+static PSPF_TLS size_t ndue_3, capdue_3;
 
 static bool less_due_3(struct due_3 a, struct due_3 b) {
   return (a.end < b.end || (a.end == b.end && a.start < b.start));
@@ -435,8 +435,8 @@ static void fire_3(pspf_ctx_t *ctx, int64_t wm) {
 }
 
 /* Event time of stage 4: the largest time seen from each source, and the watermark. */
-static int64_t maxts_4[2] = {INT64_MIN, INT64_MIN};
-static int64_t wm_4 = INT64_MIN;
+static PSPF_TLS int64_t maxts_4[2] = {INT64_MIN, INT64_MIN};
+static PSPF_TLS int64_t wm_4 = INT64_MIN;
 
 static int64_t minmax_4(void) {
   static const int srcs[2] = {0, 1};
@@ -656,8 +656,8 @@ static void clear_6(struct tab_6 *t) {
   free(t->slots);
   *t = (struct tab_6){NULL, 0, 0};
 }
-static struct tab_6 tab_6;
-static uint64_t seq_6, nextid_6;
+static PSPF_TLS struct tab_6 tab_6;
+static PSPF_TLS uint64_t seq_6, nextid_6;
 
 /* When a session of stage 6 is due. */
 struct due_6 {
@@ -666,8 +666,8 @@ struct due_6 {
   pspf_str_t key;
 };
 
-static struct due_6 *due_6_heap;
-static size_t ndue_6, capdue_6;
+static PSPF_TLS struct due_6 *due_6_heap;
+static PSPF_TLS size_t ndue_6, capdue_6;
 
 static bool less_due_6(struct due_6 a, struct due_6 b) {
   return (a.end < b.end || (a.end == b.end && a.start < b.start));
@@ -782,6 +782,7 @@ static void fire_6(pspf_ctx_t *ctx, int64_t wm) {
         continue;
       }
       struct rec_1 o = ((struct rec_1){.f_key = d.key, .f_start = x->start, .f_end = x->end, .f_value = (&x->acc)->a0});
+      pspf_seg(ctx, x->end, x->start);
       after_6(ctx, &o);
       if (wm == INT64_MAX)
         pspf_scratch_reset(ctx); /* end of input: no record in flight */
@@ -924,28 +925,80 @@ mdone_1:;
 static void flow_web(pspf_ctx_t *ctx, const struct rec_Click *in) {
   struct rec_Click v0 = *in;
   const char *bad = NULL;
+  bool badrep = false;
+  int badpath = 0;
+  ctx->seg_path = 0;
+  if (ctx->worker) /* --workers: the first worker's */
+    goto done_0;
+  ctx->report = true;
   {
     /* sessions.pspf:7  merge(web, app) */
     merge_1(ctx, 0, &v0, 0, INT64_MIN);
   }
 done_0:;
-  if (bad)
+  if (bad) {
     ctx->fault = bad;
+    ctx->report = badrep;
+    ctx->seg_path = badpath;
+  }
   (void)v0;
+  (void)badrep;
+  (void)badpath;
+}
+
+/* A parsed record of 'web': through the pipelines, or kept for the workers. */
+static void run_web(pspf_ctx_t *ctx, struct rec_Click *r) {
+  if (PSPF_UNLIKELY(ctx->collect)) {
+    r->f_user = pspf_chunk_str(ctx, r->f_user);
+    r->f_page = pspf_chunk_str(ctx, r->f_page);
+    pspf_chunk_record(ctx, r, sizeof *r);
+    return;
+  }
+  flow_web(ctx, r);
+}
+
+static void parsed_web(pspf_ctx_t *ctx, const void *r) {
+  flow_web(ctx, r);
 }
 
 /* Every pipeline that reads source 'app'. */
 static void flow_app(pspf_ctx_t *ctx, const struct rec_Click *in) {
   struct rec_Click v0 = *in;
   const char *bad = NULL;
+  bool badrep = false;
+  int badpath = 0;
+  ctx->seg_path = 1;
+  if (ctx->worker) /* --workers: the first worker's */
+    goto done_1;
+  ctx->report = true;
   {
     /* sessions.pspf:7  merge(web, app) */
     merge_1(ctx, 1, &v0, 0, INT64_MIN);
   }
 done_1:;
-  if (bad)
+  if (bad) {
     ctx->fault = bad;
+    ctx->report = badrep;
+    ctx->seg_path = badpath;
+  }
   (void)v0;
+  (void)badrep;
+  (void)badpath;
+}
+
+/* A parsed record of 'app': through the pipelines, or kept for the workers. */
+static void run_app(pspf_ctx_t *ctx, struct rec_Click *r) {
+  if (PSPF_UNLIKELY(ctx->collect)) {
+    r->f_user = pspf_chunk_str(ctx, r->f_user);
+    r->f_page = pspf_chunk_str(ctx, r->f_page);
+    pspf_chunk_record(ctx, r, sizeof *r);
+    return;
+  }
+  flow_app(ctx, r);
+}
+
+static void parsed_app(pspf_ctx_t *ctx, const void *r) {
+  flow_app(ctx, r);
 }
 
 /* ---- sources ---- */
@@ -956,7 +1009,7 @@ static void record_web(pspf_ctx_t *ctx, const char *p, size_t n) {
   struct rec_Click r;
   json_rec_Click(ctx, p, n, &r);
   if (!ctx->fault)
-    flow_web(ctx, &r);
+    run_web(ctx, &r);
 }
 
 static void record_app(pspf_ctx_t *ctx, const char *p, size_t n) {
@@ -965,7 +1018,7 @@ static void record_app(pspf_ctx_t *ctx, const char *p, size_t n) {
   struct rec_Click r;
   json_rec_Click(ctx, p, n, &r);
   if (!ctx->fault)
-    flow_app(ctx, &r);
+    run_app(ctx, &r);
 }
 
 /* ---- start and finish ---- */
@@ -988,19 +1041,26 @@ static int start(pspf_ctx_t *ctx) {
 }
 
 static pspf_source_t sources[2] = {
-    {.name = "web", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_web},
-    {.name = "app", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_app},
+    {.name = "web", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_web, .on_parsed = parsed_web, .rec_size = sizeof(struct rec_Click)},
+    {.name = "app", .format = PSPF_FMT_JSON, .header = false, .delim = 44, .on_header = NULL, .on_record = record_app, .on_parsed = parsed_app, .rec_size = sizeof(struct rec_Click)},
 };
 
-static pspf_sink_t sinks[1] = {
+static PSPF_TLS pspf_sink_t sinks[1] = {
     {.name = "out", .kind = "stdout json", .append = false, .fd = -1},
 };
 
 /* Every source has ended: the watermark is +infinity, every open window fires. */
 static void finish(pspf_ctx_t *ctx) {
+  ctx->seg_path = 0;
   fire_3(ctx, INT64_MAX);
+  ctx->seg_path = 1;
   fire_6(ctx, INT64_MAX);
   (void)ctx;
+}
+
+/* The sinks of the calling thread (each worker writes its own). */
+static pspf_sink_t *worker_sinks(void) {
+  return sinks;
 }
 
 int main(int argc, char **argv) {
@@ -1045,6 +1105,9 @@ int main(int argc, char **argv) {
       .nops = 5,
       .start = start,
       .finish = finish,
+      .worker_sinks = worker_sinks,
+      .split_refusal = "it reads several sources (their watermarks would be merged across workers)",
+      .split = PSPF_SPLIT_FIRST,
   };
   return pspf_main(&prog, argc, argv);
 }
