@@ -131,6 +131,8 @@ typedef struct Emitter {
   PtrVec in_done;    /* Stage *: counted in the flow being emitted (a stage
                         shared by two pipelines is emitted in both) */
   bool padded;       /* reading fields with readable bytes after them */
+  bool table_merge;  /* the next emit_table() also emits merge_tab_ID() */
+  int cur_split;     /* SPLIT_* of the pipeline being emitted */
   uint64_t used;     /* the fields of the source being read that are used */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
@@ -145,6 +147,7 @@ typedef struct CkState {
   const char *layout;
   const char *where;
   bool held; /* a held_<id>() counts its keys (and windows) for /metrics */
+  const char *split; /* PSPF_STATE_*: how workers hold it */
 } CkState;
 
 /* Formatted text in the compile's arena. */
@@ -1391,6 +1394,14 @@ static void ck_state(Emitter *e, int id, const char *layout, Node *at) {
   CkState *k = arena_alloc(A, sizeof *k);
   k->id = id;
   k->layout = layout;
+  /* With workers: a watermark is every worker's; keyed state past a
+   * key_by is split by key; any other state is the first worker's. */
+  k->split = strncmp(layout, "event_time", 10) == 0 ||
+                     strncmp(layout, "processing time", 15) == 0 ||
+                     strncmp(layout, "merge watermarks", 16) == 0
+                 ? "PSPF_STATE_SHARED"
+             : e->cur_split == SPLIT_KEYED ? "PSPF_STATE_KEYED"
+                                           : "PSPF_STATE_FIRST";
   k->where = s_(e, "%s:%d", e->c->src->path,
                 source_line(e->c->src, at->loc.off));
   vec_push(A, &e->ck, k);
@@ -1598,6 +1609,35 @@ static void emit_table(Emitter *e, int id, Type *kt, const char *payload,
   cw(w, "}\n");
   w->indent--;
   cw(w, "}\n");
+  if (e->table_merge) { /* --workers: another number of them */
+    e->table_merge = false;
+    cw(w, "\n/* Adds the entries of a table saved by another worker (the "
+       "checkpoint\n * was taken with another number of them) that this "
+       "worker owns. */\n");
+    cw(w, "static void merge_tab_%d(pspf_ckr_t *r, struct tab_%d *t) {\n", id,
+       id);
+    w->indent++;
+    cw(w, "(void)pspf_ckr_count(r, 0);\nsize_t len = pspf_ckr_count(r, 2);\n");
+    cw(w, "for (size_t k = 0; k < len && !r->error; k++) {\n");
+    w->indent++;
+    cw(w, "(void)pspf_ckr_u64(r); /* the slot it had */\n");
+    cw(w, "struct st_%d x, *s = &x;\nmemset(&x, 0, sizeof x);\nx.used = "
+       "true;\n", id);
+    ck_get(e, w, "s->key", kt);
+    cw(w, "%s", payload_load);
+    cw(w, "if (r->error || pspf_owner(%s, r->nworkers) != r->worker) {\n",
+       key_hash(e, "x.key", kt));
+    if (kd || payload_drop)
+      cw(w, "  drop_%d(&x);\n", id);
+    cw(w, "  continue;\n}\n");
+    cw(w, "struct st_%d *d = find_%d(t, x.key);\n", id, id);
+    val_keep(e, w, "d->key", kt, true);
+    cw(w, "*d = x;\n");
+    w->indent--;
+    cw(w, "}\n");
+    w->indent--;
+    cw(w, "}\n");
+  }
   cw(w, "\n/* Frees what table %d holds and empties it. */\n", id);
   cw(w, "static void clear_%d(struct tab_%d *t) {\n", id, id);
   w->indent++;
@@ -2262,6 +2302,7 @@ static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
     return;
   int id = g.id;
   bool drops = emit_acc(e, &g);
+  e->table_merge = true;
   emit_table(e, id, fc->key_type, s_(e, "struct acc_%d acc;\n", id),
              drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL,
              s_(e, "save_acc_%d(w, &s->acc);\n", id),
@@ -2270,8 +2311,9 @@ static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
   cw(&e->state, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
   cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
-  cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
-     "&tab_%d);\n}\n", id, id, id);
+  cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  if (r->merge)\n"
+     "    merge_tab_%d(r, &tab_%d);\n  else\n    load_tab_%d(r, &tab_%d);\n}\n",
+     id, id, id, id, id);
   ck_state(e, id, s_(e, "running %s key %s: %s", sg->node->name,
                      type_str_full(A, fc->key_type), agg_layout(e, &g)),
            sg->node);
@@ -2369,6 +2411,7 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   const char *size = expr(e, ws->size, NULL);
   const char *every = ws->kind == WIN_SLIDING ? expr(e, ws->every, NULL) : size;
   bool drops = emit_acc(e, g);
+  e->table_merge = true;
   emit_table(e, id, kt, s_(e, "struct acc_%d acc;\n", id),
              drops ? s_(e, "acc_drop_%d(&s->acc);\n", id) : NULL,
              s_(e, "save_acc_%d(w, &s->acc);\n", id),
@@ -2444,7 +2487,11 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "}\n");
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n", id);
   w->indent++;
-  cw(w, "size_t n = pspf_ckr_count(r, 3);\nif (!n)\n  return;\n");
+  cw(w, "size_t n = pspf_ckr_count(r, 3);\n");
+  cw(w, "if (r->merge) { /* into the windows there */\n  for (size_t k = 0; k < "
+     "n && !r->error; k++) {\n    int64_t start = pspf_ckr_i64(r);\n    "
+     "merge_tab_%d(r, win_%d(start));\n  }\n  return;\n}\n", id, id);
+  cw(w, "if (!n)\n  return;\n");
   cw(w, "wins_%d = pspf_state_alloc(n * sizeof *wins_%d);\nnwins_%d = "
      "capwins_%d = n;\n", id, id, id, id);
   cw(w, "for (size_t k = 0; k < n; k++) {\n  wins_%d[k].start = "
@@ -2540,6 +2587,9 @@ static void emit_session_windows(Emitter *e, Chain *ch, int from,
   cw(w, "}\n");
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n", id);
   w->indent++;
+  cw(w, "if (r->merge) {\n  pspf_ckr_fail(r, \"session windows are not "
+     "spread over another number\"\n                   \" of workers yet: "
+     "restart with as many as before\");\n  return;\n}\n");
   cw(w, "load_tab_%d(r, &tab_%d);\nseq_%d = pspf_ckr_u64(r);\nnextid_%d = "
      "pspf_ckr_u64(r);\nload_due_%d(r);\n", id, id, id, id, id);
   w->indent--;
@@ -2678,6 +2728,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   const char *nopen = ws->every ? s_(e, "((%s + %s - 1) / %s)", size, every,
                                      every)
                                : "1";
+  e->table_merge = true;
   emit_table(e, id, kt, s_(e, "int64_t seen;\nstruct cw_%d *open;\nsize_t "
                            "nopen;\n", id),
              drops ? s_(e, "for (size_t i = 0; i < s->nopen; i++)\n  "
@@ -2700,8 +2751,9 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
   cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
      "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
-  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  load_tab_%d(r, "
-     "&tab_%d);\n}\n", id, id, id);
+  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  if (r->merge)\n"
+     "    merge_tab_%d(r, &tab_%d);\n  else\n    load_tab_%d(r, &tab_%d);\n}\n",
+     id, id, id, id, id);
   ck_state(e, id, s_(e, "window count(%s, every %s) key %s: %s",
                      unit_text(e, size, ""), unit_text(e, every, ""),
                      type_str_full(A, kt), agg_layout(e, g)),
@@ -3634,6 +3686,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
                     s_(e, "%d", si), NULL, 0, mode};
       cw(w, "ctx->seg_path = %d;\n", i);
       int calls_from = e->fire_calls.len;
+      e->cur_split = mode;
       if (mode == SPLIT_CHUNK)
         cw(w, "if (!ctx->chunk_mine) /* --workers: another worker's chunk */\n"
            "  goto %s;\nctx->report = true;\n", fc.label);
@@ -4049,13 +4102,13 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   w->indent += 2;
   for (int i = 0; i < e->ck.len; i++) {
     CkState *k = e->ck.items[i];
-    cw(w, "{%s, %s, save_%d, load_%d, %s},\n",
+    cw(w, "{%s, %s, save_%d, load_%d, %s, %s},\n",
        c_string_literal(e, k->layout, strlen(k->layout)),
        c_string_literal(e, k->where, strlen(k->where)), k->id, k->id,
-       k->held ? s_(e, "held_%d", k->id) : "NULL");
+       k->held ? s_(e, "held_%d", k->id) : "NULL", k->split);
   }
   if (!e->ck.len)
-    cw(w, "{NULL, NULL, NULL, NULL, NULL},\n");
+    cw(w, "{NULL, NULL, NULL, NULL, NULL, 0},\n");
   w->indent -= 2;
   cw(w, "};\n");
   /* The .pspf source itself, a literal a line (--print-source). */

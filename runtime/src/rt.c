@@ -189,7 +189,16 @@ void *pspf_state_alloc(size_t n) {
 static PSPF_TLS struct { /* each worker its own */
   void *free[STR_SMALL / 16 + 1]; /* free lists, by class */
   char *at, *end;                 /* the rest of the newest slab */
+  void *slabs;                    /* all of them: each links the one before */
 } strs;
+
+void rt_strs_free_all(void) {
+  for (void *s = strs.slabs, *next; s; s = next) {
+    memcpy(&next, s, sizeof next);
+    free(s);
+  }
+  memset(&strs, 0, sizeof strs);
+}
 
 pspf_str_t pspf_str_keep(pspf_str_t s) {
   char *p;
@@ -209,8 +218,10 @@ pspf_str_t pspf_str_keep(pspf_str_t s) {
 #ifdef MADV_HUGEPAGE
         madvise(slab, STR_SLAB, MADV_HUGEPAGE);
 #endif
-        strs.at = slab;
-        strs.end = strs.at + STR_SLAB;
+        memcpy(slab, &strs.slabs, sizeof strs.slabs); /* its first 16 bytes */
+        strs.slabs = slab;
+        strs.at = (char *)slab + 16;
+        strs.end = (char *)slab + STR_SLAB;
       }
       p = strs.at;
       strs.at += size;
@@ -573,6 +584,12 @@ struct run_s {
   uv_timer_t ck_timer;  /* takes them every ck_interval */
   par_t *par;           /* --workers N > 1: the workers */
   bool par_paused;      /* the reader waits for them */
+  int nworkers;         /* N */
+  /* The checkpoint's state, restored once the workers run: section
+   * k * nstates + i is state i of the k-th of [nsaved] workers. */
+  char **saved;
+  size_t *saved_n;
+  int nsaved;
 };
 
 /* Where the record at hand comes from, for the dead-letter file. */
@@ -1230,6 +1247,10 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
   j->id = run->ck_next;
   j->flags = flags;
   j->t0 = uv_hrtime();
+  /* With workers: what they hold is run and written out first (the
+   * checkpoint falls between two chunks). */
+  if (run->par)
+    par_drain(run->par);
   /* A sink that commits after the checkpoint (a Kafka transaction) takes
    * no record between the two: the checkpoint is then made durable at
    * once, and the sink commits right after. */
@@ -1287,7 +1308,7 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
   }
   pspf_ck_u64(&body, ctx->records_in);
   pspf_ck_u64(&body, ctx->bad);
-  pspf_ck_u64(&body, ctx->late);
+  pspf_ck_u64(&body, ctx->late + (run->par ? par_late(run->par) : 0));
   pspf_ck_cstr(&body, ctx->dead_path);
   pspf_ck_u64(&body, dead_len);
   pspf_ckpt_section_end(&body, at, 0);
@@ -1298,7 +1319,10 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
     pspf_ck_cstr(&body, prog->sources[i].name);
     pspf_ck_cstr(&body, prog->sources[i].path);
     pspf_ck_bool(&body, prog->sources[i].ended);
-    pspf_ck_u64(&body, r->recno);
+    uint64_t base = r->base, recno = r->recno;
+    if (run->par) /* where the chunks written out end */
+      par_position(run->par, &base, &recno);
+    pspf_ck_u64(&body, recno);
     pspf_ck_str(&body, (pspf_str_t){r->header.p, r->header.n});
     pspf_source_t *src = &prog->sources[i];
     if (src->ops && src->ops->positions) { /* Kafka: a pair a partition */
@@ -1310,7 +1334,7 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
     } else {
       pspf_ck_u64(&body, 1);
       pspf_ck_i64(&body, -1); /* a file: no partition */
-      pspf_ck_i64(&body, (int64_t)r->base);
+      pspf_ck_i64(&body, (int64_t)base);
     }
     pspf_ckpt_section_end(&body, at, 0);
     ns++;
@@ -1326,12 +1350,32 @@ static int take_checkpoint(run_t *run, uint32_t flags, bool wait) {
     pspf_ckpt_section_end(&body, at, 0);
     ns++;
   }
-  for (int i = 0; i < prog->nstates; i++) {
-    at = pspf_ckpt_section_begin(&body, PSPF_CKPT_STATE, (uint32_t)i);
-    uint64_t k = prog->states[i].save(&body);
-    pspf_ckpt_section_end(&body, at, k);
-    j->keys += k;
-    ns++;
+  if (run->par) { /* each worker's state: sections w * nstates + i */
+    int nw = par_workers(run->par);
+    size_t n = (size_t)nw * (size_t)prog->nstates;
+    pspf_buf_t *saved = calloc(n + 1, sizeof *saved);
+    uint64_t *keys = calloc(n + 1, sizeof *keys);
+    if (!saved || !keys)
+      pspf_ck_oom();
+    par_save(run->par, saved, keys);
+    for (size_t i = 0; i < n; i++) {
+      at = pspf_ckpt_section_begin(&body, PSPF_CKPT_STATE, (uint32_t)i);
+      pspf_buf_add(&body, saved[i].p, saved[i].n);
+      pspf_ckpt_section_end(&body, at, keys[i]);
+      j->keys += keys[i];
+      ns++;
+      pspf_buf_free(&saved[i]);
+    }
+    free(saved);
+    free(keys);
+  } else {
+    for (int i = 0; i < prog->nstates; i++) {
+      at = pspf_ckpt_section_begin(&body, PSPF_CKPT_STATE, (uint32_t)i);
+      uint64_t k = prog->states[i].save(&body);
+      pspf_ckpt_section_end(&body, at, k);
+      j->keys += k;
+      ns++;
+    }
   }
   run->ck_body = body;
   j->nsections = ns;
@@ -1414,6 +1458,8 @@ static bool str_is(pspf_str_t s, const char *c) {
 
 /* Restores checkpoint [f] (good, same fingerprint). Returns 0 or an exit
  * status. */
+static void free_saved(run_t *run);
+
 static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
   pspf_ctx_t *ctx = run->ctx;
   pspf_program_t *prog = run->prog;
@@ -1478,29 +1524,56 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
       }
       sk->records = cs.records;
       seen_sink++;
-    } else if (s->kind == PSPF_CKPT_STATE &&
-               s->index < (uint32_t)prog->nstates) {
-      pspf_state_t *st = &prog->states[s->index];
-      pspf_ckr_t r = pspf_ckr_of(s->payload, s->size);
-      st->load(&r);
-      if (!r.error && r.p != r.end)
-        r.error = "bytes left over";
-      if (r.error) {
-        pspf_log(ctx, 0, "checkpoint %llu: the state of %s (%s) does not "
-                 "read back: %s", (unsigned long long)f->id, st->where,
-                 st->layout, r.error);
-        return PSPF_EXIT_FAILURE;
-      }
-      seen_state++;
+    } else if (s->kind == PSPF_CKPT_STATE) {
+      seen_state++; /* (state i of worker k at k * nstates + i) */
     }
   }
+  /* The state: one set a worker that took the checkpoint. */
+  int nsaved = prog->nstates ? seen_state / prog->nstates : 1;
+  if (prog->nstates && seen_state % prog->nstates == 0 && nsaved <= 64) {
+    run->saved = calloc((size_t)seen_state + 1, sizeof *run->saved);
+    run->saved_n = calloc((size_t)seen_state + 1, sizeof *run->saved_n);
+    if (!run->saved || !run->saved_n)
+      pspf_ck_oom();
+    run->nsaved = nsaved;
+    for (uint32_t i = 0; i < f->nsections; i++) {
+      pspf_ckpt_section_t *s = &f->sections[i];
+      if (s->kind != PSPF_CKPT_STATE || s->index >= (uint32_t)seen_state ||
+          run->saved[s->index])
+        continue;
+      run->saved[s->index] = malloc(s->size + 1);
+      if (!run->saved[s->index])
+        pspf_ck_oom();
+      memcpy(run->saved[s->index], s->payload, s->size);
+      run->saved_n[s->index] = s->size;
+    }
+    for (int i = 0; i < seen_state; i++)
+      if (!run->saved[i])
+        nsaved = 0;
+  }
+  if (nsaved > 1 && run->nworkers <= 1 && prog->nstates)
+    pspf_log(ctx, 2, "checkpoint %llu was taken by %d workers: their state "
+             "goes to one", (unsigned long long)f->id, nsaved);
   if (seen_src != prog->nsources || seen_sink != prog->nsinks ||
-      seen_state != prog->nstates) {
+      (prog->nstates && (seen_state % prog->nstates || !nsaved))) {
     pspf_log(ctx, 0, "checkpoint %llu lacks sections (%d of %d sources, %d of "
-             "%d sinks, %d of %d states)", (unsigned long long)f->id, seen_src,
-             prog->nsources, seen_sink, prog->nsinks, seen_state,
+             "%d sinks, %d states for %d a worker)", (unsigned long long)f->id,
+             seen_src, prog->nsources, seen_sink, prog->nsinks, seen_state,
              prog->nstates);
     return PSPF_EXIT_FAILURE;
+  }
+  /* Without workers the state is restored now; with them, once they run
+   * (restore_workers()). */
+  if (run->nworkers <= 1 && prog->nstates) {
+    char why[512];
+    int rc = pspf_load_states(prog, (const char *const *)run->saved,
+                              run->saved_n, run->nsaved, 1, 0, why,
+                              sizeof why);
+    free_saved(run);
+    if (rc < 0) {
+      pspf_log(ctx, 0, "checkpoint %llu: %s", (unsigned long long)f->id, why);
+      return PSPF_EXIT_FAILURE;
+    }
   }
   ctx->records_in = m->records_in;
   ctx->bad = m->bad;
@@ -1733,7 +1806,18 @@ static bool seek_source(reader_t *r, const struct stat *st) {
   return true;
 }
 
+static void free_saved(run_t *run) {
+  for (int i = 0; run->saved && i < run->nsaved * run->prog->nstates; i++)
+    free(run->saved[i]);
+  free(run->saved);
+  free(run->saved_n);
+  run->saved = NULL;
+  run->saved_n = NULL;
+  run->nsaved = 0;
+}
+
 static void free_run(run_t *run) {
+  free_saved(run);
   if (run->resume)
     for (int i = 0; i < run->prog->nsources; i++)
       free(run->resume[i].header);
@@ -2431,7 +2515,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   reader_t *readers = calloc((size_t)prog->nsources + 1, sizeof *readers);
   run_t run = {.prog = prog, .ctx = &ctx, .readers = readers,
                .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval,
-               .ck_lock = -1};
+               .ck_lock = -1, .nworkers = (int)nworkers};
   the_run = &run;
   if (ck_dir || ctx.log_level >= 2) { /* (the fingerprint) */
     make_layout(&run);
@@ -2522,6 +2606,15 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     if (!run.par) {
       ctx.exit_status = PSPF_EXIT_FAILURE;
       stop_sources(&run);
+    } else if (run.saved) {
+      char why[512];
+      if (par_load(run.par, (const char *const *)run.saved, run.saved_n,
+                   run.nsaved, why, sizeof why) < 0) {
+        pspf_log(&ctx, 0, "the checkpoint's state: %s", why);
+        ctx.exit_status = PSPF_EXIT_FAILURE;
+        stop_sources(&run);
+      }
+      free_saved(&run);
     }
   }
   for (int i = 0; i < prog->nsources && !ctx.stopping; i++) {

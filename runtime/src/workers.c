@@ -32,7 +32,8 @@ typedef struct ent_s {
 /* Output of one chunk by one worker, for one sink. */
 typedef struct out_s {
   pspf_buf_t bytes;
-  pspf_buf_t segs; /* seg_t */
+  pspf_buf_t segs;  /* seg_t */
+  uint64_t records; /* written */
 } out_t;
 
 /* A bad record a worker noted (par_note_bad()). */
@@ -248,6 +249,8 @@ static void take_output(worker_t *wk, out_t *o) {
     pspf_buf_t b = o[k].bytes, g = o[k].segs;
     o[k].bytes = s->buf;
     o[k].segs = s->segs;
+    o[k].records = s->records;
+    s->records = 0;
     s->buf = b;
     s->segs = g;
     s->buf.n = s->segs.n = 0;
@@ -381,8 +384,10 @@ static void on_kick(uv_async_t *h) {
       uv_mutex_lock(&p->mu);
       c->ran++;
       wk->next_run++;
-      if (c->ran == p->n)
+      if (c->ran == p->n) {
         uv_async_send(&p->done);
+        uv_cond_broadcast(&p->cv); /* (par_drain() may wait) */
+      }
       continue;
     }
     break;
@@ -393,6 +398,7 @@ static void on_kick(uv_async_t *h) {
 static void worker_main(void *arg) {
   worker_t *wk = arg;
   uv_run(&wk->loop, UV_RUN_DEFAULT);
+  rt_strs_free_all(); /* (its state is gone: par_stop() finished it) */
 }
 
 /* Runs [fn] on every worker's thread and waits for them all. */
@@ -428,11 +434,15 @@ static int seg_cmp(const seg_t *a, const seg_t *b) {
 static void write_merged(par_t *p, out_t *o, int k) {
   pspf_sink_t *s = &p->prog->sinks[k];
   int ns = p->prog->nsinks, from = -1, many = 0;
-  for (int w = 0; w < p->n; w++)
-    if (o[(size_t)w * (size_t)ns + (size_t)k].bytes.n) {
+  for (int w = 0; w < p->n; w++) {
+    out_t *x = &o[(size_t)w * (size_t)ns + (size_t)k];
+    s->records += x->records;
+    x->records = 0;
+    if (x->bytes.n) {
       from = w;
       many++;
     }
+  }
   if (many == 1) {
     out_t *x = &o[(size_t)from * (size_t)ns + (size_t)k];
     pspf_buf_add(&s->buf, x->bytes.p, x->bytes.n);
@@ -748,9 +758,32 @@ bool par_full(const par_t *p) { return p->pushed - p->written >= p->cap; }
 
 int par_workers(const par_t *p) { return p->n; }
 
-uint64_t par_position(const par_t *p, uint64_t *records) {
+void par_position(const par_t *p, uint64_t *offset, uint64_t *records) {
+  if (!p->written) /* no chunk yet: the reader's own position */
+    return;
   *records = p->recno0 + p->framed;
-  return p->offset;
+  *offset = p->offset;
+}
+
+uint64_t par_late(const par_t *p) {
+  uint64_t n = 0;
+  for (int i = 0; i < p->n; i++)
+    n += p->w[i].ctx.late; /* (the workers are idle: par_drain()) */
+  return n;
+}
+
+void par_drain(par_t *p) {
+  uv_mutex_lock(&p->mu);
+  for (;;) {
+    bool all = true;
+    for (uint64_t s = p->written; s < p->pushed && all; s++)
+      all = p->ring[s % p->cap]->ran == p->n;
+    if (all)
+      break;
+    uv_cond_wait(&p->cv, &p->mu);
+  }
+  uv_mutex_unlock(&p->mu);
+  on_done(&p->done); /* written out now */
 }
 
 void par_input_end(par_t *p) {
@@ -790,24 +823,53 @@ typedef struct load_arg_s {
   int rc;
 } load_arg_t;
 
-static void load_worker(worker_t *wk, void *arg) {
-  load_arg_t *a = arg;
-  pspf_program_t *prog = wk->par->prog;
-  int from = a->nsaved == wk->par->n ? wk->id : 0;
-  int to = a->nsaved == wk->par->n ? wk->id + 1 : a->nsaved;
-  for (int k = from; k < to; k++)
-    for (int i = 0; i < prog->nstates; i++) {
+int pspf_load_states(pspf_program_t *prog, const char *const *saved,
+                     const size_t *sizes, int nsaved, int nworkers, int worker,
+                     char *why, size_t whylen) {
+  for (int i = 0; i < prog->nstates; i++) {
+    pspf_state_t *st = &prog->states[i];
+    /* The sections this worker loads, and whether it merges them. */
+    int from = 0, to = 1;
+    bool merge = false;
+    if (nsaved == nworkers) {
+      from = worker, to = worker + 1;
+    } else if (st->split == PSPF_STATE_KEYED) {
+      to = nsaved, merge = true;
+    } else if (st->split != PSPF_STATE_SHARED && worker != 0) {
+      continue; /* the first worker's alone (the others' were empty) */
+    }
+    for (int k = from; k < to; k++) {
       size_t at = (size_t)k * (size_t)prog->nstates + (size_t)i;
-      pspf_ckr_t r = {a->saved[at], a->saved[at] + a->sizes[at], NULL,
-                      wk->par->n, wk->id, a->nsaved != wk->par->n};
-      if (prog->states[i].load)
-        prog->states[i].load(&r);
-      if (r.error && !a->rc) {
-        a->rc = -1;
-        snprintf(a->why, a->whylen, "state %d of worker %d: %s", i, k,
-                 r.error);
+      pspf_ckr_t r = pspf_ckr_of(saved[at], sizes[at]);
+      r.nworkers = nworkers;
+      r.worker = worker;
+      r.merge = merge;
+      if (st->load)
+        st->load(&r);
+      if (!r.error && r.p != r.end)
+        r.error = "bytes left over";
+      if (r.error) {
+        snprintf(why, whylen, "the state of %s (%s) does not read back: %s",
+                 st->where, st->layout, r.error);
+        return -1;
       }
     }
+  }
+  return 0;
+}
+
+static void load_worker(worker_t *wk, void *arg) {
+  load_arg_t *a = arg;
+  char why[512];
+  if (pspf_load_states(wk->par->prog, a->saved, a->sizes, a->nsaved,
+                       wk->par->n, wk->id, why, sizeof why) < 0) {
+    uv_mutex_lock(&wk->par->mu);
+    if (!a->rc) {
+      a->rc = -1;
+      snprintf(a->why, a->whylen, "%s", why);
+    }
+    uv_mutex_unlock(&wk->par->mu);
+  }
 }
 
 int par_load(par_t *p, const char *const *saved, const size_t *sizes,
@@ -833,8 +895,10 @@ static void quit_worker(worker_t *wk, void *arg) {
 
 void par_stop(par_t *p, bool finish) {
   int ns = p->prog->nsinks;
+  /* Every worker fires what is open, which also frees its state; when
+   * stopping early, that output goes nowhere. */
+  each_worker(p, finish_worker, NULL);
   if (finish) {
-    each_worker(p, finish_worker, NULL);
     out_t *o = calloc((size_t)p->n * (size_t)(ns ? ns : 1), sizeof *o);
     if (!o) {
       pspf_log(p->ctx, 0, "out of memory");
@@ -869,7 +933,6 @@ void par_stop(par_t *p, bool finish) {
     pspf_buf_free(&wk->bads.list);
     pspf_buf_free(&wk->bads.text);
     for (int k = 0; k < ns; k++) {
-      p->prog->sinks[k].records += wk->sinks[k].records;
       pspf_buf_free(&wk->sinks[k].buf);
       pspf_buf_free(&wk->sinks[k].segs);
     }

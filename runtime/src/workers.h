@@ -39,6 +39,8 @@ typedef struct seg_s {
 
 /* rt.c: frees all scratch memory of [ctx]. */
 void rt_scratch_free_all(pspf_ctx_t *ctx);
+/* rt.c: frees the calling thread's kept strings (a worker that ends). */
+void rt_strs_free_all(void);
 
 /* Starts [n] workers for [prog] (its one source is prog->sources[0]);
  * [on_room] is called on the loop's thread when chunks have been written
@@ -93,8 +95,25 @@ void par_note_bad(pspf_ctx_t *ctx, bool rec);
 /* How many workers. */
 int par_workers(const par_t *p);
 
-/* The input offset after the chunks written out, and in [records] the
- * records framed before it (a checkpoint's source position). */
-uint64_t par_position(const par_t *p, uint64_t *records);
+/* The input offset after the chunks written out, and the records framed
+ * before it (a checkpoint's source position); left alone before any. */
+void par_position(const par_t *p, uint64_t *offset, uint64_t *records);
+
+/* The workers' late records (when they are idle). */
+uint64_t par_late(const par_t *p);
+
+/* Waits until the workers have run every chunk pushed, and writes them
+ * out: between this and the next par_push() they are idle. */
+void par_drain(par_t *p);
+
+/* Restores [prog]'s state (in the calling thread: worker [worker] of
+ * [nworkers]) from [nsaved] workers' sections: section k * nstates + i
+ * is state i of the k-th. With as many workers as saved, each loads its
+ * own; else keyed state is merged by key, watermarks taken from the
+ * first, the rest loaded by the first worker alone. Returns 0, or -1
+ * with [why]. */
+int pspf_load_states(pspf_program_t *prog, const char *const *saved,
+                     const size_t *sizes, int nsaved, int nworkers, int worker,
+                     char *why, size_t whylen);
 
 #endif /* PSPF_WORKERS_H */

@@ -7,10 +7,16 @@
  * file NAME the program wrote. Each X.input.NAME is copied into the
  * program's directory as NAME before it runs. The exit status must be 0, or the number
  * in X.status.
+ *
+ * run::with_workers runs every program again with --workers 3, its input
+ * read a few bytes at a time (PSPF_READ_LIMIT: many small chunks, records
+ * cut across reads): the output and dead letters must be the same bytes.
+ * A program the workers cannot split must say so (status 1).
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <glob.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,7 +27,7 @@ typedef struct RunCase {
   char name[120]; /* X, for tests/run/X.pspf */
 } RunCase;
 
-ParameterizedTestParameters(run, programs) {
+static struct criterion_test_params run_programs_params(void) {
   glob_t g;
   size_t n = 0;
   RunCase *v = NULL;
@@ -39,7 +45,13 @@ ParameterizedTestParameters(run, programs) {
   return cr_make_param_array(RunCase, v, n);
 }
 
-ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
+ParameterizedTestParameters(run, programs) { return run_programs_params(); }
+
+/* Builds and runs tests/run/NAME with [how] before the program on its
+ * command line (environment variables) and [flags] after it, and checks
+ * what it wrote. With [workers], a refusal to split is accepted. */
+static void run_case(const RunCase *c, const char *how, const char *flags,
+                     bool workers) {
   char dir[] = "/tmp/pspfc-run-XXXXXX";
   char path[512];
   cr_assert(mkdtemp(dir));
@@ -77,12 +89,27 @@ ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
     cr_assert_eq(system(cmd), 0, "%s", cmd);
   }
   snprintf(cmd, sizeof cmd,
-           "cd '%s' && ./prog --dead-letter dead.jsonl < '%s' "
+           "cd '%s' && %s ./prog --dead-letter dead.jsonl %s < '%s' "
            "> out.txt 2> err.txt; echo $?",
-           dir, input);
+           dir, how, flags, input);
   run_cmd(cmd, &out);
   int status = atoi(out);
   free(out);
+  if (workers) {
+    snprintf(path, sizeof path, "%s/err.txt", dir);
+    char *e = slurp(path);
+    bool refused = e && strstr(e, "runs on one worker only: ");
+    if (refused)
+      cr_expect_eq(status, 1, "%s: refused with status %d:\n%s", c->name,
+                   status, e);
+    free(e);
+    if (refused) {
+      snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+      run_cmd(cmd, &out);
+      free(out);
+      return;
+    }
+  }
   snprintf(path, sizeof path, "%s/tests/run/%s.status", root, c->name);
   char *want_status = slurp(path);
   snprintf(path, sizeof path, "%s/err.txt", dir);
@@ -136,4 +163,16 @@ ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   run_cmd(cmd, &out);
   free(out);
+}
+
+ParameterizedTest(RunCase *c, run, programs, .timeout = 120) {
+  run_case(c, "", "", false);
+}
+
+ParameterizedTestParameters(run, with_workers) {
+  return run_programs_params();
+}
+
+ParameterizedTest(RunCase *c, run, with_workers, .timeout = 120) {
+  run_case(c, "PSPF_READ_LIMIT=61", "--workers 3", true);
 }

@@ -580,7 +580,14 @@ typedef struct pspf_state_s {
   /* Optional: the keys it holds now, and in [*windows] the windows open
    * (left alone if it has none), for /metrics. */
   uint64_t (*held)(uint64_t *windows);
+  /* PSPF_STATE_*: how --workers hold it (a checkpoint restored with
+   * another number of workers spreads it accordingly). */
+  int split;
 } pspf_state_t;
+
+#define PSPF_STATE_KEYED 1  /* keyed, split by key over the workers */
+#define PSPF_STATE_SHARED 2 /* a watermark: every worker has the same */
+#define PSPF_STATE_FIRST 3  /* the first worker's alone */
 
 /* --metrics-addr HOST:PORT: an HTTP server on the loop answering GET
  * /metrics (the Prometheus text format, made by [fn] into [out]) and GET

@@ -339,7 +339,7 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, NULL},
   };
   static pspf_state_t states[] = {
-      {NULL, NULL, NULL, NULL, NULL},
+      {NULL, NULL, NULL, NULL, NULL, 0},
   };
   static const char program_source[] =
       "// Golden C: a stateless map and filter over CSV (workload W2).\n"

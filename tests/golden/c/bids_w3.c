@@ -212,6 +212,26 @@ static void load_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
   }
 }
 
+/* Adds the entries of a table saved by another worker (the checkpoint
+ * was taken with another number of them) that this worker owns. */
+static void merge_tab_3(pspf_ckr_t *r, struct tab_3 *t) {
+  (void)pspf_ckr_count(r, 0);
+  size_t len = pspf_ckr_count(r, 2);
+  for (size_t k = 0; k < len && !r->error; k++) {
+    (void)pspf_ckr_u64(r); /* the slot it had */
+    struct st_3 x, *s = &x;
+    memset(&x, 0, sizeof x);
+    x.used = true;
+    s->key = pspf_ckr_i64(r);
+    load_acc_3(r, &s->acc);
+    if (r->error || pspf_owner(pspf_hash_u64((uint64_t)(x.key)), r->nworkers) != r->worker) {
+      continue;
+    }
+    struct st_3 *d = find_3(t, x.key);
+    *d = x;
+  }
+}
+
 /* Frees what table 3 holds and empties it. */
 static void clear_3(struct tab_3 *t) {
   free(t->slots);
@@ -306,6 +326,13 @@ static uint64_t save_3(pspf_buf_t *w) {
 
 static void load_3(pspf_ckr_t *r) {
   size_t n = pspf_ckr_count(r, 3);
+  if (r->merge) { /* into the windows there */
+    for (size_t k = 0; k < n && !r->error; k++) {
+      int64_t start = pspf_ckr_i64(r);
+      merge_tab_3(r, win_3(start));
+    }
+    return;
+  }
   if (!n)
     return;
   wins_3 = pspf_state_alloc(n * sizeof *wins_3);
@@ -605,8 +632,8 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, NULL},
   };
   static pspf_state_t states[] = {
-      {"event_time lateness 2000ms", "bids_w3.pspf:7", save_1, load_1, NULL},
-      {"window tumbling(10000ms, every 10000ms) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3, held_3},
+      {"event_time lateness 2000ms", "bids_w3.pspf:7", save_1, load_1, NULL, PSPF_STATE_SHARED},
+      {"window tumbling(10000ms, every 10000ms) on event time key int: count count int, sum sum int", "bids_w3.pspf:9", save_3, load_3, held_3, PSPF_STATE_KEYED},
   };
   static const char program_source[] =
       "// Golden C: event time, a keyed tumbling window and aggregate (W3).\n"

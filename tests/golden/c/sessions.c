@@ -742,6 +742,11 @@ static uint64_t save_6(pspf_buf_t *w) {
 }
 
 static void load_6(pspf_ckr_t *r) {
+  if (r->merge) {
+    pspf_ckr_fail(r, "session windows are not spread over another number"
+                     " of workers yet: restart with as many as before");
+    return;
+  }
   load_tab_6(r, &tab_6);
   seq_6 = pspf_ckr_u64(r);
   nextid_6 = pspf_ckr_u64(r);
@@ -1068,10 +1073,10 @@ int main(int argc, char **argv) {
       {NULL, 0, NULL, NULL},
   };
   static pspf_state_t states[] = {
-      {"processing time", "sessions.pspf:8", save_2, load_2, NULL},
-      {"dedupe within 1000ms on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3, held_3},
-      {"event_time lateness 5000ms, per source of 2", "sessions.pspf:9", save_4, load_4, NULL},
-      {"window session(gap 30000ms) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6, held_6},
+      {"processing time", "sessions.pspf:8", save_2, load_2, NULL, PSPF_STATE_SHARED},
+      {"dedupe within 1000ms on processing time key {user: string, page: string, at: timestamp}", "sessions.pspf:8", save_3, load_3, held_3, PSPF_STATE_FIRST},
+      {"event_time lateness 5000ms, per source of 2", "sessions.pspf:9", save_4, load_4, NULL, PSPF_STATE_SHARED},
+      {"window session(gap 30000ms) on event time key string: value reduce {user: string, page: string, at: timestamp}", "sessions.pspf:11", save_6, load_6, held_6, PSPF_STATE_FIRST},
   };
   static const char program_source[] =
       "// Golden C: JSON input, dedupe, a merge of two sources, session windows\n"
