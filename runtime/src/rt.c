@@ -2682,6 +2682,13 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
                "to its end, not followed", r->src->name, r->src->path);
     read_more(r);
   }
+  if (run.par) { /* a source that had ended (restored) pushes nothing */
+    bool reading = false;
+    for (int i = 0; i < prog->nsources; i++)
+      reading |= !readers[i].done;
+    if (!reading)
+      par_input_end(run.par);
+  }
   uv_run(loop, UV_RUN_DEFAULT);
   /* Every read has ended and every follow handle is closed; close the
    * signal handles too, so that the loop closes. */

@@ -120,6 +120,8 @@ struct par_s {
   size_t npool;
   bool input_end;
   bool quit;
+  bool draining;        /* par_drain() writes out: no on_room() (a
+                           checkpoint is being taken) */
 };
 
 /* ---- cutting the input ------------------------------------------------------ */
@@ -589,7 +591,6 @@ static void recycle(par_t *p, chunk_t *c) {
 
 static void on_done(uv_async_t *h) {
   par_t *p = h->data;
-  bool room = false;
   uv_mutex_lock(&p->mu);
   for (;;) {
     chunk_t *c = at_seq(p, p->written);
@@ -607,7 +608,6 @@ static void on_done(uv_async_t *h) {
     recycle(p, c);
     p->ring[p->written % p->cap] = NULL;
     p->written++;
-    room = true;
   }
   bool over = p->input_end && p->written == p->pushed;
   uv_mutex_unlock(&p->mu);
@@ -615,8 +615,8 @@ static void on_done(uv_async_t *h) {
   if (over && p->done_open) {
     p->done_open = false;
     uv_close((uv_handle_t *)&p->done, NULL);
-  } else if ((room || p->ctx->stopping) && p->on_room) {
-    p->on_room(p->room_arg); /* (which stops the reader when stopping) */
+  } else if (p->on_room && !p->draining) {
+    p->on_room(p->room_arg); /* a paused reader goes on, or stops */
   }
 }
 
@@ -783,7 +783,11 @@ void par_drain(par_t *p) {
     uv_cond_wait(&p->cv, &p->mu);
   }
   uv_mutex_unlock(&p->mu);
+  p->draining = true;
   on_done(&p->done); /* written out now */
+  p->draining = false;
+  if (p->done_open) /* the reader goes on after the checkpoint */
+    uv_async_send(&p->done);
 }
 
 void par_input_end(par_t *p) {
