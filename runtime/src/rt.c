@@ -727,7 +727,8 @@ static void par_room(void *arg) {
     stop_sources(run);
     return;
   }
-  if (run->par_paused && !run->readers[0].done && !run->ctx->stopping) {
+  if (run->par_paused && !par_full(run->par) && !run->readers[0].done &&
+      !run->ctx->stopping) {
     run->par_paused = false;
     read_more(&run->readers[0]);
   }

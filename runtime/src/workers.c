@@ -90,6 +90,8 @@ typedef struct worker_s {
   uint64_t next_run;    /* the next chunk it runs */
   uint64_t recno;       /* records framed before next_run */
   bads_t bads;          /* the bad records of the chunk it runs */
+  const chunk_t *at_chunk; /* ... that chunk */
+  const struct ent_s *at;  /* ... and the record it runs, or NULL */
   void (*cmd)(struct worker_s *, void *); /* a command, or NULL */
   void *cmd_arg;
 } worker_t;
@@ -267,6 +269,14 @@ static worker_t *worker_of(pspf_ctx_t *ctx) {
 void par_note_bad(pspf_ctx_t *ctx, bool rec) {
   worker_t *wk = worker_of(ctx);
   bads_t *b = &wk->bads;
+  if (wk->at) { /* where the record at hand came from */
+    const chunk_t *c = wk->at_chunk;
+    ctx->pos.offset = c->base + wk->at->off;
+    ctx->pos.line = wk->recno + wk->at->recno + 1;
+    ctx->input = (pspf_str_t){c->data + wk->at->off, wk->at->len};
+  } else { /* the end of the input: no record */
+    ctx->input = (pspf_str_t){"", 0};
+  }
   bad_t x = {ctx->seg_step, ctx->seg_path, ctx->seg_end, ctx->seg_start, rec,
              wk->id, (uint32_t)(b->list.n / sizeof x),
              ctx->fault ? ctx->fault : "bad record", ctx->pos.offset,
@@ -302,21 +312,21 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
     take_bads(wk, &c->bads[wk->id]);
     return;
   }
+  /* (Where a record came from is made only for a bad one: par_note_bad()
+   * reads wk->at.) */
+  wk->at_chunk = c;
   const char *at = c->ents.p, *end = c->ents.p + c->ents.n;
   for (uint32_t i = 0; at < end && !ctx->stopping; i++) {
-    ent_t e;
-    memcpy(&e, at, sizeof e);
-    const char *rec = at + sizeof e;
-    at += sizeof e + ((e.size + 7) & ~(size_t)7);
+    const ent_t *e = (const ent_t *)(const void *)at; /* (8-aligned) */
+    const char *rec = at + sizeof *e;
+    at += sizeof *e + ((e->size + 7) & ~(size_t)7);
+    wk->at = e;
     ctx->seg_step = i;
     ctx->seg_end = ctx->seg_start = 0;
-    ctx->pos.offset = c->base + e.off;
-    ctx->pos.line = wk->recno + e.recno + 1;
-    ctx->input = (pspf_str_t){c->data + e.off, e.len};
     ctx->report = ctx->chunk_mine;
-    if (e.fault) {
+    if (e->fault) {
       if (ctx->chunk_mine) {
-        ctx->fault = e.fault;
+        ctx->fault = e->fault;
         ctx->seg_path = -1;
         par_note_bad(ctx, true);
       }
@@ -333,8 +343,10 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
       ctx->fault = NULL;
     }
     ctx->scratch.n = 0;
-    pspf_scratch_reset(ctx);
+    if (ctx->blocks)
+      pspf_scratch_reset(ctx);
   }
+  wk->at = NULL;
   wk->recno += c->framed;
   take_output(wk, &c->out[(size_t)wk->id * (size_t)p->prog->nsinks]);
   take_bads(wk, &c->bads[wk->id]);
