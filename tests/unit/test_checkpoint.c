@@ -2225,3 +2225,28 @@ Test(checkpoint, workers_keep_their_number_for_sessions) {
   for (size_t i = 0; i < sizeof files / sizeof *files; i++)
     expect_same_lines(fmt("run/%s", files[i]), fmt("ref/%s", files[i]));
 }
+
+/* Many small chunks (reads of 4 KiB), so that the ring of chunks in
+ * flight fills again and again, through every kind of pipeline of
+ * crash.pspf: three workers write what one does (the keys of one firing
+ * aside), and the same dead letters in the same order. */
+Test(checkpoint, workers_many_chunks_match_one_worker) {
+  make_dir();
+  build("crash", "prog", sanitized);
+  gen_events(in_dir("in.csv"), 150000, seed());
+  make_sub("ref");
+  make_sub("run");
+  int st = run_prog("ref", "err.txt", "prog", "--input=../in.csv",
+                    "--dead-letter=dead.jsonl", NULL);
+  expect_status(st, 0, "ref", "err.txt");
+  cr_assert_eq(setenv("PSPF_READ_LIMIT", "4096", 1), 0);
+  st = run_prog("run", "err.txt", "prog", "--input=../in.csv",
+                "--dead-letter=dead.jsonl", "--workers=3", NULL);
+  unsetenv("PSPF_READ_LIMIT");
+  expect_status(st, 0, "run", "err.txt");
+  expect_no_sanitizer("run", "err.txt");
+  for (size_t i = 0; i < 4; i++)
+    expect_same_lines(fmt("run/%s", crash_files[i]),
+                      fmt("ref/%s", crash_files[i]));
+  expect_same_file("run/dead.jsonl", "ref/dead.jsonl");
+}
