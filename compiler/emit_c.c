@@ -3537,6 +3537,13 @@ static const char *literal_text(Emitter *e, Node *n) {
   }
 }
 
+/* "fire_ID" by ID. */
+static int fire_order(const void *a, const void *b) {
+  long x = strtol(*(const char *const *)a + 5, NULL, 10);
+  long y = strtol(*(const char *const *)b + 5, NULL, 10);
+  return x < y ? -1 : x > y;
+}
+
 int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   Emitter em = {0};
   Emitter *e = &em;
@@ -4060,6 +4067,13 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, "\n/* Every source has ended: the watermark is +infinity, every open "
      "window fires. */\nstatic void finish(pspf_ctx_t *ctx) {\n");
   w->indent++;
+  /* Upstream first: a window's last results reach the windows after it
+   * before those fire. (A stage's id is taken before the stages after it
+   * are emitted, so ids grow downstream; e->fires is filled as each
+   * window's code is done, downstream first.) */
+  if (e->fires.len > 1)
+    qsort(e->fires.items, (size_t)e->fires.len, sizeof *e->fires.items,
+          fire_order);
   for (int i = 0; i < e->fires.len; i++)
     cw(w, "ctx->seg_path = %d;\n%s(ctx, INT64_MAX);\n", i,
        (const char *)e->fires.items[i]);
