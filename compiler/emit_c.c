@@ -1716,6 +1716,7 @@ typedef struct Aggs {
   int n;
   Type *elem;   /* the records aggregated */
   bool merges;  /* session windows: entries merge (acc_merge_<id>) */
+  bool panes;   /* ... into a window made of panes: [from] stays as it is */
 } Aggs;
 
 static int agg_kind(const char *name) {
@@ -1975,7 +1976,8 @@ static bool emit_acc(Emitter *e, Aggs *g) {
   }
   if (!g->merges)
     return drops;
-  /* Session windows merge: [from] goes into [to], then is left empty. */
+  /* Session windows merge: [from] goes into [to], then is left empty; a
+   * window made of panes leaves [from], a pane, as it is. */
   cw(w, "\nstatic void acc_merge_%d(pspf_ctx_t *ctx, struct acc_%d *to, "
      "struct acc_%d *from) {\n", id, id, id);
   w->indent++;
@@ -2057,7 +2059,8 @@ static bool emit_acc(Emitter *e, Aggs *g) {
         cw(w, "%s = %s;\nto->h%d = true;\n", t, f, i);
         if (a->kind == AG_FIRST || a->kind == AG_LAST)
           cw(w, "to->q%d = from->q%d;\n", i, i);
-        cw(w, "from->h%d = false;\n", i);
+        if (!g->panes)
+          cw(w, "from->h%d = false;\n", i);
         w->indent--;
         cw(w, "}\n");
       } else {
@@ -2410,6 +2413,24 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   int id = g->id;
   const char *size = expr(e, ws->size, NULL);
   const char *every = ws->kind == WIN_SLIDING ? expr(e, ws->every, NULL) : size;
+  /* Panes: a sliding window whose size is a multiple of its step keeps
+   * one table a step (a record goes into one, not into size / every), and
+   * a window is made of its panes when it fires. For accumulators that
+   * merge without taking from the panes and without an order (count, sum,
+   * avg, min and max of numbers). */
+  long long nsize = 0, nevery = 0;
+  bool panes = ws->kind == WIN_SLIDING &&
+               sscanf(size, "INT64_C(%lld)", &nsize) == 1 &&
+               sscanf(every, "INT64_C(%lld)", &nevery) == 1 && nevery > 0 &&
+               nsize > nevery && nsize % nevery == 0;
+  for (int i = 0; panes && i < g->n; i++) {
+    Agg *a = &g->a[i];
+    panes = a->kind != AG_FOLD && a->kind != AG_DISTINCT &&
+            a->kind != AG_FIRST && a->kind != AG_LAST &&
+            (a->kind == AG_COUNT || !needs_keep(a->in));
+  }
+  if (panes)
+    g->merges = g->panes = true;
   bool drops = emit_acc(e, g);
   e->table_merge = true;
   emit_table(e, id, kt, s_(e, "struct acc_%d acc;\n", id),
@@ -2424,6 +2445,20 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
      id);
   cw(w, "static PSPF_TLS struct win_%d *wins_%d;\nstatic PSPF_TLS size_t nwins_%d, capwins_%d;\n",
      id, id, id, id);
+  if (panes) { /* emptied pane tables, kept with their size */
+    cw(w, "static PSPF_TLS struct tab_%d pool_%d[8];\nstatic PSPF_TLS int "
+       "npool_%d;\n", id, id, id);
+    cw(w, "\n/* Empties table %d, keeping its slots. */\nstatic void "
+       "reset_%d(struct tab_%d *t) {\n", id, id, id);
+    w->indent++;
+    if (needs_keep(kt))
+      cw(w, "for (size_t i = 0; i < t->cap; i++)\n  if (t->slots[i].used)\n"
+         "    drop_%d(&t->slots[i]);\n", id);
+    cw(w, "if (t->cap)\n  memset(t->slots, 0, t->cap * sizeof *t->slots);\n"
+       "t->len = 0;\n");
+    w->indent--;
+    cw(w, "}\n");
+  }
   cw(w, "\nstatic struct tab_%d *win_%d(int64_t start) {\n", id, id);
   w->indent++;
   cw(w, "size_t lo = 0, hi = nwins_%d;\n", id);
@@ -2443,11 +2478,75 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "}\n");
   cw(w, "memmove(wins_%d + lo + 1, wins_%d + lo, (nwins_%d - lo) * sizeof "
      "*wins_%d);\n", id, id, id, id);
-  cw(w, "nwins_%d++;\nwins_%d[lo].start = start;\nwins_%d[lo].tab = (struct "
-     "tab_%d){NULL, 0, 0};\nreturn &wins_%d[lo].tab;\n", id, id, id, id, id);
+  if (panes)
+    cw(w, "nwins_%d++;\nwins_%d[lo].start = start;\nwins_%d[lo].tab = npool_%d "
+       "? pool_%d[--npool_%d] : (struct tab_%d){NULL, 0, 0};\nreturn "
+       "&wins_%d[lo].tab;\n", id, id, id, id, id, id, id, id);
+  else
+    cw(w, "nwins_%d++;\nwins_%d[lo].start = start;\nwins_%d[lo].tab = (struct "
+       "tab_%d){NULL, 0, 0};\nreturn &wins_%d[lo].tab;\n", id, id, id, id, id);
   w->indent--;
   cw(w, "}\n");
   emit_after(e, ch, from + 2, id, out, fc->wm, fc->src);
+  if (panes) {
+    cw(w, "\n/* Panes of stage %d: windows starting before next_%d have "
+       "fired; merged_%d\n * is the one firing, made from its panes. */\n",
+       id, id, id);
+    cw(w, "static PSPF_TLS int64_t next_%d = INT64_MIN;\n", id);
+    cw(w, "static PSPF_TLS struct tab_%d merged_%d;\n", id, id);
+    cw(w, "\n/* Fires the windows of stage %d that end at or before [wm], "
+       "each the\n * merge of its panes. */\n", id);
+    cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
+    w->indent++;
+    cw(w, "while (nwins_%d) {\n", id);
+    w->indent++;
+    cw(w, "int64_t s = wins_%d[0].start - %s + %s; /* the first holding the "
+       "first pane */\nif (s < next_%d)\n  s = next_%d;\n", id, size, every,
+       id, id);
+    cw(w, "if (wm != INT64_MAX && s + %s > wm)\n  break;\n", size);
+    cw(w, "for (size_t k = 0; k < nwins_%d && wins_%d[k].start < s + %s; "
+       "k++) {\n", id, id, size);
+    w->indent++;
+    cw(w, "struct tab_%d *p = &wins_%d[k].tab;\n", id, id);
+    cw(w, "for (size_t i = 0; i < p->cap; i++)\n  if (p->slots[i].used)\n"
+       "    acc_merge_%d(ctx, &find_%d(&merged_%d, p->slots[i].key)->acc, "
+       "&p->slots[i].acc);\n", id, id, id);
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "for (size_t i = 0; i < merged_%d.cap; i++) {\n", id);
+    w->indent++;
+    cw(w, "struct st_%d *x = &merged_%d.slots[i];\nif (!x->used)\n  "
+       "continue;\n", id, id);
+    cw(w, "%s o = %s;\n", oc,
+       agg_record(e, g, oc, fc->key ? "x->key" : NULL, "s",
+                  s_(e, "s + %s", size), "(&x->acc)"));
+    cw(w, "pspf_seg(ctx, s + %s, s);\n", size);
+    cw(w, "after_%d(ctx, &o);\nif (wm == INT64_MAX)\n  pspf_scratch_reset(ctx); "
+       "/* end of input: no record in flight */\n", id);
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "reset_%d(&merged_%d);\nnext_%d = s + %s;\n", id, id, id, every);
+    cw(w, "size_t k = 0; /* the panes no later window holds: kept for the "
+       "next ones */\n");
+    cw(w, "for (; k < nwins_%d && wins_%d[k].start < next_%d; k++) {\n", id,
+       id, id);
+    w->indent++;
+    cw(w, "if (npool_%d < 8) {\n  reset_%d(&wins_%d[k].tab);\n  "
+       "pool_%d[npool_%d++] = wins_%d[k].tab;\n} else {\n  "
+       "clear_%d(&wins_%d[k].tab);\n}\n", id, id, id, id, id, id, id, id);
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "memmove(wins_%d, wins_%d + k, (nwins_%d - k) * sizeof *wins_%d);\n"
+       "nwins_%d -= k;\n", id, id, id, id, id);
+    w->indent--;
+    cw(w, "}\n");
+    cw(w, "if (wm == INT64_MAX) {\n  free(wins_%d);\n  wins_%d = NULL;\n  "
+       "capwins_%d = 0;\n  clear_%d(&merged_%d);\n  while (npool_%d)\n    "
+       "clear_%d(&pool_%d[--npool_%d]);\n}\n", id, id, id, id, id, id, id,
+       id, id);
+    w->indent--;
+    cw(w, "}\n");
+  } else {
   cw(w, "\n/* Fires the windows of stage %d that end at or before [wm]. */\n",
      id);
   cw(w, "static void fire_%d(pspf_ctx_t *ctx, int64_t wm) {\n", id);
@@ -2476,10 +2575,14 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
      "capwins_%d = 0;\n}\n", id, id, id);
   w->indent--;
   cw(w, "}\n");
+  }
   vec_push(A, &e->fires, (void *)s_(e, "fire_%d", id));
   cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n", id);
   w->indent++;
-  cw(w, "uint64_t keys = 0;\npspf_ck_u64(w, nwins_%d);\n", id);
+  cw(w, "uint64_t keys = 0;\n");
+  if (panes)
+    cw(w, "pspf_ck_i64(w, next_%d);\n", id);
+  cw(w, "pspf_ck_u64(w, nwins_%d);\n", id);
   cw(w, "for (size_t k = 0; k < nwins_%d; k++) {\n  pspf_ck_i64(w, wins_%d[k]."
      "start);\n  keys += save_tab_%d(w, &wins_%d[k].tab);\n}\nreturn keys;\n",
      id, id, id, id);
@@ -2487,6 +2590,9 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
   cw(w, "}\n");
   cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n", id);
   w->indent++;
+  if (panes)
+    cw(w, "int64_t next = pspf_ckr_i64(r);\nif (next > next_%d)\n  next_%d = "
+       "next;\n", id, id);
   cw(w, "size_t n = pspf_ckr_count(r, 3);\n");
   cw(w, "if (r->merge) { /* into the windows there */\n  for (size_t k = 0; k < "
      "n && !r->error; k++) {\n    int64_t start = pspf_ckr_i64(r);\n    "
@@ -2498,14 +2604,34 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
      "pspf_ckr_i64(r);\n  load_tab_%d(r, &wins_%d[k].tab);\n}\n", id, id, id);
   w->indent--;
   cw(w, "}\n");
-  ck_state(e, id, s_(e, "window %s(%s, every %s) on %s time key %s: %s",
+  ck_state(e, id, s_(e, "window %s(%s, every %s)%s on %s time key %s: %s",
                      ws->kind == WIN_SLIDING ? "sliding" : "tumbling",
-                     ms_text(e, size), ms_text(e, every), time_kind(fc),
+                     ms_text(e, size), ms_text(e, every),
+                     panes ? " in panes" : "", time_kind(fc),
                      type_str_full(A, kt), agg_layout(e, g)),
            wsg->node);
 
   /* In the flow: place the record, or send it to the late sink. */
   agg_inputs(e, g, v, t, fc);
+  if (panes) { /* its pane; late once its last window has fired */
+    cw(&e->w, "int64_t last%d = pspf_floor_div(%s, %s) * %s;\n", id, fc->ts,
+       every, every);
+    cw(&e->w, "if (last%d + %s > %s) {\n", id, size, fc->wm);
+    e->w.indent++;
+    cw(&e->w, "struct st_%d *s = find_%d(win_%d(last%d), %s);\n", id, id, id,
+       id, key);
+    agg_update(e, g, "(&s->acc)", v, fc);
+    e->w.indent--;
+    cw(&e->w, "} else {\n");
+    e->w.indent++;
+    emit_late(e, wsg->node, v);
+    e->w.indent--;
+    cw(&e->w, "}\n");
+    cw(&e->w, "fire_%d(ctx, %s);\n", id, fc->wm);
+    vec_push(A, &e->fire_calls,
+             (void *)s_(e, "fire_%d(ctx, %s);\n", id, fc->wm));
+    return;
+  }
   cw(&e->w, "bool placed%d = false, in_any%d = false;\n", id, id);
   cw(&e->w, "int64_t last%d = pspf_floor_div(%s, %s) * %s;\n", id, fc->ts,
      every, every);
