@@ -1120,6 +1120,8 @@ typedef struct FlowCtx {
   const char *srcs;   /* after a merge: "{0, 2}", the sources it merges */
   int nsrcs;          /* how many */
   int split;          /* SPLIT_*: how --workers shares this pipeline */
+  bool shared;        /* run by every worker (a keyed pipeline before its
+                         key_by): /metrics counts the chunk's parser's */
 } FlowCtx;
 
 /* How a pipeline runs with --workers N (the reader splits the input into
@@ -2381,7 +2383,7 @@ static void emit_after(Emitter *e, Chain *ch, int from, int id, Type *out,
      oc);
   e->w.indent++;
   FlowCtx inner = {0, s_(e, "bad_%d", id), NULL, NULL, NULL, NULL, NULL,
-                   NULL, 0, SPLIT_FIRST};
+                   NULL, 0, SPLIT_FIRST, false};
   inner.ts = "((*in).f_end - 1)";
   inner.wm = wm;
   /* A window inside a merge's tail: the merged sources are not known
@@ -3281,7 +3283,7 @@ static void emit_merge_tail(Emitter *e, PtrVec *stages, int m, int id,
   e->w.indent++;
   cw(&e->w, "%s v = *in;\n", tc);
   FlowCtx inner = {0, s_(e, "mdone_%d", id), NULL, NULL, NULL, NULL, "src",
-                   srcs, nsrcs, SPLIT_FIRST};
+                   srcs, nsrcs, SPLIT_FIRST, false};
   if (timed) {
     cw(&e->w, "mwm_%d[src] = wm;\nwm = minwm_%d();\n", id, id);
     inner.ts = "ts";
@@ -3415,8 +3417,9 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
   Node *n = sg->node;
   line_comment(e, n->loc);
   /* /metrics: a record goes out of the stage before and into this one */
+  const char *inc = fc->shared ? " += ctx->chunk_mine" : "++";
   if (from > 0 && counted(st->items[from - 1]))
-    cw(&e->w, "opstat[%d].out++;\n", op_index(e, ch, from - 1));
+    cw(&e->w, "opstat[%d].out%s;\n", op_index(e, ch, from - 1), inc);
   if (counted(sg) && !(from > 0 && counted(st->items[from - 1]) &&
                        strcmp(((Stage *)st->items[from - 1])->label,
                               "window") == 0)) {
@@ -3424,7 +3427,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     for (int i = 0; i < e->in_done.len && !done; i++)
       done = e->in_done.items[i] == sg;
     if (!done) {
-      cw(&e->w, "opstat[%d].in++;\n", op_index(e, ch, from));
+      cw(&e->w, "opstat[%d].in%s;\n", op_index(e, ch, from), inc);
       vec_push(A, &e->in_done, sg);
     }
   }
@@ -3602,6 +3605,7 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     FlowCtx inner = *fc;
     inner.key = kv;
     inner.key_type = kt;
+    inner.shared = false; /* past the guard: the key's owner alone */
     emit_stages(e, ch, from + 1, v, t, &inner);
     return;
   }
@@ -3816,7 +3820,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       int mode = split_mode(p);
       split_kinds |= 1 << mode;
       FlowCtx fc = {0, s_(e, "done_%d", i), NULL, NULL, NULL, NULL,
-                    s_(e, "%d", si), NULL, 0, mode};
+                    s_(e, "%d", si), NULL, 0, mode, mode == SPLIT_KEYED};
       cw(w, "ctx->seg_path = %d;\n", i);
       int calls_from = e->fire_calls.len;
       e->cur_split = mode;
@@ -4032,6 +4036,18 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   }
 
   /* start(): constants, connector arguments, CSV headers. */
+  /* worker_ops(): the operators of the calling thread, their watermarks
+   * pointing at its own (with --workers each worker counts its own). */
+  cw(w, "\n/* The operators of the calling thread, with its watermarks. */\n"
+     "static pspf_op_stat_t *worker_ops(void) {\n");
+  w->indent++;
+  for (int i = 0; i < e->opwm.len; i++)
+    if (e->opwm.items[i])
+      cw(w, "opstat[%d].watermark = &%s;\n", i,
+         (const char *)e->opwm.items[i]);
+  cw(w, "return opstat;\n");
+  w->indent--;
+  cw(w, "}\n");
   cw(w, "\n/* ---- start and finish ---- */\n");
   cw(w, "static const char *cstr(pspf_str_t s) {\n  char *p = malloc(s.n + 1);"
      "\n  if (!p)\n    exit(PSPF_EXIT_FAILURE);\n  memcpy(p, s.p, s.n);\n  "
@@ -4169,10 +4185,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
          c_string_literal(e, h, strlen(h)), strlen(h));
     }
   }
-  for (int i = 0; i < e->opwm.len; i++)
-    if (e->opwm.items[i])
-      cw(w, "opstat[%d].watermark = &%s;\n", i,
-         (const char *)e->opwm.items[i]);
+  cw(w, "(void)worker_ops();\n");
   cw(w, "(void)ctx;\nreturn ctx->fault ? PSPF_EXIT_FAILURE : 0;\n");
   w->indent--;
   cw(w, "}\n");
@@ -4282,7 +4295,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".ops = opstat,\n.nops = %d,\n", e->opstats.len);
   cw(w, ".start = start,\n.finish = finish,\n");
   const char *why = split_refusal(e, &sources, &sinks);
-  cw(w, ".worker_sinks = worker_sinks,\n.split_refusal = %s,\n",
+  cw(w, ".worker_sinks = worker_sinks,\n.worker_ops = worker_ops,\n"
+     ".split_refusal = %s,\n",
      why ? c_string_literal(e, why, strlen(why)) : "NULL");
   static const char *const kinds[] = {"PSPF_SPLIT_CHUNK", "PSPF_SPLIT_KEYED",
                                        "PSPF_SPLIT_FIRST"};

@@ -55,6 +55,12 @@ typedef struct bads_s {
   pspf_buf_t text;
 } bads_t;
 
+/* What a worker's operator did in one chunk (for /metrics). */
+typedef struct opd_s {
+  uint64_t in, out; /* records into it and out of it */
+  int64_t wm;       /* an event_time's watermark after it */
+} opd_t;
+
 typedef struct kept_s { /* a string copied for the chunk */
   struct kept_s *next;
   char s[];
@@ -76,6 +82,7 @@ typedef struct chunk_s {
   int ran;            /* workers that have run it */
   out_t *out;         /* [worker * nsinks + sink] */
   bads_t *bads;       /* [worker] */
+  opd_t *ops;         /* [worker * nops + op] */
 } chunk_t;
 
 typedef struct worker_s {
@@ -86,6 +93,7 @@ typedef struct worker_s {
   uv_async_t kick;
   pspf_ctx_t ctx;
   pspf_sink_t *sinks;   /* its thread's */
+  pspf_op_stat_t *ops;  /* its thread's operators */
   uint64_t next_parse;  /* the next chunk it parses: id, id + N, ... */
   uint64_t next_run;    /* the next chunk it runs */
   uint64_t recno;       /* records framed before next_run */
@@ -297,6 +305,32 @@ static void take_bads(worker_t *wk, bads_t *to) {
   wk->bads.list.n = wk->bads.text.n = 0;
 }
 
+/* Moves the worker's operator counts into [to] (nops of them), with each
+ * event_time's watermark. */
+static void take_ops(worker_t *wk, opd_t *to) {
+  for (int i = 0; i < wk->par->prog->nops; i++) {
+    pspf_op_stat_t *o = &wk->ops[i];
+    to[i] = (opd_t){o->in, o->out, o->watermark ? *o->watermark : INT64_MIN};
+    o->in = o->out = 0;
+  }
+}
+
+/* Adds the workers' operator counts [d] to the run's (the loop's thread's
+ * operators, which /metrics shows); a watermark is the largest. */
+static void add_ops(par_t *p, const opd_t *d) {
+  pspf_op_stat_t *ops = p->prog->ops;
+  for (int w = 0; w < p->n; w++)
+    for (int i = 0; i < p->prog->nops; i++) {
+      const opd_t *x = &d[(size_t)w * (size_t)p->prog->nops + (size_t)i];
+      ops[i].in += x->in;
+      ops[i].out += x->out;
+      /* (The watermark shown is the loop's thread's own variable, which no
+       * record moves while workers run.) */
+      if (ops[i].watermark && x->wm > *ops[i].watermark)
+        *(int64_t *)(uintptr_t)ops[i].watermark = x->wm;
+    }
+}
+
 static void run_chunk(worker_t *wk, chunk_t *c) {
   par_t *p = wk->par;
   pspf_ctx_t *ctx = &wk->ctx;
@@ -310,6 +344,7 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
     wk->recno += c->framed;
     take_output(wk, &c->out[(size_t)wk->id * (size_t)p->prog->nsinks]);
     take_bads(wk, &c->bads[wk->id]);
+    take_ops(wk, &c->ops[(size_t)wk->id * (size_t)p->prog->nops]);
     return;
   }
   /* (Where a record came from is made only for a bad one: par_note_bad()
@@ -350,6 +385,7 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
   wk->recno += c->framed;
   take_output(wk, &c->out[(size_t)wk->id * (size_t)p->prog->nsinks]);
   take_bads(wk, &c->bads[wk->id]);
+  take_ops(wk, &c->ops[(size_t)wk->id * (size_t)p->prog->nops]);
 }
 
 /* ---- the workers' loops ----------------------------------------------------- */
@@ -561,6 +597,7 @@ static void free_chunk(par_t *p, chunk_t *c) {
   free(c->out);
   free_bads(p, c->bads);
   free(c->bads);
+  free(c->ops);
   pspf_buf_free(&c->ents);
   for (kept_t *k = c->kept, *next; k; k = next) {
     next = k->next;
@@ -612,6 +649,7 @@ static void on_done(uv_async_t *h) {
     for (int k = 0; k < p->prog->nsinks; k++)
       write_merged(p, c->out, k);
     write_bads(p, c->bads);
+    add_ops(p, c->ops);
     p->src->records += c->nents;
     p->ctx->records_in += c->nents;
     p->framed += c->framed;
@@ -638,6 +676,7 @@ static void init_worker(worker_t *wk, void *arg) {
   (void)arg;
   par_t *p = wk->par;
   wk->sinks = p->prog->worker_sinks();
+  wk->ops = p->prog->worker_ops();
   for (int k = 0; k < p->prog->nsinks; k++) {
     pspf_sink_t *s = &wk->sinks[k];
     *s = p->prog->sinks[k];
@@ -720,8 +759,9 @@ void par_push(par_t *p, char **buf, size_t *cap, size_t off, size_t len,
       c->out = calloc((size_t)p->n * (size_t)(p->prog->nsinks ? p->prog->nsinks : 1),
                       sizeof *c->out);
       c->bads = calloc((size_t)p->n, sizeof *c->bads);
+      c->ops = calloc((size_t)p->n * (size_t)(p->prog->nops + 1), sizeof *c->ops);
     }
-    if (!c || !c->out || !c->bads) {
+    if (!c || !c->out || !c->bads || !c->ops) {
       pspf_log(p->ctx, 0, "out of memory");
       exit(PSPF_EXIT_FAILURE);
     }
@@ -925,10 +965,18 @@ void par_stop(par_t *p, bool finish) {
       pspf_log(p->ctx, 0, "out of memory");
       exit(PSPF_EXIT_FAILURE);
     }
+    opd_t *d = calloc((size_t)p->n * (size_t)(p->prog->nops + 1), sizeof *d);
+    if (!d) {
+      pspf_log(p->ctx, 0, "out of memory");
+      exit(PSPF_EXIT_FAILURE);
+    }
     for (int w = 0; w < p->n; w++) {
       take_output(&p->w[w], &o[(size_t)w * (size_t)ns]);
       take_bads(&p->w[w], &b[w]);
+      take_ops(&p->w[w], &d[(size_t)w * (size_t)p->prog->nops]);
     }
+    add_ops(p, d);
+    free(d);
     for (int k = 0; k < ns; k++)
       write_merged(p, o, k);
     write_bads(p, b);

@@ -112,6 +112,67 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
   free(out);
 }
 
+/* With --workers 2, /metrics counts every record once (the part of a
+ * keyed pipeline before its key_by runs on both workers) and shows the
+ * watermark the workers have. */
+Test(ops, metrics_with_workers) {
+  char dir[] = "/tmp/pspfc-ops-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char *out;
+  build_prog_in(dir, "type R = { id: int, ts: timestamp }\n"
+        "source rs: R = stdin(format: csv)\n"
+        "sink wins = file(\"wins.csv\", format: csv)\n"
+        "rs |> event_time(r => r.ts)\n"
+        "   |> key_by(r => r.id % 7)\n"
+        "   |> window(tumbling(10s))\n"
+        "   |> aggregate(n: count())\n"
+        "   |> wins\n", SAN_CFLAGS);
+  int port = free_port();
+  /* The input stays open (a FIFO whose writer waits): the program runs on. */
+  int st = run_in(dir, &out, "(echo id,ts; seq 1 1000 | awk '{ printf "
+                  "\"%%d,%%.0f\\n\", $1, 1700000000000 + $1 * 1000 }') > in.csv "
+                  "&& mkfifo fifo && { (cat in.csv; sleep 60) > fifo 2> /dev/null & "
+                  "echo $! > writer; } && { ./prog --workers=2 "
+                  "--metrics-addr=127.0.0.1:%d < fifo > /dev/null 2> err.txt & "
+                  "echo $! > pid; }", port);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  long until = now_ms() + 30000;
+  for (;;) {
+    st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt && "
+                "grep -c '^pspf_source_records_total{source=\"rs\"} 1000$' "
+                "m.txt", port);
+    free(out);
+    if (st == 0 || now_ms() > until)
+      break;
+    pause_ms(50);
+  }
+  cr_expect_eq(st, 0, "the metrics never showed 1000 records read");
+  st = run_in(dir, &out, "promtool check metrics < m.txt 2>&1 && grep -E "
+              "'^pspf_(operator|watermark|sink_records)' m.txt");
+  cr_expect_eq(st, 0, "promtool: %s", out);
+  cr_expect(strstr(out, "pspf_operator_records_in_total{operator=\"event_"
+                        "time\",where=\"prog.pspf:4\"} 1000\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_operator_records_in_total{operator=\"key_by\","
+                        "where=\"prog.pspf:5\"} 1000\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_operator_records_out_total{operator=\"key_by\","
+                        "where=\"prog.pspf:5\"} 1000\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_operator_records_in_total{operator=\"window\","
+                        "where=\"prog.pspf:6\"} 1000\n"), "%s", out);
+  cr_expect(strstr(out, "pspf_watermark_timestamp_seconds{where=\"prog.pspf:"
+                        "4\"} 1700001000\n"), "%s", out);
+  /* 100 windows of 10 s have fired (up to the watermark), 7 keys each */
+  cr_expect(strstr(out, "pspf_sink_records_total{sink=\"wins\"} 700\n"), "%s",
+            out);
+  free(out);
+  run_in(dir, &out, "kill $(cat pid); pkill -P $(cat writer); kill $(cat "
+         "writer); sleep 0.5; cat err.txt");
+  cr_expect_null(strstr(out, "Sanitizer"), "%s", out);
+  free(out);
+  run_in(dir, &out, "cd / && rm -rf '%s'", dir);
+  free(out);
+}
+
 /* pspfc graph: every example and every end-to-end test program renders
  * with Graphviz's dot, a node for each source, operator and sink; the
  * Mermaid form of tests/run/merge.pspf has exactly its streams. */

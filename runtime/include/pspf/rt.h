@@ -646,6 +646,8 @@ typedef struct pspf_program_s {
   void (*finish)(pspf_ctx_t *ctx);
   /* The calling thread's sinks (the program's sinks are thread-local). */
   pspf_sink_t *(*worker_sinks)(void);
+  /* The calling thread's operators (their counts and watermarks). */
+  pspf_op_stat_t *(*worker_ops)(void);
   /* Why the program cannot run on several workers, or NULL. */
   const char *split_refusal;
   /* PSPF_SPLIT_*: how its pipelines share the work (a worker skips the

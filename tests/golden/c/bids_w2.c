@@ -298,6 +298,11 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
     run_bids(ctx, &r);
 }
 
+/* The operators of the calling thread, with its watermarks. */
+static pspf_op_stat_t *worker_ops(void) {
+  return opstat;
+}
+
 /* ---- start and finish ---- */
 static const char *cstr(pspf_str_t s) {
   char *p = malloc(s.n + 1);
@@ -312,6 +317,7 @@ static int start(pspf_ctx_t *ctx) {
   sources[0].path = "-";
   sinks[0].path = "-";
   pspf_buf_add(&sinks[0].buf, "auction,price,ts\012", 17);
+  (void)worker_ops();
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -369,6 +375,7 @@ int main(int argc, char **argv) {
       .start = start,
       .finish = finish,
       .worker_sinks = worker_sinks,
+      .worker_ops = worker_ops,
       .split_refusal = NULL,
       .split = PSPF_SPLIT_CHUNK,
   };

@@ -363,7 +363,7 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
   ctx->report = ctx->chunk_mine; /* until the key's owner */
   {
     /* bids_w3.pspf:7  |> event_time(b => b.ts, lateness: 2s) */
-    opstat[0].in++;
+    opstat[0].in += ctx->chunk_mine;
     int64_t ts1 = (v0).f_ts;
     if (PSPF_UNLIKELY(ts1 < -(INT64_C(1) << 61) || ts1 > (INT64_C(1) << 61)))
       pspf_fault(ctx, "event time too far from 1970 (over 2^61 ms)");
@@ -375,8 +375,8 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
       wm_1 = pspf_sat_sub(maxts_1, INT64_C(2000));
     }
     /* bids_w3.pspf:8  |> key_by(b => b.auction) */
-    opstat[0].out++;
-    opstat[1].in++;
+    opstat[0].out += ctx->chunk_mine;
+    opstat[1].in += ctx->chunk_mine;
     int64_t k2 = (v0).f_auction;
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
@@ -586,6 +586,12 @@ static void record_bids(pspf_ctx_t *ctx, const char *p, size_t n) {
     run_bids(ctx, &r);
 }
 
+/* The operators of the calling thread, with its watermarks. */
+static pspf_op_stat_t *worker_ops(void) {
+  opstat[0].watermark = &wm_1;
+  return opstat;
+}
+
 /* ---- start and finish ---- */
 static const char *cstr(pspf_str_t s) {
   char *p = malloc(s.n + 1);
@@ -601,7 +607,7 @@ static int start(pspf_ctx_t *ctx) {
   sinks[0].path = "-";
   pspf_buf_add(&sinks[0].buf, "key,start,end,count,sum\012", 24);
   sinks[1].path = "-";
-  opstat[0].watermark = &wm_1;
+  (void)worker_ops();
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -666,6 +672,7 @@ int main(int argc, char **argv) {
       .start = start,
       .finish = finish,
       .worker_sinks = worker_sinks,
+      .worker_ops = worker_ops,
       .split_refusal = NULL,
       .split = PSPF_SPLIT_KEYED,
   };

@@ -1026,6 +1026,12 @@ static void record_app(pspf_ctx_t *ctx, const char *p, size_t n) {
     run_app(ctx, &r);
 }
 
+/* The operators of the calling thread, with its watermarks. */
+static pspf_op_stat_t *worker_ops(void) {
+  opstat[2].watermark = &wm_4;
+  return opstat;
+}
+
 /* ---- start and finish ---- */
 static const char *cstr(pspf_str_t s) {
   char *p = malloc(s.n + 1);
@@ -1040,7 +1046,7 @@ static int start(pspf_ctx_t *ctx) {
   sources[0].path = "-";
   sources[1].path = cstr(PSPF_STR("app.jsonl"));
   sinks[0].path = "-";
-  opstat[2].watermark = &wm_4;
+  (void)worker_ops();
   (void)ctx;
   return ctx->fault ? PSPF_EXIT_FAILURE : 0;
 }
@@ -1111,6 +1117,7 @@ int main(int argc, char **argv) {
       .start = start,
       .finish = finish,
       .worker_sinks = worker_sinks,
+      .worker_ops = worker_ops,
       .split_refusal = "it reads several sources (their watermarks would be merged across workers)",
       .split = PSPF_SPLIT_FIRST,
   };
