@@ -1286,6 +1286,36 @@ static void val_keep(Emitter *e, CW *w, const char *v, Type *t, bool drop) {
   }
 }
 
+/* True when [t]'s strings are plain fields (no optional holds one): then
+ * val_replace() applies. */
+static bool plain_strings(Type *t) {
+  if (t->kind == TY_OPTIONAL)
+    return !needs_keep(t->elem);
+  if (t->kind == TY_RECORD)
+    for (int i = 0; i < t->nfields; i++)
+      if (!plain_strings(t->fields[i].type))
+        return false;
+  return true;
+}
+
+/* Statements making [nv] (of type [t]) the kept value replacing [old]
+ * (kept when [has]): a string of [nv] that is [old]'s own (a reduce that
+ * returned its accumulator, or kept some of its fields) stays as it is;
+ * any other is kept, and the one of [old] it replaces dropped. */
+static void val_replace(Emitter *e, CW *w, const char *nv, const char *old,
+                        const char *has, Type *t) {
+  if (t->kind == TY_STRING) {
+    cw(w, "if (!%s || (%s).p != (%s).p) {\n  %s = pspf_str_keep(%s);\n  if "
+       "(%s)\n    pspf_str_drop(%s);\n}\n", has, nv, old, nv, nv, has, old);
+  } else if (t->kind == TY_RECORD) {
+    for (int i = 0; i < t->nfields; i++) {
+      const char *f = cfield(e, t->fields[i].name);
+      val_replace(e, w, s_(e, "(%s).%s", nv, f), s_(e, "(%s).%s", old, f),
+                  has, t->fields[i].type);
+    }
+  }
+}
+
 /* ---- checkpoints: serializers generated per state type -------------------- */
 
 /* Statements appending value [v] of type [t] to the checkpoint being
@@ -2242,7 +2272,9 @@ static void agg_update(Emitter *e, Aggs *g, const char *acc, const char *v,
       }
       /* fallthrough */
     case AG_REDUCE:
-      if (keep) {
+      if (keep && plain_strings(a->in)) {
+        val_replace(e, w, nv, st, has, a->in);
+      } else if (keep) {
         val_keep(e, w, nv, a->in, false);
         cw(w, "if (%s) {\n", has);
         w->indent++;

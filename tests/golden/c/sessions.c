@@ -908,11 +908,15 @@ static void merge_1(pspf_ctx_t *ctx, int src, const struct rec_Click *in, int64_
         if (PSPF_UNLIKELY(ctx->fault)) {
           goto mdone_1;
         }
-        (n6_0).f_user = pspf_str_keep((n6_0).f_user);
-        (n6_0).f_page = pspf_str_keep((n6_0).f_page);
-        if ((&s->sess[first].acc)->h0) {
-          pspf_str_drop(((&s->sess[first].acc)->a0).f_user);
-          pspf_str_drop(((&s->sess[first].acc)->a0).f_page);
+        if (!(&s->sess[first].acc)->h0 || ((n6_0).f_user).p != (((&s->sess[first].acc)->a0).f_user).p) {
+          (n6_0).f_user = pspf_str_keep((n6_0).f_user);
+          if ((&s->sess[first].acc)->h0)
+            pspf_str_drop(((&s->sess[first].acc)->a0).f_user);
+        }
+        if (!(&s->sess[first].acc)->h0 || ((n6_0).f_page).p != (((&s->sess[first].acc)->a0).f_page).p) {
+          (n6_0).f_page = pspf_str_keep((n6_0).f_page);
+          if ((&s->sess[first].acc)->h0)
+            pspf_str_drop(((&s->sess[first].acc)->a0).f_page);
         }
         (&s->sess[first].acc)->a0 = n6_0;
         (&s->sess[first].acc)->h0 = true;
