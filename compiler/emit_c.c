@@ -2493,11 +2493,17 @@ static void emit_time_windows(Emitter *e, Chain *ch, int from, const char *v,
     w->indent--;
     cw(w, "}\n");
   }
+  cw(w, "static PSPF_TLS size_t lastwin_%d; /* where the last one was */\n",
+     id);
   cw(w, "\nstatic struct tab_%d *win_%d(int64_t start) {\n", id, id);
   w->indent++;
+  cw(w, "if (lastwin_%d < nwins_%d && wins_%d[lastwin_%d].start == start)\n"
+     "  return &wins_%d[lastwin_%d].tab; /* most records: the same window */\n",
+     id, id, id, id, id, id);
   cw(w, "size_t lo = 0, hi = nwins_%d;\n", id);
   cw(w, "while (lo < hi) {\n  size_t mid = (lo + hi) / 2;\n  if (wins_%d[mid]."
      "start < start)\n    lo = mid + 1;\n  else\n    hi = mid;\n}\n", id);
+  cw(w, "lastwin_%d = lo;\n", id);
   cw(w, "if (lo < nwins_%d && wins_%d[lo].start == start)\n  return "
      "&wins_%d[lo].tab;\n", id, id, id);
   cw(w, "if (nwins_%d == capwins_%d) {\n", id, id);

@@ -245,8 +245,11 @@ struct win_3 {
 };
 static PSPF_TLS struct win_3 *wins_3;
 static PSPF_TLS size_t nwins_3, capwins_3;
+static PSPF_TLS size_t lastwin_3; /* where the last one was */
 
 static struct tab_3 *win_3(int64_t start) {
+  if (lastwin_3 < nwins_3 && wins_3[lastwin_3].start == start)
+    return &wins_3[lastwin_3].tab; /* most records: the same window */
   size_t lo = 0, hi = nwins_3;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
@@ -255,6 +258,7 @@ static struct tab_3 *win_3(int64_t start) {
     else
       hi = mid;
   }
+  lastwin_3 = lo;
   if (lo < nwins_3 && wins_3[lo].start == start)
     return &wins_3[lo].tab;
   if (nwins_3 == capwins_3) {
