@@ -369,9 +369,7 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
     }
     if (!work) /* only its bad records to report */
       continue;
-    if (ctx->chunk_mine)
-      ctx->records_in++;
-    src->on_parsed(ctx, rec);
+    src->on_parsed(ctx, rec); /* (records are counted as chunks are written) */
     if (ctx->fault) {
       if (ctx->report)
         par_note_bad(ctx, true);
