@@ -3632,12 +3632,18 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     cw(&e->w, "%s %s = %s;\n", ctype(e, kt), kv,
        lambda_body(e, fn, &v, 1, &t, kt));
     check_fault(e, fc);
-    if (fc->split == SPLIT_KEYED) { /* --workers: the key's owner goes on */
+    /* --workers: the key's owner goes on; on the other workers the record
+     * only moves the watermark (and, after a flat_map, the next element
+     * comes: hence a block, not a jump). */
+    bool keyed = fc->split == SPLIT_KEYED;
+    if (keyed) {
       cw(&e->state, "static void pass_%s(pspf_ctx_t *ctx);\n", fc->label);
-      cw(&e->w, "if (ctx->nworkers > 1) {\n  if (!pspf_owns(ctx, %s)) {\n"
-         "    pass_%s(ctx); /* the watermark moved for all keys */\n    "
-         "goto %s;\n  }\n  ctx->report = true;\n}\n", key_hash(e, kv, kt),
-         fc->label, fc->label);
+      cw(&e->w, "ctx->seg_sub++; /* (the order of a flat_map's elements) */\n"
+         "if (ctx->nworkers > 1 && !pspf_owns(ctx, %s)) {\n  pass_%s(ctx);"
+         " /* the watermark moved for all keys */\n} else {\n",
+         key_hash(e, kv, kt), fc->label);
+      e->w.indent++;
+      cw(&e->w, "ctx->report = true;\n");
     }
     back_to_c(e);
     FlowCtx inner = *fc;
@@ -3645,6 +3651,10 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
     inner.key_type = kt;
     inner.shared = false; /* past the guard: the key's owner alone */
     emit_stages(e, ch, from + 1, v, t, &inner);
+    if (keyed) {
+      e->w.indent--;
+      cw(&e->w, "}\n");
+    }
     return;
   }
   Stage *prev = st->items[from - 1];

@@ -357,6 +357,7 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
     at += sizeof *e + ((e->size + 7) & ~(size_t)7);
     wk->at = e;
     ctx->seg_step = i;
+    ctx->seg_sub = 0;
     ctx->seg_end = ctx->seg_start = 0;
     ctx->report = ctx->chunk_mine;
     if (e->fault) {
@@ -470,6 +471,8 @@ static int seg_cmp(const seg_t *a, const seg_t *b) {
     return a->step < b->step ? -1 : 1;
   if (a->path != b->path)
     return a->path < b->path ? -1 : 1;
+  if (a->sub != b->sub)
+    return a->sub < b->sub ? -1 : 1;
   if (a->end != b->end)
     return a->end < b->end ? -1 : 1;
   if (a->start != b->start)
@@ -937,6 +940,7 @@ static void finish_worker(worker_t *wk, void *arg) {
   (void)arg;
   pspf_ctx_t *ctx = &wk->ctx;
   ctx->seg_step = UINT32_MAX;
+  ctx->seg_sub = 0;
   ctx->seg_end = ctx->seg_start = 0;
   ctx->chunk_mine = wk->id == 0;
   wk->par->prog->finish(ctx);

@@ -33,6 +33,7 @@ typedef struct par_s par_t;
 typedef struct seg_s {
   uint32_t step;      /* the record's index in the chunk */
   int32_t path;       /* the pipeline */
+  uint32_t sub;       /* the element of a flat_map that reached the key_by */
   int64_t end, start; /* the window fired, or 0, 0 */
   size_t from;        /* where in the sink's buffer it begins */
 } seg_t;

@@ -113,6 +113,7 @@ struct pspf_ctx_s {
    * record's index in its chunk, the pipeline, and the window fired. */
   uint32_t seg_step;
   int seg_path;
+  uint32_t seg_sub;    /* the element of a flat_map reaching a key_by */
   int64_t seg_end, seg_start;
   void *blocks;        /* pspf_scratch()'s memory: a list of blocks that
                           never move, all but one freed after each record */

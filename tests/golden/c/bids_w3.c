@@ -385,41 +385,40 @@ static void flow_bids(pspf_ctx_t *ctx, const struct rec_Bid *in) {
     if (PSPF_UNLIKELY(ctx->fault)) {
       goto done_0;
     }
-    if (ctx->nworkers > 1) {
-      if (!pspf_owns(ctx, pspf_hash_u64((uint64_t)(k2)))) {
-        pass_done_0(ctx); /* the watermark moved for all keys */
-        goto done_0;
-      }
+    ctx->seg_sub++; /* (the order of a flat_map's elements) */
+    if (ctx->nworkers > 1 && !pspf_owns(ctx, pspf_hash_u64((uint64_t)(k2)))) {
+      pass_done_0(ctx); /* the watermark moved for all keys */
+    } else {
       ctx->report = true;
-    }
-    /* bids_w3.pspf:9  |> window(tumbling(10s), late: late) */
-    opstat[1].out++;
-    opstat[2].in++;
-    int64_t x3_1 = (v0).f_price;
-    if (PSPF_UNLIKELY(ctx->fault)) {
-      goto done_0;
-    }
-    bool placed3 = false, in_any3 = false;
-    int64_t last3 = pspf_floor_div(ts1, INT64_C(10000)) * INT64_C(10000);
-    for (int64_t st = last3; st > ts1 - INT64_C(10000); st -= INT64_C(10000)) {
-      in_any3 = true;
-      if (st + INT64_C(10000) <= wm_1)
-        continue; /* fired already */
-      struct st_3 *s = find_3(win_3(st), k2);
-      int64_t n3_0 = (&s->acc)->a0 + 1;
-      int64_t n3_1 = pspf_add_i64(ctx, (&s->acc)->a1, x3_1);
+      /* bids_w3.pspf:9  |> window(tumbling(10s), late: late) */
+      opstat[1].out++;
+      opstat[2].in++;
+      int64_t x3_1 = (v0).f_price;
       if (PSPF_UNLIKELY(ctx->fault)) {
         goto done_0;
       }
-      (&s->acc)->a0 = n3_0;
-      (&s->acc)->a1 = n3_1;
-      placed3 = true;
+      bool placed3 = false, in_any3 = false;
+      int64_t last3 = pspf_floor_div(ts1, INT64_C(10000)) * INT64_C(10000);
+      for (int64_t st = last3; st > ts1 - INT64_C(10000); st -= INT64_C(10000)) {
+        in_any3 = true;
+        if (st + INT64_C(10000) <= wm_1)
+          continue; /* fired already */
+        struct st_3 *s = find_3(win_3(st), k2);
+        int64_t n3_0 = (&s->acc)->a0 + 1;
+        int64_t n3_1 = pspf_add_i64(ctx, (&s->acc)->a1, x3_1);
+        if (PSPF_UNLIKELY(ctx->fault)) {
+          goto done_0;
+        }
+        (&s->acc)->a0 = n3_0;
+        (&s->acc)->a1 = n3_1;
+        placed3 = true;
+      }
+      if (in_any3 && !placed3) {
+        ctx->late++;
+        write_late(ctx, &v0);
+      }
+      fire_3(ctx, wm_1);
     }
-    if (in_any3 && !placed3) {
-      ctx->late++;
-      write_late(ctx, &v0);
-    }
-    fire_3(ctx, wm_1);
   }
 done_0:;
   if (bad) {
