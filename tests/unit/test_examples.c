@@ -13,6 +13,9 @@
  * then tests/examples/compare.py checks every file it wrote, its standard
  * output and its dead-letter file (see tests/examples/README.md for how
  * the order of lines that fire together is normalised).
+ *
+ * examples::with_workers runs every case again with --workers 2, the input
+ * read 97 bytes at a time (many small chunks): the same expected files.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -33,7 +36,7 @@ static const char *root_dir(void) {
   return r && *r ? r : ".";
 }
 
-ParameterizedTestParameters(examples, programs) {
+static struct criterion_test_params example_params(void) {
   char pat[1024];
   snprintf(pat, sizeof pat, "%s/tests/examples/expected/*/command",
            root_dir());
@@ -56,6 +59,8 @@ ParameterizedTestParameters(examples, programs) {
   }
   return cr_make_param_array(ExampleCase, v, n);
 }
+
+ParameterizedTestParameters(examples, programs) { return example_params(); }
 
 /* Appends [s] to [buf] (of size [cap]) with @ROOT@ replaced by [root],
  * single-quoted for sh. Returns false if it does not fit or cannot be
@@ -88,7 +93,10 @@ static bool add_quoted(char *buf, size_t cap, const char *s,
   return true;
 }
 
-ParameterizedTest(ExampleCase *c, examples, programs, .timeout = 240) {
+/* Builds and runs case [c] with [env] before the program and [flags] after
+ * its own, and compares what it wrote with the expected files. */
+static void run_example(const ExampleCase *c, const char *env,
+                        const char *flags) {
   const char *root = root_dir();
   char path[1024], cmd[8192], *out;
 
@@ -122,8 +130,8 @@ ParameterizedTest(ExampleCase *c, examples, programs, .timeout = 240) {
 
   /* Run it in a fresh directory: file sinks and the dead-letter file land
    * there; stdout and stderr are kept next to it. */
-  snprintf(cmd, sizeof cmd, "mkdir '%s/run' && cd '%s/run' && '../%s'", dir,
-           dir, exe);
+  snprintf(cmd, sizeof cmd, "mkdir '%s/run' && cd '%s/run' && %s '../%s' %s",
+           dir, dir, env, exe, flags);
   for (char *flag = strtok_r(NULL, "\n", &save); flag;
        flag = strtok_r(NULL, "\n", &save))
     cr_assert(add_quoted(cmd, sizeof cmd - 64, flag, root),
@@ -155,6 +163,18 @@ ParameterizedTest(ExampleCase *c, examples, programs, .timeout = 240) {
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   run_cmd(cmd, &out);
   free(out);
+}
+
+ParameterizedTest(ExampleCase *c, examples, programs, .timeout = 240) {
+  run_example(c, "", "");
+}
+
+ParameterizedTestParameters(examples, with_workers) {
+  return example_params();
+}
+
+ParameterizedTest(ExampleCase *c, examples, with_workers, .timeout = 240) {
+  run_example(c, "PSPF_READ_LIMIT=97", "--workers=2");
 }
 
 /* Every example has expected outputs for its bundled data. */
