@@ -717,6 +717,12 @@ static Node *conn_arg(Node *conn, const char *name) {
   return NULL;
 }
 
+/* True for a file source with follow: true. */
+static bool follows(Symbol *s) {
+  Node *f = conn_arg(s->conn, "follow");
+  return f && f->kind == ND_BOOL && f->bval;
+}
+
 /* Statements setting an mqtt connector's fields on [lv] (a source or
  * sink). */
 static void mqtt_fields(Emitter *e, CW *w, const char *lv, Symbol *s) {
@@ -3169,12 +3175,8 @@ static const char *split_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks) {
   if (strcmp(src->connector, "file") != 0 && strcmp(src->connector, "stdin") != 0)
     return s_(e, "source '%s' is a %s source (only files and stdin are split "
               "into chunks)", src->name, src->connector);
-  for (int j = 0; src->conn && j < src->conn->list.len; j++) {
-    Node *a = src->conn->list.items[j];
-    if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
-        a->a->kind == ND_BOOL && a->a->bval)
-      return s_(e, "source '%s' follows its file", src->name);
-  }
+  if (follows(src))
+    return s_(e, "source '%s' follows its file", src->name);
   Type *t = src->type;
   for (int i = 0; t->kind == TY_RECORD && i < t->nfields; i++) {
     Type *ft = t->fields[i].type;
@@ -4122,13 +4124,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
     const char *fmt = s->format ? s->format : "json";
     bool mqtt = strcmp(s->connector, "mqtt") == 0;
     bool kafka = strcmp(s->connector, "kafka") == 0;
-    bool follow = false;
-    for (int j = 0; s->conn && j < s->conn->list.len; j++) {
-      Node *a = s->conn->list.items[j];
-      if (a->kind == ND_NAMED_ARG && strcmp(a->name, "follow") == 0 &&
-          a->a->kind == ND_BOOL && a->a->bval)
-        follow = true;
-    }
+    bool follow = follows(s);
     /* (a message is a record: no header) */
     src_init = s_(e, "%s{.name = %s, .format = %s, .header = %s, .delim = %d, "
                   ".on_header = %s, .on_record = record_%s, .on_parsed = parsed_%s, "
