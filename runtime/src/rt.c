@@ -604,20 +604,6 @@ static inline void set_pos(pspf_ctx_t *ctx, const pspf_source_t *src,
   ctx->input = (pspf_str_t){p, n};
 }
 
-/* A blank line is no record in csv or json (in json, nor is one of only
- * white space). */
-static inline bool no_record(const pspf_source_t *src, const char *p,
-                             size_t n) {
-  if (n == 0)
-    return src->format != PSPF_FMT_LINES;
-  if (src->format != PSPF_FMT_JSON || (*p != ' ' && *p != '\t'))
-    return false;
-  size_t k = 0;
-  while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
-    k++;
-  return k == n;
-}
-
 /* Runs a record through the pipelines: counted, a bad one to the
  * dead-letter file, its scratch memory freed. */
 static inline void run_record(pspf_ctx_t *ctx, pspf_source_t *src,

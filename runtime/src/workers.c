@@ -226,16 +226,8 @@ static void parse_chunk(worker_t *wk, chunk_t *c) {
     c->cur = (ent_t){(uint32_t)off, (uint32_t)n, c->framed, 0, NULL};
     c->framed++;
     off += used;
-    /* A blank line is no record (as no_record() in rt.c). */
-    if (n == 0 && src->format != PSPF_FMT_LINES)
+    if (no_record(src, p, (size_t)n))
       continue;
-    if (src->format == PSPF_FMT_JSON && (*p == ' ' || *p == '\t')) {
-      long k = 0;
-      while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
-        k++;
-      if (k == n)
-        continue;
-    }
     ctx->csv_nf = nf;
     ctx->input = (pspf_str_t){p, (size_t)n};
     c->got = false;

@@ -38,6 +38,20 @@ typedef struct seg_s {
   size_t from;        /* where in the sink's buffer it begins */
 } seg_t;
 
+/* A blank line is no record in csv or json (in json, nor is one of only
+ * white space): rt.c's reader and the workers' parsers skip it. */
+static inline bool no_record(const pspf_source_t *src, const char *p,
+                             size_t n) {
+  if (n == 0)
+    return src->format != PSPF_FMT_LINES;
+  if (src->format != PSPF_FMT_JSON || (*p != ' ' && *p != '\t'))
+    return false;
+  size_t k = 0;
+  while (k < n && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r'))
+    k++;
+  return k == n;
+}
+
 /* rt.c: frees all scratch memory of [ctx]. */
 void rt_scratch_free_all(pspf_ctx_t *ctx);
 /* rt.c: frees the calling thread's kept strings (a worker that ends). */
