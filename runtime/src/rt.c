@@ -430,11 +430,8 @@ static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
 void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
   if (ctx->nworkers > 1) { /* a worker: the output is merged, not written */
     seg_t *last = s->segs.n ? (seg_t *)(s->segs.p + s->segs.n) - 1 : NULL;
-    if (!last || last->step != ctx->seg_step || last->path != ctx->seg_path ||
-        last->sub != ctx->seg_sub || last->end != ctx->seg_end ||
-        last->start != ctx->seg_start) {
-      seg_t sg = {ctx->seg_step, ctx->seg_path, ctx->seg_sub, ctx->seg_end,
-                  ctx->seg_start, s->seg_prev};
+    seg_t sg = {seg_key(ctx), s->seg_prev};
+    if (!last || seg_key_cmp(&last->at, &sg.at) != 0) {
       if (pspf_buf_add(&s->segs, &sg, sizeof sg)) {
         pspf_log(ctx, 0, "out of memory");
         exit(PSPF_EXIT_FAILURE);

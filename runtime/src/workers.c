@@ -38,9 +38,7 @@ typedef struct out_s {
 
 /* A bad record a worker noted (par_note_bad()). */
 typedef struct bad_s {
-  uint32_t step;      /* the record's index in the chunk */
-  int32_t path;       /* the pipeline (-1: it could not be parsed) */
-  int64_t end, start; /* the window of a result, or 0, 0 */
+  seg_key_t at;       /* where it happened (path -1: it was not parsed) */
   bool rec;           /* the record's own fault (else a result's) */
   int worker;
   uint32_t idx;       /* noted before it by the worker */
@@ -134,6 +132,21 @@ struct par_s {
                            checkpoint is being taken) */
 };
 
+/* [p], or the program ends with status 2 (out of memory). */
+static void *need(void *p) {
+  if (!p) {
+    pspf_log(NULL, 0, "out of memory");
+    exit(PSPF_EXIT_FAILURE);
+  }
+  return p;
+}
+
+/* The same for pspf_buf_add()'s result. */
+static void added(int rc) {
+  if (rc)
+    need(NULL);
+}
+
 /* ---- cutting the input ------------------------------------------------------ */
 
 size_t par_cut(const pspf_source_t *src, const char *buf, size_t len,
@@ -163,11 +176,7 @@ pspf_str_t pspf_chunk_str(pspf_ctx_t *ctx, pspf_str_t s) {
   chunk_t *c = ctx->collect;
   if (!s.n || (s.p >= c->data && s.p + s.n <= c->data + c->len))
     return s;
-  kept_t *k = malloc(sizeof *k + s.n);
-  if (!k) {
-    pspf_log(ctx, 0, "out of memory");
-    exit(PSPF_EXIT_FAILURE);
-  }
+  kept_t *k = need(malloc(sizeof *k + s.n));
   memcpy(k->s, s.p, s.n);
   k->next = c->kept;
   c->kept = k;
@@ -179,10 +188,7 @@ void pspf_chunk_record(pspf_ctx_t *ctx, const void *r, size_t n) {
   ent_t e = c->cur;
   e.size = (uint32_t)n;
   size_t at = c->ents.n, padded = (n + 7) & ~(size_t)7;
-  if (!pspf_buf_reserve(&c->ents, sizeof e + padded)) {
-    pspf_log(ctx, 0, "out of memory");
-    exit(PSPF_EXIT_FAILURE);
-  }
+  need(pspf_buf_reserve(&c->ents, sizeof e + padded));
   memcpy(c->ents.p + at, &e, sizeof e);
   memcpy(c->ents.p + at + sizeof e, r, n);
   c->ents.n = at + sizeof e + padded;
@@ -195,10 +201,7 @@ static void add_bad(chunk_t *c, const char *why) {
   e.size = 0;
   e.fault = why;
   c->nbad++;
-  if (pspf_buf_add(&c->ents, &e, sizeof e)) {
-    pspf_log(NULL, 0, "out of memory");
-    exit(PSPF_EXIT_FAILURE);
-  }
+  added(pspf_buf_add(&c->ents, &e, sizeof e));
   c->nents++;
 }
 
@@ -277,16 +280,12 @@ void par_note_bad(pspf_ctx_t *ctx, bool rec) {
   } else { /* the end of the input: no record */
     ctx->input = (pspf_str_t){"", 0};
   }
-  bad_t x = {ctx->seg_step, ctx->seg_path, ctx->seg_end, ctx->seg_start, rec,
-             wk->id, (uint32_t)(b->list.n / sizeof x),
+  bad_t x = {seg_key(ctx), rec, wk->id, (uint32_t)(b->list.n / sizeof x),
              ctx->fault ? ctx->fault : "bad record", ctx->pos.offset,
              ctx->pos.line, b->text.n, ctx->input.n};
   ctx->fault = NULL;
-  if (pspf_buf_add(&b->text, ctx->input.p, ctx->input.n) ||
-      pspf_buf_add(&b->list, &x, sizeof x)) {
-    pspf_log(ctx, 0, "out of memory");
-    exit(PSPF_EXIT_FAILURE);
-  }
+  added(pspf_buf_add(&b->text, ctx->input.p, ctx->input.n));
+  added(pspf_buf_add(&b->list, &x, sizeof x));
 }
 
 /* Moves the worker's bad records into [to] (empty: its buffers go back). */
@@ -323,6 +322,15 @@ static void add_ops(par_t *p, const opd_t *d) {
     }
 }
 
+/* Moves what the worker made of chunk [c] (its output, bad records and
+ * operator counts) into the chunk. */
+static void take_all(worker_t *wk, chunk_t *c) {
+  pspf_program_t *prog = wk->par->prog;
+  take_output(wk, &c->out[(size_t)wk->id * (size_t)prog->nsinks]);
+  take_bads(wk, &c->bads[wk->id]);
+  take_ops(wk, &c->ops[(size_t)wk->id * (size_t)prog->nops]);
+}
+
 static void run_chunk(worker_t *wk, chunk_t *c) {
   par_t *p = wk->par;
   pspf_ctx_t *ctx = &wk->ctx;
@@ -334,9 +342,7 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
               ((split & PSPF_SPLIT_CHUNK) && ctx->chunk_mine);
   if (!work && !(ctx->chunk_mine && c->nbad)) { /* nothing here for it */
     wk->recno += c->framed;
-    take_output(wk, &c->out[(size_t)wk->id * (size_t)p->prog->nsinks]);
-    take_bads(wk, &c->bads[wk->id]);
-    take_ops(wk, &c->ops[(size_t)wk->id * (size_t)p->prog->nops]);
+    take_all(wk, c);
     return;
   }
   /* (Where a record came from is made only for a bad one: par_note_bad()
@@ -374,9 +380,7 @@ static void run_chunk(worker_t *wk, chunk_t *c) {
   }
   wk->at = NULL;
   wk->recno += c->framed;
-  take_output(wk, &c->out[(size_t)wk->id * (size_t)p->prog->nsinks]);
-  take_bads(wk, &c->bads[wk->id]);
-  take_ops(wk, &c->ops[(size_t)wk->id * (size_t)p->prog->nops]);
+  take_all(wk, c);
 }
 
 /* ---- the workers' loops ----------------------------------------------------- */
@@ -458,20 +462,6 @@ static void each_worker(par_t *p, void (*fn)(worker_t *, void *), void *arg) {
 
 /* ---- writing out (the loop's thread) ---------------------------------------- */
 
-static int seg_cmp(const seg_t *a, const seg_t *b) {
-  if (a->step != b->step)
-    return a->step < b->step ? -1 : 1;
-  if (a->path != b->path)
-    return a->path < b->path ? -1 : 1;
-  if (a->sub != b->sub)
-    return a->sub < b->sub ? -1 : 1;
-  if (a->end != b->end)
-    return a->end < b->end ? -1 : 1;
-  if (a->start != b->start)
-    return a->start < b->start ? -1 : 1;
-  return 0;
-}
-
 /* Appends the workers' output [o] (stride nsinks) for sink [k] to the
  * run's sink, in the order one thread would have written it. */
 static void write_merged(par_t *p, out_t *o, int k) {
@@ -500,7 +490,7 @@ static void write_merged(par_t *p, out_t *o, int k) {
         if (at[w] >= nseg)
           continue;
         const seg_t *sg = (const seg_t *)x->segs.p + at[w];
-        if (!bs || seg_cmp(sg, bs) < 0) {
+        if (!bs || seg_key_cmp(&sg->at, &bs->at) < 0) {
           bs = sg;
           best = w;
         }
@@ -519,16 +509,13 @@ static void write_merged(par_t *p, out_t *o, int k) {
 
 static int bad_cmp(const void *x, const void *y) {
   const bad_t *a = x, *b = y;
-  if (a->step != b->step)
-    return a->step < b->step ? -1 : 1;
+  if (a->at.step != b->at.step)
+    return a->at.step < b->at.step ? -1 : 1;
   if (a->rec != b->rec) /* a result's faults come first, as they happen */
     return a->rec ? 1 : -1;
-  if (a->path != b->path)
-    return a->path < b->path ? -1 : 1;
-  if (a->end != b->end)
-    return a->end < b->end ? -1 : 1;
-  if (a->start != b->start)
-    return a->start < b->start ? -1 : 1;
+  int c = seg_key_cmp(&a->at, &b->at);
+  if (c)
+    return c;
   if (a->worker != b->worker)
     return a->worker < b->worker ? -1 : 1;
   return a->idx < b->idx ? -1 : a->idx > b->idx;
@@ -543,11 +530,7 @@ static void write_bads(par_t *p, bads_t *b) {
     n += b[w].list.n / sizeof(bad_t);
   if (!n)
     return;
-  bad_t *all = malloc(n * sizeof *all);
-  if (!all) {
-    pspf_log(p->ctx, 0, "out of memory");
-    exit(PSPF_EXIT_FAILURE);
-  }
+  bad_t *all = need(malloc(n * sizeof *all));
   n = 0;
   for (int w = 0; w < p->n; w++) {
     memcpy(all + n, b[w].list.p, b[w].list.n);
@@ -556,7 +539,8 @@ static void write_bads(par_t *p, bads_t *b) {
   qsort(all, n, sizeof *all, bad_cmp);
   pspf_ctx_t *ctx = p->ctx;
   for (size_t i = 0; i < n; i++) {
-    if (all[i].rec && i && all[i - 1].rec && all[i - 1].step == all[i].step)
+    if (all[i].rec && i && all[i - 1].rec &&
+        all[i - 1].at.step == all[i].at.step)
       continue; /* a later pipeline's fault of the same record */
     ctx->pos.source = p->src->name;
     ctx->pos.path = p->src->path;
@@ -568,6 +552,25 @@ static void write_bads(par_t *p, bads_t *b) {
     pspf_bad_record(ctx);
   }
   free(all);
+}
+
+/* Writes out what the workers made of chunk [c]. */
+static void write_chunk(par_t *p, chunk_t *c) {
+  for (int k = 0; k < p->prog->nsinks; k++)
+    write_merged(p, c->out, k);
+  write_bads(p, c->bads);
+  add_ops(p, c->ops);
+}
+
+/* A chunk with room for every worker's results. */
+static chunk_t *new_chunk(par_t *p) {
+  chunk_t *c = need(calloc(1, sizeof *c));
+  c->out = need(calloc((size_t)p->n * (size_t)(p->prog->nsinks + 1),
+                       sizeof *c->out));
+  c->bads = need(calloc((size_t)p->n, sizeof *c->bads));
+  c->ops = need(calloc((size_t)p->n * (size_t)(p->prog->nops + 1),
+                       sizeof *c->ops));
+  return c;
 }
 
 static void free_out(par_t *p, out_t *o) {
@@ -639,10 +642,7 @@ static void on_done(uv_async_t *h) {
     if (!c || c->ran < p->n)
       break;
     uv_mutex_unlock(&p->mu);
-    for (int k = 0; k < p->prog->nsinks; k++)
-      write_merged(p, c->out, k);
-    write_bads(p, c->bads);
-    add_ops(p, c->ops);
+    write_chunk(p, c);
     p->src->records += c->nents;
     p->ctx->records_in += c->nents;
     p->framed += c->framed;
@@ -747,17 +747,7 @@ void par_push(par_t *p, char **buf, size_t *cap, size_t off, size_t len,
   }
   uv_mutex_unlock(&p->mu);
   if (!c) {
-    c = calloc(1, sizeof *c);
-    if (c) {
-      c->out = calloc((size_t)p->n * (size_t)(p->prog->nsinks ? p->prog->nsinks : 1),
-                      sizeof *c->out);
-      c->bads = calloc((size_t)p->n, sizeof *c->bads);
-      c->ops = calloc((size_t)p->n * (size_t)(p->prog->nops + 1), sizeof *c->ops);
-    }
-    if (!c || !c->out || !c->bads || !c->ops) {
-      pspf_log(p->ctx, 0, "out of memory");
-      exit(PSPF_EXIT_FAILURE);
-    }
+    c = new_chunk(p);
   }
   /* The chunk takes the reader's block; the reader gets the chunk's old
    * one (or a new one) with the bytes after the chunk. */
@@ -766,11 +756,7 @@ void par_push(par_t *p, char **buf, size_t *cap, size_t off, size_t len,
   if (!mem || mcap < *cap) {
     free(mem);
     mcap = *cap;
-    mem = malloc(mcap + PSPF_READ_PAD);
-    if (!mem) {
-      pspf_log(p->ctx, 0, "out of memory");
-      exit(PSPF_EXIT_FAILURE);
-    }
+    mem = need(malloc(mcap + PSPF_READ_PAD));
   }
   size_t rest = held - off - len;
   memcpy(mem, *buf + off + len, rest);
@@ -948,36 +934,12 @@ void par_stop(par_t *p, bool finish) {
   /* Every worker fires what is open, which also frees its state; when
    * stopping early, that output goes nowhere. */
   each_worker(p, finish_worker, NULL);
-  if (finish) {
-    out_t *o = calloc((size_t)p->n * (size_t)(ns ? ns : 1), sizeof *o);
-    if (!o) {
-      pspf_log(p->ctx, 0, "out of memory");
-      exit(PSPF_EXIT_FAILURE);
-    }
-    bads_t *b = calloc((size_t)p->n, sizeof *b);
-    if (!b) {
-      pspf_log(p->ctx, 0, "out of memory");
-      exit(PSPF_EXIT_FAILURE);
-    }
-    opd_t *d = calloc((size_t)p->n * (size_t)(p->prog->nops + 1), sizeof *d);
-    if (!d) {
-      pspf_log(p->ctx, 0, "out of memory");
-      exit(PSPF_EXIT_FAILURE);
-    }
-    for (int w = 0; w < p->n; w++) {
-      take_output(&p->w[w], &o[(size_t)w * (size_t)ns]);
-      take_bads(&p->w[w], &b[w]);
-      take_ops(&p->w[w], &d[(size_t)w * (size_t)p->prog->nops]);
-    }
-    add_ops(p, d);
-    free(d);
-    for (int k = 0; k < ns; k++)
-      write_merged(p, o, k);
-    write_bads(p, b);
-    free_out(p, o);
-    free(o);
-    free_bads(p, b);
-    free(b);
+  if (finish) { /* written out as a last chunk */
+    chunk_t *c = new_chunk(p);
+    for (int w = 0; w < p->n; w++)
+      take_all(&p->w[w], c);
+    write_chunk(p, c);
+    free_chunk(p, c);
   }
   uv_mutex_lock(&p->mu);
   p->quit = true;

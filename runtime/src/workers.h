@@ -26,16 +26,43 @@
 
 typedef struct par_s par_t;
 
-/* Where a worker's output for one chunk and sink begins to come from one
- * record (its index in the chunk), pipeline and window: the segments of
- * the workers are merged in this order (pspf_sink_maybe_flush() notes
- * them). */
-typedef struct seg_s {
+/* What a worker's output (or bad record) comes from: one record (its
+ * index in the chunk), pipeline, element of a flat_map and window. The
+ * workers' output is merged in this order, as one thread writes it. */
+typedef struct seg_key_s {
   uint32_t step;      /* the record's index in the chunk */
   int32_t path;       /* the pipeline */
   uint32_t sub;       /* the element of a flat_map that reached the key_by */
   int64_t end, start; /* the window fired, or 0, 0 */
-  size_t from;        /* where in the sink's buffer it begins */
+} seg_key_t;
+
+/* The key of what [ctx] is running now. */
+static inline seg_key_t seg_key(const pspf_ctx_t *ctx) {
+  seg_key_t k = {ctx->seg_step, ctx->seg_path, ctx->seg_sub, ctx->seg_end,
+                 ctx->seg_start};
+  return k;
+}
+
+/* Their order: <0, 0 (the same), >0. */
+static inline int seg_key_cmp(const seg_key_t *a, const seg_key_t *b) {
+  if (a->step != b->step)
+    return a->step < b->step ? -1 : 1;
+  if (a->path != b->path)
+    return a->path < b->path ? -1 : 1;
+  if (a->sub != b->sub)
+    return a->sub < b->sub ? -1 : 1;
+  if (a->end != b->end)
+    return a->end < b->end ? -1 : 1;
+  if (a->start != b->start)
+    return a->start < b->start ? -1 : 1;
+  return 0;
+}
+
+/* Where a worker's output for one chunk and sink begins to come from one
+ * key (pspf_sink_maybe_flush() notes them). */
+typedef struct seg_s {
+  seg_key_t at;
+  size_t from; /* where in the sink's buffer it begins */
 } seg_t;
 
 /* A blank line is no record in csv or json (in json, nor is one of only
