@@ -616,6 +616,29 @@ static inline void run_record(pspf_ctx_t *ctx, pspf_source_t *src,
 
 static void par_process(reader_t *r, bool at_eof);
 
+/* Where the data begins in r->buf: a UTF-8 byte order mark at the start
+ * of the input is not data. */
+static size_t data_start(const reader_t *r) {
+  return r->base == 0 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0
+             ? 3
+             : 0;
+}
+
+/* True while a CSV source's header is still to come. */
+static bool wants_header(const reader_t *r) {
+  return r->src->format == PSPF_FMT_CSV && r->src->header && !r->header_done;
+}
+
+/* The CSV header, [n] bytes at [p]: kept for checkpoints and handed to
+ * the program (a required column missing stops it). */
+static void take_header(reader_t *r, const char *p, size_t n) {
+  r->header_done = true;
+  r->header.n = 0;
+  pspf_buf_add(&r->header, p, n);
+  if (r->src->on_header(r->ctx, p, n) < 0)
+    r->ctx->stopping = true;
+}
+
 static void process(reader_t *r, bool at_eof) {
   pspf_ctx_t *ctx = r->ctx;
   if (r->run->par) {
@@ -624,10 +647,7 @@ static void process(reader_t *r, bool at_eof) {
   }
   pspf_framing_t f =
       r->src->format == PSPF_FMT_CSV ? PSPF_FRAME_CSV : PSPF_FRAME_LINES;
-  size_t off = 0;
-  /* A UTF-8 byte order mark at the start of the input is not data. */
-  if (r->base == 0 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
-    off = 3;
+  size_t off = data_start(r);
   while (off < r->len && !ctx->stopping) {
     size_t used;
     int nf = -2; /* not split here */
@@ -644,12 +664,8 @@ static void process(reader_t *r, bool at_eof) {
     r->recno++;
     set_pos(ctx, r->src, p, (size_t)n, r->base + off, r->recno);
     off += used;
-    if (r->src->format == PSPF_FMT_CSV && r->src->header && !r->header_done) {
-      r->header_done = true;
-      r->header.n = 0;
-      pspf_buf_add(&r->header, p, (size_t)n);
-      if (r->src->on_header(ctx, p, (size_t)n) < 0)
-        ctx->stopping = true;
+    if (wants_header(r)) {
+      take_header(r, p, (size_t)n);
       continue;
     }
     if (no_record(r->src, p, (size_t)n))
@@ -665,10 +681,8 @@ static void process(reader_t *r, bool at_eof) {
  * boundary go to the workers as a chunk. */
 static void par_process(reader_t *r, bool at_eof) {
   pspf_ctx_t *ctx = r->ctx;
-  size_t off = 0;
-  if (r->base == 0 && r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
-    off = 3;
-  if (r->src->format == PSPF_FMT_CSV && r->src->header && !r->header_done) {
+  size_t off = data_start(r);
+  if (wants_header(r)) {
     size_t used;
     int nf = -2;
     long n = pspf_csv_frame(r->buf + off, r->len - off, r->src->delim, at_eof,
@@ -678,11 +692,7 @@ static void par_process(reader_t *r, bool at_eof) {
     const char *p = r->buf + off;
     r->recno++;
     set_pos(ctx, r->src, p, (size_t)n, r->base + off, r->recno);
-    r->header_done = true;
-    r->header.n = 0;
-    pspf_buf_add(&r->header, p, (size_t)n);
-    if (r->src->on_header(ctx, p, (size_t)n) < 0)
-      ctx->stopping = true;
+    take_header(r, p, (size_t)n);
     off += used;
   }
   size_t seen = r->no_newline > off ? r->no_newline - off : 0;
