@@ -1191,6 +1191,69 @@ Test(checkpoint, sigkill_at_random_moments) {
  * eight times, each time at a random moment after the run has taken a
  * checkpoint of its own (so that every run gets somewhere), the kills
  * spread over the input; then restarted once more and left to finish. */
+/* Runs g_dir/prog in run/ (in.jsonl there; checkpoints every 20 ms in
+ * run/ck) until it ends by itself: each run after a new checkpoint of its
+ * own is killed with SIGKILL at a random moment up to [spread] ms later,
+ * until [want] kills; then one runs to its end. Every restart must say it
+ * resumes; none may report a sanitizer error; the last must exit 0. With
+ * [workers], each run takes --workers=1..4 at random, counted in
+ * workers[1..4]. Returns the kills; [*runs] the runs. */
+static int run_with_kills(Rng *r, long spread, int want, int *workers,
+                          int *runs) {
+  int kills = 0;
+  for (;;) {
+    uint64_t before = newest_ck("run/ck");
+    const char *nw = NULL;
+    if (workers) {
+      int k = 1 + (int)rng_below(r, 4);
+      workers[k]++;
+      nw = fmt("--workers=%d", k);
+    }
+    ++*runs;
+    pid_t pid = spawn("run", "err.txt", "prog", "--dead-letter=dead.jsonl",
+                      "--checkpoint-dir=ck", "--checkpoint-interval=20ms",
+                      "--log-level=info", nw, NULL);
+    int ws = 0;
+    bool ended = false;
+    long kill_at = kills < want ? -1 : LONG_MAX;
+    long limit = now_ms() + DEADLINE_MS;
+    for (;;) {
+      if (waitpid(pid, &ws, WNOHANG) == pid) {
+        ended = true;
+        break;
+      }
+      long now = now_ms();
+      if (now > limit) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &ws, 0);
+        track(-pid);
+        cr_assert_fail("run %d is still running after %d ms", *runs,
+                       DEADLINE_MS);
+      }
+      if (kill_at < 0 && newest_ck("run/ck") > before)
+        kill_at = now + (long)rng_below(r, (uint64_t)spread);
+      if (kill_at >= 0 && now >= kill_at)
+        break;
+      pause_ms(1);
+    }
+    if (!ended) {
+      kill(pid, SIGKILL);
+      cr_assert_eq(waitpid(pid, &ws, 0), pid);
+      ended = !(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
+      kills += !ended;
+    }
+    track(-pid);
+    expect_no_sanitizer("run", "err.txt");
+    if (*runs > 1)
+      expect_in("run", "err.txt", "info: resuming from checkpoint ");
+    if (ended) {
+      int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+      expect_status(code, 0, "run", "err.txt");
+      return kills;
+    }
+  }
+}
+
 Test(checkpoint, every_kind_of_state_survives_kills) {
   long t_start = now_ms();
   make_dir();
@@ -1208,52 +1271,9 @@ Test(checkpoint, every_kind_of_state_survives_kills) {
   expect_status(st, 0, "ref", "err.txt");
 
   Rng r = {sd ^ 0xabc};
-  int kills = 0, runs = 0;
-  long spread = t_ref / 8 > 20 ? t_ref / 8 : 20;
-  for (;;) {
-    uint64_t before = newest_ck("run/ck");
-    runs++;
-    pid_t pid = spawn("run", "err.txt", "prog", "--dead-letter=dead.jsonl",
-                      "--checkpoint-dir=ck", "--checkpoint-interval=20ms",
-                      "--log-level=info", NULL);
-    int ws = 0;
-    bool ended = false;
-    long kill_at = kills < 8 ? -1 : LONG_MAX, limit = now_ms() + DEADLINE_MS;
-    for (;;) {
-      if (waitpid(pid, &ws, WNOHANG) == pid) {
-        ended = true;
-        break;
-      }
-      long now = now_ms();
-      if (now > limit) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &ws, 0);
-        track(-pid);
-        cr_assert_fail("run %d is still running after %d ms", runs,
-                       DEADLINE_MS);
-      }
-      if (kill_at < 0 && newest_ck("run/ck") > before)
-        kill_at = now + (long)rng_below(&r, (uint64_t)spread);
-      if (kill_at >= 0 && now >= kill_at)
-        break;
-      pause_ms(1);
-    }
-    if (!ended) {
-      kill(pid, SIGKILL);
-      cr_assert_eq(waitpid(pid, &ws, 0), pid);
-      ended = !(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
-      kills += !ended;
-    }
-    track(-pid);
-    expect_no_sanitizer("run", "err.txt");
-    if (runs > 1)
-      expect_in("run", "err.txt", "info: resuming from checkpoint ");
-    if (ended) {
-      int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-      expect_status(code, 0, "run", "err.txt");
-      break;
-    }
-  }
+  int runs = 0;
+  int kills = run_with_kills(&r, t_ref / 8 > 20 ? t_ref / 8 : 20, 8, NULL,
+                             &runs);
   cr_log_info("checkpoint state test: %d runs, %d kills; set-up %ld ms, "
               "uninterrupted run %ld ms, the rest %ld ms", runs, kills,
               t0 - t_start, t_ref, now_ms() - t0 - t_ref);
@@ -2129,56 +2149,10 @@ Test(checkpoint, workers_change_between_kills) {
   expect_status(st, 0, "ref", "err.txt");
 
   Rng r = {sd ^ 0x5eed};
-  int kills = 0, runs = 0, counts[5] = {0};
+  int runs = 0, counts[5] = {0};
   /* (Several workers may go faster than the reference run.) */
-  long spread = t_ref / 40 > 10 ? t_ref / 40 : 10;
-  for (;;) {
-    uint64_t before = newest_ck("run/ck");
-    int nw = 1 + (int)rng_below(&r, 4);
-    counts[nw]++;
-    runs++;
-    pid_t pid = spawn("run", "err.txt", "prog", "--dead-letter=dead.jsonl",
-                      "--checkpoint-dir=ck", "--checkpoint-interval=20ms",
-                      "--log-level=info", fmt("--workers=%d", nw),
-                      NULL);
-    int ws = 0;
-    bool ended = false;
-    long kill_at = kills < 6 ? -1 : LONG_MAX, limit = now_ms() + DEADLINE_MS;
-    for (;;) {
-      if (waitpid(pid, &ws, WNOHANG) == pid) {
-        ended = true;
-        break;
-      }
-      long now = now_ms();
-      if (now > limit) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &ws, 0);
-        track(-pid);
-        cr_assert_fail("run %d is still running after %d ms", runs,
-                       DEADLINE_MS);
-      }
-      if (kill_at < 0 && newest_ck("run/ck") > before)
-        kill_at = now + (long)rng_below(&r, (uint64_t)spread);
-      if (kill_at >= 0 && now >= kill_at)
-        break;
-      pause_ms(1);
-    }
-    if (!ended) {
-      kill(pid, SIGKILL);
-      cr_assert_eq(waitpid(pid, &ws, 0), pid);
-      ended = !(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL);
-      kills += !ended;
-    }
-    track(-pid);
-    expect_no_sanitizer("run", "err.txt");
-    if (runs > 1)
-      expect_in("run", "err.txt", "info: resuming from checkpoint ");
-    if (ended) {
-      int code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-      expect_status(code, 0, "run", "err.txt");
-      break;
-    }
-  }
+  int kills = run_with_kills(&r, t_ref / 40 > 10 ? t_ref / 40 : 10, 6, counts,
+                             &runs);
   cr_log_info("workers checkpoint test: %d runs (1 to 4 workers: %d %d %d "
               "%d), %d kills", runs, counts[1], counts[2], counts[3],
               counts[4], kills);
