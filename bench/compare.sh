@@ -68,17 +68,8 @@ mkdir -p "$OUT/out" "$OUT/runs" "$OUT/log" "$OUT/prog" "$OUT/baseline" "$DATA"
 
 # ---- data: the same cache as workloads.sh (generated once per N and gen_bids.py) ----
 stem=bids-$N
-stamp=$(cksum <"$SHARED/gen_bids.py")
-if [ ! -f "$DATA/$stem.csv" ] || [ ! -f "$DATA/$stem.jsonl" ] ||
-   [ "$(cat "$DATA/$stem.stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "generating $N bids into $DATA ..." >&2
-  rm -f "$DATA/$stem.stamp"
-  python3 "$SHARED/gen_bids.py" --n "$N" --out-dir "$DATA" --prefix "$stem.tmp" \
-    || die "gen_bids.py failed"
-  mv "$DATA/$stem.tmp.csv" "$DATA/$stem.csv"
-  mv "$DATA/$stem.tmp.jsonl" "$DATA/$stem.jsonl"
-  echo "$stamp" >"$DATA/$stem.stamp"
-fi
+. bench/bids.sh
+bench_bids "$N" "$DATA" "$SHARED" || die "gen_bids.py failed"
 
 # ---- the hand-written baselines, built from copies (cc -O2) ----
 cp "$SHARED/bench_c.c" "$SHARED/Makefile" "$OUT/baseline/"

@@ -33,14 +33,9 @@ die() { echo "workers.sh: $*" >&2; exit 2; }
 [ -x "$TIME" ] || die "GNU time is needed: apt-get install -y time"
 mkdir -p "$OUT" "$DATA"
 stem=bids-$N
-if [ ! -f "$DATA/$stem.csv" ] || [ ! -f "$DATA/$stem.jsonl" ]; then
-  [ -f "$SHARED/gen_bids.py" ] || die "$SHARED/gen_bids.py not found (BENCH_SHARED)"
-  echo "generating $N bids into $DATA ..." >&2
-  python3 "$SHARED/gen_bids.py" --n "$N" --out-dir "$DATA" --prefix "$stem.tmp" >&2 ||
-    die "gen_bids.py failed"
-  mv "$DATA/$stem.tmp.csv" "$DATA/$stem.csv"
-  mv "$DATA/$stem.tmp.jsonl" "$DATA/$stem.jsonl"
-fi
+[ -f "$SHARED/gen_bids.py" ] || die "$SHARED/gen_bids.py not found (BENCH_SHARED)"
+. bench/bids.sh
+bench_bids "$N" "$DATA" "$SHARED" || die "gen_bids.py failed"
 
 # run NAME OUTPUT CMD...: appends "microseconds peak_KB cpu_seconds".
 run() {

@@ -45,17 +45,8 @@ mkdir -p "$OUT/out" "$DATA"
 
 # ---- data: generated once per N, kept while gen_bids.py is unchanged ----
 stem=bids-$N
-stamp=$(cksum <"$SHARED/gen_bids.py")
-if [ ! -f "$DATA/$stem.csv" ] || [ ! -f "$DATA/$stem.jsonl" ] ||
-   [ "$(cat "$DATA/$stem.stamp" 2>/dev/null)" != "$stamp" ]; then
-  echo "generating $N bids into $DATA ..." >&2
-  rm -f "$DATA/$stem.stamp"
-  python3 "$SHARED/gen_bids.py" --n "$N" --out-dir "$DATA" --prefix "$stem.tmp" \
-    || die "gen_bids.py failed"
-  mv "$DATA/$stem.tmp.csv" "$DATA/$stem.csv"
-  mv "$DATA/$stem.tmp.jsonl" "$DATA/$stem.jsonl"
-  echo "$stamp" >"$DATA/$stem.stamp"
-fi
+. bench/bids.sh
+bench_bids "$N" "$DATA" "$SHARED" || die "gen_bids.py failed"
 
 # ---- the baseline, built from a copy so that ../shared stays clean ----
 mkdir -p "$OUT/baseline"
