@@ -18,6 +18,24 @@
 
 #include "helpers.h"
 
+/* Scrapes the program in [dir] on [port] into dir/m.txt until it shows
+ * [n] records read from source 'rs' (at most 30 s); true if it did. */
+static bool scraped_records(const char *dir, int port, int n) {
+  long until = now_ms() + 30000;
+  for (;;) {
+    char *out;
+    int st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > "
+                    "m.txt && grep -c '^pspf_source_records_total{source=\"rs\"}"
+                    " %d$' m.txt", port, n);
+    free(out);
+    if (st == 0)
+      return true;
+    if (now_ms() > until)
+      return false;
+    pause_ms(50);
+  }
+}
+
 Test(ops, metrics_scraped_and_checked_by_promtool) {
   char dir[] = "/tmp/pspfc-ops-XXXXXX";
   cr_assert(mkdtemp(dir));
@@ -44,17 +62,8 @@ Test(ops, metrics_scraped_and_checked_by_promtool) {
                                              "--checkpoint-interval=50ms",
                                              NULL});
   /* Until it has read the 1001 records. */
-  long until = now_ms() + 30000;
-  for (;;) {
-    st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt && "
-                "grep -c '^pspf_source_records_total{source=\"rs\"} 1001$' "
-                "m.txt", port);
-    free(out);
-    if (st == 0 || now_ms() > until)
-      break;
-    pause_ms(50);
-  }
-  cr_expect_eq(st, 0, "the metrics never showed 1001 records read");
+  cr_expect(scraped_records(dir, port, 1001),
+            "the metrics never showed 1001 records read");
   pause_ms(200); /* (a checkpoint since) */
   st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt && "
               "promtool check metrics < m.txt 2>&1 && grep -E '^(pspf_sink_"
@@ -137,17 +146,8 @@ Test(ops, metrics_with_workers) {
                   "echo $! > pid; }", port);
   cr_assert_eq(st, 0, "%s", out);
   free(out);
-  long until = now_ms() + 30000;
-  for (;;) {
-    st = run_in(dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt && "
-                "grep -c '^pspf_source_records_total{source=\"rs\"} 1000$' "
-                "m.txt", port);
-    free(out);
-    if (st == 0 || now_ms() > until)
-      break;
-    pause_ms(50);
-  }
-  cr_expect_eq(st, 0, "the metrics never showed 1000 records read");
+  cr_expect(scraped_records(dir, port, 1000),
+            "the metrics never showed 1000 records read");
   st = run_in(dir, &out, "promtool check metrics < m.txt 2>&1 && grep -E "
               "'^pspf_(operator|watermark|sink_records)' m.txt");
   cr_expect_eq(st, 0, "promtool: %s", out);
