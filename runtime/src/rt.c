@@ -1453,8 +1453,6 @@ static bool str_is(pspf_str_t s, const char *c) {
 
 /* Restores checkpoint [f] (good, same fingerprint). Returns 0 or an exit
  * status. */
-static void free_saved(run_t *run);
-
 static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
   pspf_ctx_t *ctx = run->ctx;
   pspf_program_t *prog = run->prog;
@@ -1523,27 +1521,26 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
       seen_state++; /* (state i of worker k at k * nstates + i) */
     }
   }
-  /* The state: one set a worker that took the checkpoint. */
+  /* The state: one set a worker that took the checkpoint (the sections,
+   * in the file read). */
   int nsaved = prog->nstates ? seen_state / prog->nstates : 1;
+  const char **state = NULL;
+  size_t *state_n = NULL;
   if (prog->nstates && seen_state % prog->nstates == 0 && nsaved <= 64) {
-    run->saved = calloc((size_t)seen_state + 1, sizeof *run->saved);
-    run->saved_n = calloc((size_t)seen_state + 1, sizeof *run->saved_n);
-    if (!run->saved || !run->saved_n)
+    state = calloc((size_t)seen_state + 1, sizeof *state);
+    state_n = calloc((size_t)seen_state + 1, sizeof *state_n);
+    if (!state || !state_n)
       pspf_ck_oom();
-    run->nsaved = nsaved;
     for (uint32_t i = 0; i < f->nsections; i++) {
       pspf_ckpt_section_t *s = &f->sections[i];
       if (s->kind != PSPF_CKPT_STATE || s->index >= (uint32_t)seen_state ||
-          run->saved[s->index])
+          state[s->index])
         continue;
-      run->saved[s->index] = malloc(s->size + 1);
-      if (!run->saved[s->index])
-        pspf_ck_oom();
-      memcpy(run->saved[s->index], s->payload, s->size);
-      run->saved_n[s->index] = s->size;
+      state[s->index] = s->payload;
+      state_n[s->index] = s->size;
     }
     for (int i = 0; i < seen_state; i++)
-      if (!run->saved[i])
+      if (!state[i])
         nsaved = 0;
   }
   if (nsaved > 1 && run->nworkers <= 1 && prog->nstates)
@@ -1555,20 +1552,36 @@ static int apply_checkpoint(run_t *run, pspf_ckpt_file_t *f, ck_meta_t *m) {
              "%d sinks, %d states for %d a worker)", (unsigned long long)f->id,
              seen_src, prog->nsources, seen_sink, prog->nsinks, seen_state,
              prog->nstates);
+    free(state);
+    free(state_n);
     return PSPF_EXIT_FAILURE;
   }
-  /* Without workers the state is restored now; with them, once they run
-   * (restore_workers()). */
-  if (run->nworkers <= 1 && prog->nstates) {
-    char why[512];
-    int rc = pspf_load_states(prog, (const char *const *)run->saved,
-                              run->saved_n, run->nsaved, 1, 0, why,
-                              sizeof why);
-    free_saved(run);
-    if (rc < 0) {
-      pspf_log(ctx, 0, "checkpoint %llu: %s", (unsigned long long)f->id, why);
-      return PSPF_EXIT_FAILURE;
+  /* Without workers the state is restored now, from the file; with them,
+   * once they run (par_load() in pspf_main()), from a copy. */
+  int rc = 0;
+  char why[512];
+  if (prog->nstates && run->nworkers <= 1) {
+    rc = pspf_load_states(prog, state, state_n, nsaved, 1, 0, why,
+                          sizeof why);
+  } else if (prog->nstates) {
+    run->saved = calloc((size_t)seen_state + 1, sizeof *run->saved);
+    run->saved_n = state_n;
+    if (!run->saved)
+      pspf_ck_oom();
+    run->nsaved = nsaved;
+    for (int i = 0; i < seen_state; i++) {
+      run->saved[i] = malloc(state_n[i] + 1);
+      if (!run->saved[i])
+        pspf_ck_oom();
+      memcpy(run->saved[i], state[i], state_n[i]);
     }
+    state_n = NULL;
+  }
+  free(state);
+  free(state_n);
+  if (rc < 0) {
+    pspf_log(ctx, 0, "checkpoint %llu: %s", (unsigned long long)f->id, why);
+    return PSPF_EXIT_FAILURE;
   }
   ctx->records_in = m->records_in;
   ctx->bad = m->bad;
