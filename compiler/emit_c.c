@@ -2335,6 +2335,19 @@ static const char *agg_record(Emitter *e, Aggs *g, const char *oc,
   return s_(e, "((%s){%s%s})", oc, head, f);
 }
 
+/* State that is one keyed table, tab_<id> (emit_table() with
+ * e->table_merge): save_<id>() and load_<id>(), which merges another
+ * number of workers' tables. */
+static void emit_keyed_table_state(Emitter *e, int id) {
+  CW *w = &e->state;
+  cw(w, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
+  cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
+     "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
+  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  if (r->merge)\n"
+     "    merge_tab_%d(r, &tab_%d);\n  else\n    load_tab_%d(r, &tab_%d);\n}\n",
+     id, id, id, id, id);
+}
+
 /* key_by(...) |> aggregate | reduce | fold: one updated result a record. */
 static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
                          Type *t, FlowCtx *fc) {
@@ -2351,12 +2364,7 @@ static void emit_running(Emitter *e, Chain *ch, int from, const char *v,
              s_(e, "save_acc_%d(w, &s->acc);\n", id),
              s_(e, "load_acc_%d(r, &s->acc);\n", id),
              acc_prefetch(e, &g, "x->acc"), false, false);
-  cw(&e->state, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
-  cw(&e->state, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
-     "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
-  cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  if (r->merge)\n"
-     "    merge_tab_%d(r, &tab_%d);\n  else\n    load_tab_%d(r, &tab_%d);\n}\n",
-     id, id, id, id, id);
+  emit_keyed_table_state(e, id);
   ck_state(e, id, s_(e, "running %s key %s: %s", sg->node->name,
                      type_str_full(A, fc->key_type), agg_layout(e, &g)),
            sg->node);
@@ -2920,12 +2928,7 @@ static void emit_count_windows(Emitter *e, Chain *ch, int from, const char *v,
                 "pspf_ckr_i64(r);\n  load_acc_%d(r, &s->open[j].acc);\n}\n",
                 nopen, nopen, id),
              NULL, false, false);
-  cw(w, "static PSPF_TLS struct tab_%d tab_%d;\n", id, id);
-  cw(w, "\nstatic uint64_t save_%d(pspf_buf_t *w) {\n  return "
-     "save_tab_%d(w, &tab_%d);\n}\n", id, id, id);
-  cw(w, "\nstatic void load_%d(pspf_ckr_t *r) {\n  if (r->merge)\n"
-     "    merge_tab_%d(r, &tab_%d);\n  else\n    load_tab_%d(r, &tab_%d);\n}\n",
-     id, id, id, id, id);
+  emit_keyed_table_state(e, id);
   ck_state(e, id, s_(e, "window count(%s, every %s) key %s: %s",
                      unit_text(e, size, ""), unit_text(e, every, ""),
                      type_str_full(A, kt), agg_layout(e, g)),
