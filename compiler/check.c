@@ -1252,7 +1252,7 @@ static const Connector connectors[] = {
      {{"brokers", 's', WHERE_BOTH, false, true},
       {"topic", 's', WHERE_BOTH, false, true},
       {"group", 's', WHERE_SOURCE, false, false},
-      {"key", 'K', WHERE_SINK, false, false},
+      {"key", 'K', WHERE_BOTH, false, false},
       {"format", 'F', WHERE_BOTH, false, false},
       {NULL, 0, 0, false, false}}},
     {"sqlite", WHERE_SINK, "sqlite",
@@ -1578,9 +1578,13 @@ static void check_format_fits(Checker *k, Symbol *s, Type *t, Loc where) {
   }
 }
 
-/* Fields named by key: of a sink must exist in what it receives. */
-static void check_sink_keys(Checker *k, Symbol *s) {
-  if (!s->conn || is_error(s->sink_type))
+/* Fields named by key: of a sink must exist in what it receives; those
+ * of a (kafka) source, in what it reads. */
+static void check_conn_keys(Checker *k, Symbol *s) {
+  Type *t = s->kind == SYM_SOURCE ? s->type : s->sink_type;
+  const char *what = s->kind == SYM_SOURCE ? "source" : "sink";
+  const char *verb = s->kind == SYM_SOURCE ? "reads" : "writes";
+  if (!s->conn || !t || is_error(t))
     return;
   for (int i = 0; i < s->conn->list.len; i++) {
     Node *a = s->conn->list.items[i];
@@ -1595,14 +1599,12 @@ static void check_sink_keys(Checker *k, Symbol *s) {
                                                 : NULL;
       if (!name)
         continue;
-      if (s->sink_type->kind != TY_RECORD ||
-          !type_field(s->sink_type, name)) {
-        diag_error(k->d, f->loc, "sink '%s' writes %s, which has no field "
-                   "'%s'", s->name, tstr(k, s->sink_type), name);
+      if (t->kind != TY_RECORD || !type_field(t, name)) {
+        diag_error(k->d, f->loc, "%s '%s' %s %s, which has no field '%s'",
+                   what, s->name, verb, tstr(k, t), name);
         Suggest sg = {name, NULL, 99};
-        for (int m = 0; s->sink_type->kind == TY_RECORD &&
-                        m < s->sink_type->nfields; m++)
-          suggest_try(&sg, s->sink_type->fields[m].name);
+        for (int m = 0; t->kind == TY_RECORD && m < t->nfields; m++)
+          suggest_try(&sg, t->fields[m].name);
         suggest_help(k, &sg);
       }
     }
@@ -2754,14 +2756,16 @@ int check_program(Ctx *c) {
     if (s->kind == SYM_SINK) {
       if (s->sink_type) {
         check_format_fits(&k, s, s->sink_type, s->sink_first);
-        check_sink_keys(&k, s);
+        check_conn_keys(&k, s);
       } else if (!s->used && clean) {
         diag_warning(k.d, s->decl->name_loc, "sink '%s' is never written",
                      s->name);
       }
-    } else if (s->kind == SYM_SOURCE && !s->used && clean) {
-      diag_warning(k.d, s->decl->name_loc, "source '%s' is never read",
-                   s->name);
+    } else if (s->kind == SYM_SOURCE) {
+      check_conn_keys(&k, s);
+      if (!s->used && clean)
+        diag_warning(k.d, s->decl->name_loc, "source '%s' is never read",
+                     s->name);
     } else if (s->kind == SYM_LET && s->is_stream && !s->used && clean) {
       diag_warning(k.d, s->decl->name_loc, "stream '%s' is never used",
                    s->name);

@@ -3199,6 +3199,79 @@ static const char *split_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks) {
   return NULL;
 }
 
+/* Why the program cannot run with --scale-out (instances sharing a
+ * Kafka topic's partitions, state kept per partition), or NULL. */
+static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
+                                 PtrVec *paths) {
+  if (sources->len != 1 ||
+      strcmp(((Symbol *)sources->items[0])->connector, "kafka") != 0)
+    return "it does not read one kafka source";
+  Symbol *src = sources->items[0];
+  for (int i = 0; i < sinks->len; i++) {
+    Symbol *s = sinks->items[i];
+    if (strcmp(s->connector, "kafka") != 0 && strcmp(s->connector, "stdout") != 0 &&
+        strcmp(s->connector, "console") != 0)
+      return s_(e, "sink '%s' is a %s sink (its output would stay on one "
+                "machine: scaled out, a program writes kafka, stdout and the "
+                "console)", s->name, s->connector);
+  }
+  /* The topic's key: one field of the source's record. */
+  Node *key = conn_arg(src->conn, "key");
+  const char *kf = key && key->kind == ND_NAME     ? key->name
+                   : key && key->kind == ND_STRING ? key->sval
+                   : key && key->kind == ND_LIST && key->list.len == 1 &&
+                           key->list.items[0]->kind == ND_NAME
+                       ? key->list.items[0]->name
+                       : NULL;
+  for (int i = 0; i < paths->len; i++) {
+    Path *p = paths->items[i];
+    int mode = split_mode(p);
+    int line = 0, kb = -1;
+    for (int k = 1; k < p->stages.len && kb < 0; k++) {
+      Stage *sg = p->stages.items[k];
+      if (sg->label != join_label && is_op(sg, "key_by"))
+        kb = k;
+      if (sg->label != join_label && stateful(sg) && !line)
+        line = source_line(e->c->src, sg->node->loc.off);
+    }
+    if (mode == SPLIT_FIRST)
+      return s_(e, "the state at line %d is not kept by key (only a key_by, "
+                "then a window and its aggregate, reduce or fold, or a "
+                "running one, can be split by partition)", line);
+    if (mode != SPLIT_KEYED)
+      continue;
+    /* Every record of a key must come in one partition: the key_by keys
+     * the source's records by the topic's key. */
+    Stage *kbs = p->stages.items[kb];
+    int kline = source_line(e->c->src, kbs->node->loc.off);
+    for (int k = 1; k < kb; k++)
+      if (!is_op(p->stages.items[k], "filter") &&
+          !is_op(p->stages.items[k], "event_time"))
+        return s_(e, "the key_by at line %d keys records that line %d has "
+                  "changed: its key is not the topic's message key (a "
+                  "repartition topic would be needed)", kline,
+                  source_line(e->c->src,
+                              ((Stage *)p->stages.items[k])->node->loc.off));
+    Node *fn = kbs->node->list.items[0];
+    if (fn && fn->kind == ND_NAMED_ARG)
+      fn = fn->a;
+    Node *body = fn && fn->kind == ND_LAMBDA && fn->list.len ? fn->b : NULL;
+    bool field = body && body->kind == ND_FIELD && body->a &&
+                 body->a->kind == ND_NAME &&
+                 body->a->name == fn->list.items[0]->name;
+    if (!kf)
+      return s_(e, "source '%s' does not say which field the topic is keyed "
+                "by (key: FIELD), so the key_by at line %d may gather records "
+                "of several partitions", src->name, kline);
+    if (!field || strcmp(body->name, kf) != 0)
+      return s_(e, "the key_by at line %d does not key by the topic's key "
+                "(source '%s' has key: %s), so one key's records may come in "
+                "several partitions (a repartition topic would be needed)",
+                kline, src->name, kf);
+  }
+  return NULL;
+}
+
 static int source_index(Emitter *e, Symbol *s) {
   for (int i = 0; i < e->sources->len; i++)
     if (e->sources->items[i] == s)
@@ -4345,6 +4418,11 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".worker_sinks = worker_sinks,\n.worker_ops = worker_ops,\n"
      ".split_refusal = %s,\n",
      why ? c_string_literal(e, why, strlen(why)) : "NULL");
+  const char *scale = scale_refusal(e, &sources, &sinks, &paths);
+  if (sources.len == 1 &&
+      strcmp(((Symbol *)sources.items[0])->connector, "kafka") == 0)
+    cw(w, ".scale_out = pspf_scale_out,\n.scale_refusal = %s,\n",
+       scale ? c_string_literal(e, scale, strlen(scale)) : "NULL");
   static const char *const kinds[] = {"PSPF_SPLIT_CHUNK", "PSPF_SPLIT_KEYED",
                                        "PSPF_SPLIT_FIRST"};
   const char *split = "";

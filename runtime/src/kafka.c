@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "kafka.h"
 #include "pspf/rt.h"
 
 typedef struct kp_s {
@@ -44,6 +45,8 @@ typedef struct kp_s {
   uint64_t last_ck;    /* the last checkpoint committed with */
   char group[300];     /* client.id, transactional.id, and the group of the
                           checkpoint ids committed with the transactions */
+  char dir[4096];      /* where its commit journal is */
+  bool task;           /* a partition's (--scale-out): its thread polls */
 } kp_t;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -105,15 +108,21 @@ static int fail(pspf_ctx_t *ctx, pspf_sink_t *s, const char *what) {
   return PSPF_EIO;
 }
 
-static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
+/* Opens sink [s] with transactional id (and client id, and group of its
+ * checkpoint ids) [id], its commit journal in [dir]; [task]: a
+ * partition's, whose thread polls it (no timer of the loop). */
+static int open_as(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
+                   const char *dir, bool task) {
   kp_t *k = calloc(1, sizeof *k);
   if (!k)
     return fail(ctx, s, "out of memory");
   k->ctx = ctx;
   k->sink = s;
+  k->task = task;
   s->impl = k;
   char err[512];
-  sink_id(s, k->group, sizeof k->group);
+  snprintf(k->group, sizeof k->group, "%s", id);
+  snprintf(k->dir, sizeof k->dir, "%s", dir ? dir : "");
   const char *const set[][2] = {
       {"bootstrap.servers", s->path}, {"client.id", k->group},
       {"enable.idempotence", "true"}, {"acks", "all"},
@@ -160,11 +169,31 @@ static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
       return fail(ctx, s, what);
     }
   }
+  if (task)
+    return 0;
   uv_timer_init(uv_default_loop(), &k->timer);
   k->timer.data = k;
   uv_timer_start(&k->timer, on_timer, 100, 100);
   uv_unref((uv_handle_t *)&k->timer);
   return 0;
+}
+
+static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  char id[300];
+  sink_id(s, id, sizeof id);
+  return open_as(ctx, s, id, pspf_checkpoint_dir(), false);
+}
+
+void kafka_task_sink_restored(pspf_sink_t *s) {
+  kp_t *k = s->impl;
+  s->length = s->records;
+  if (k)
+    k->committed = s->records;
+}
+
+int kafka_task_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
+                         const char *dir) {
+  return open_as(ctx, s, id, dir, true);
 }
 
 /* Waits until every message is delivered or failed, for at most the
@@ -204,8 +233,9 @@ static int flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
  * just before a crash may not be. The file starts over past 1 MiB.
  */
 
-static void journal_path(pspf_sink_t *s, char *path, size_t n) {
-  snprintf(path, n, "%s/%s.kafka-commits", pspf_checkpoint_dir(), s->name);
+static void journal_path(const char *dir, pspf_sink_t *s, char *path,
+                         size_t n) {
+  snprintf(path, n, "%s/%s.kafka-commits", dir, s->name);
 }
 
 static void journal_add(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint,
@@ -229,7 +259,7 @@ static void journal_add(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint,
       first = false;
     }
   line[n++] = '\n';
-  journal_path(s, path, sizeof path);
+  journal_path(k->dir, s, path, sizeof path);
   struct stat st;
   bool anew = stat(path, &st) == 0 && st.st_size > (1 << 20);
   char tmp[4300];
@@ -247,9 +277,9 @@ static void journal_add(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint,
 }
 
 /* The newest checkpoint=N of the journal, or 0. */
-static uint64_t journal_last(pspf_sink_t *s) {
+static uint64_t journal_last(const char *dir, pspf_sink_t *s) {
   char path[4200];
-  journal_path(s, path, sizeof path);
+  journal_path(dir, s, path, sizeof path);
   FILE *f = fopen(path, "r");
   if (!f)
     return 0;
@@ -353,10 +383,10 @@ static int sink_done(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint) {
 /* The newest checkpoint whose transaction is known to have committed: in
  * the journal, or as the sink group's offset (which the mock cluster of
  * the tests does not keep). */
-static uint64_t sink_committed(pspf_ctx_t *ctx, pspf_sink_t *s) {
-  uint64_t last = journal_last(s), group = 0;
-  char err[512], name[300];
-  sink_id(s, name, sizeof name);
+static uint64_t committed_as(pspf_ctx_t *ctx, pspf_sink_t *s,
+                             const char *name, const char *dir) {
+  uint64_t last = journal_last(dir, s), group = 0;
+  char err[512];
   const char *const set[][2] = {
       {"bootstrap.servers", s->path}, {"group.id", name}, {"log_level", "3"}};
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -388,6 +418,17 @@ static uint64_t sink_committed(pspf_ctx_t *ctx, pspf_sink_t *s) {
            (unsigned long long)(group > last ? group : last),
            (unsigned long long)last, (unsigned long long)group);
   return group > last ? group : last;
+}
+
+static uint64_t sink_committed(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  char name[300];
+  sink_id(s, name, sizeof name);
+  return committed_as(ctx, s, name, pspf_checkpoint_dir());
+}
+
+uint64_t kafka_task_committed(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
+                              const char *dir) {
+  return committed_as(ctx, s, id, dir);
 }
 
 static void free_kp(kp_t *k) {
@@ -437,6 +478,10 @@ const pspf_sink_ops_t pspf_kafka_sink_ops = {
 void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
                         size_t keylen) {
   kp_t *k = s->impl;
+  if (!k) { /* a partition's state being freed: its output goes nowhere */
+    s->buf.n = 0;
+    return;
+  }
   uint64_t until = 0;
   for (;;) {
     if (rd_kafka_produce(k->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,

@@ -427,6 +427,10 @@ static int sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
   return 0;
 }
 
+int rt_sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
+  return sink_flush(ctx, s);
+}
+
 void pspf_sink_maybe_flush(pspf_ctx_t *ctx, pspf_sink_t *s) {
   if (ctx->nworkers > 1) { /* a worker: the output is merged, not written */
     seg_t *last = s->segs.n ? (seg_t *)(s->segs.p + s->segs.n) - 1 : NULL;
@@ -1963,10 +1967,22 @@ static void usage(pspf_program_t *prog, FILE *out) {
           "  --quiet                      no progress line on a terminal\n"
           "  --workers N                  run on N threads, each with its own part\n"
           "                               of the keys (default 1)\n"
+          "%s"
           "  -h, --help                   show this help\n"
           "\nexit status: 0 done, 1 usage, 2 runtime failure, 3 too many bad "
           "records\n",
-          prog->name);
+          prog->name,
+          prog->scale_out
+              ? "  --scale-out                  share the kafka source's "
+                "partitions with the other\n"
+                "                               instances of its group (state "
+                "moves through\n"
+                "                               --checkpoint-dir, shared by all)\n"
+                "  --session-timeout=D          how long the group waits for a "
+                "silent instance\n"
+                "                               before its partitions move "
+                "(default 10s)\n"
+              : "");
 }
 
 /* PSPF_<NAME> for a flag or param name. */
@@ -2295,7 +2311,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   const char *dead = NULL, *max_bad = NULL, *level = NULL;
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
   const char *retry_limit = NULL, *log_format = NULL, *metrics_addr = NULL;
-  const char *workers_opt = NULL;
+  const char *workers_opt = NULL, *scale_opt = NULL, *session_opt = NULL;
   bool quiet = false;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
@@ -2344,6 +2360,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("metrics-addr")        ? 12
               : IS("quiet")               ? 13
               : IS("workers")             ? 14
+              : IS("scale-out")           ? 15
+              : IS("session-timeout")     ? 16
                                           : 0;
 #undef IS
     int found = -1;
@@ -2367,6 +2385,10 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     }
     if (opt == 6) { /* a switch: --checkpoint-reset[=true|false] */
       ck_reset = eq ? eq + 1 : "true";
+      continue;
+    }
+    if (opt == 15) { /* a switch: --scale-out[=true|false] */
+      scale_opt = eq ? eq + 1 : "true";
       continue;
     }
     const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -2397,6 +2419,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       quiet = strcmp(val, "false") != 0 && strcmp(val, "0") != 0;
     else if (opt == 14)
       workers_opt = val;
+    else if (opt == 16)
+      session_opt = val;
     else
       given[found] = val;
   }
@@ -2445,6 +2469,40 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
        nworkers < 1 || nworkers > 64)) {
     fprintf(stderr, "%s: error: --workers is a count from 1 to 64, not '%s'\n",
             prog->name, workers_opt);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  if (!scale_opt)
+    scale_opt = env_for("scale_out");
+  if (!session_opt)
+    session_opt = env_for("session_timeout");
+  int64_t session_ms = 10000;
+  if (session_opt && (parse_duration(session_opt, &session_ms) < 0 ||
+                      session_ms < 1000 || session_ms > 3600000)) {
+    fprintf(stderr, "%s: error: --session-timeout is a duration from 1s to "
+            "1h, such as 10s, not '%s'\n", prog->name, session_opt);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  int scale = 0;
+  if (scale_opt && pspf_parse_bool(scale_opt, strlen(scale_opt), &scale) < 0) {
+    fprintf(stderr, "%s: error: --scale-out is true or false, not '%s'\n",
+            prog->name, scale_opt);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  const char *no_scale =
+      !scale               ? NULL
+      : !prog->scale_out   ? "it does not read a kafka source"
+      : prog->scale_refusal ? prog->scale_refusal
+      : nworkers > 1       ? "--workers is for one file; scaled out, each "
+                             "partition has a thread of its own"
+      : !ck_dir ? "it needs --checkpoint-dir, a directory every instance reaches "
+            "(each partition's state moves through it)"
+          : NULL;
+  if (no_scale) {
+    fprintf(stderr, "%s: error: --scale-out: this program cannot share its "
+            "work with other instances: %s\n", prog->name, no_scale);
     free(given);
     return PSPF_EXIT_USAGE;
   }
@@ -2534,6 +2592,21 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     run.started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+  }
+  if (scale) { /* a run of its own: group.c */
+    pspf_scale_opts_t so = {ck_dir, interval, reset, session_ms,
+                            run.fingerprint, run.nlayout, run.layout,
+                            (const char *const *)run.where};
+    status = prog->scale_out(prog, &ctx, &so);
+    free_run(&run);
+    the_run = NULL;
+    log_totals(&ctx, prog, t_start);
+    if (ctx.dead)
+      fclose(ctx.dead);
+    pspf_buf_free(&ctx.scratch);
+    scratch_free(&ctx, true);
+    uv_loop_close(loop);
+    return status;
   }
   if (metrics_addr && *metrics_addr &&
       pspf_metrics_start(&ctx, metrics_addr, collect_metrics, &run) < 0) {

@@ -79,6 +79,10 @@ static inline bool no_record(const pspf_source_t *src, const char *p,
   return k == n;
 }
 
+/* rt.c: writes what sink [s] (a file or the standard output) holds;
+ * 0, or PSPF_EIO (logged, ctx stopping). */
+int rt_sink_flush(pspf_ctx_t *ctx, pspf_sink_t *s);
+
 /* rt.c: frees all scratch memory of [ctx]. */
 void rt_scratch_free_all(pspf_ctx_t *ctx);
 /* rt.c: frees the calling thread's kept strings (a worker that ends). */

@@ -2,13 +2,18 @@
 """Checks a Kafka sink's output topic against what an uninterrupted run
 writes, transaction by transaction.
 
-    txn_check.py JOURNAL MESSAGES EXPECTED KILLS
+    txn_check.py JOURNAL MESSAGES EXPECTED KILLS [ID]
 
 JOURNAL   the sink's commit journal (CKDIR/SINK.kafka-commits): the
-          partition offsets of every transaction it committed
+          partition offsets of every transaction it committed; or a glob
+          of several (--scale-out: CKDIR/TOPIC-*/SINK.kafka-commits, one
+          producer a partition)
 MESSAGES  the topic as `kcat -C -f '%p %o %s\\n'` prints it
 EXPECTED  an uninterrupted run's records, one JSON object a line
-KILLS     how many times the program was killed with SIGKILL
+KILLS     how many transactions kills may have left open (a program
+          killed once: one a kafka sink; scaled out: one a partition
+          the killed instance held)
+ID        the fields that tell expected records apart (default key,n)
 
 The mock cluster does not hide aborted or open transactions from
 readers, so the committed messages are told apart by the journal:
@@ -18,10 +23,11 @@ readers, so the committed messages are told apart by the journal:
 2. every other message is a copy of an expected record (by id: the
    record's key and count), in a run of offsets that no committed
    transaction covers; each partition has at most KILLS such runs (each
-   kill leaves at most one transaction open).
+   transaction left open makes at most one in each partition).
 
 Prints one line of totals; exits 1 with the reasons otherwise.
 """
+import glob
 import json
 import sys
 from collections import Counter
@@ -30,9 +36,13 @@ from collections import Counter
 def main():
     journal, messages, expected, kills = sys.argv[1:5]
     kills = int(kills)
+    ids = sys.argv[5].split(",") if len(sys.argv) > 5 else ["key", "n"]
     committed = {}  # partition -> [(first, last)]
-    with open(journal) as f:
-        for line in f:
+    journals = sorted(glob.glob(journal)) or [journal]
+    for name in journals:
+        with open(name) as f:
+            lines = f.readlines()
+        for line in lines:
             if not line.endswith("\n"):
                 continue
             parts = dict(w.split("=", 1) for w in line.split()[1:] if "=" in w)
@@ -52,7 +62,7 @@ def main():
         for line in f:
             r = json.loads(line)
             want[line.strip()] += 1
-            by_id[(r["key"], r["n"])] = line.strip()
+            by_id[tuple(r[k] for k in ids)] = line.strip()
     got = Counter()
     extra = []  # (partition, offset, text) outside committed transactions
     with open(messages) as f:
@@ -73,7 +83,7 @@ def main():
     last = {}
     for p, o, text in sorted(extra):
         r = json.loads(text)
-        if by_id.get((r["key"], r["n"])) != text:
+        if by_id.get(tuple(r[k] for k in ids)) != text:
             errors.append("an uncommitted message that is no copy of an "
                           "expected record: " + text)
         if last.get(p) != o - 1:

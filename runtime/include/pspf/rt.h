@@ -623,8 +623,30 @@ typedef struct pspf_op_stat_s {
   const int64_t *watermark; /* event_time: its watermark (ms), else NULL */
 } pspf_op_stat_t;
 
+typedef struct pspf_program_s pspf_program_t;
+
+/* What pspf_main() hands a scaled-out run (--scale-out). */
+typedef struct pspf_scale_opts_s {
+  const char *ck_dir;       /* --checkpoint-dir: the store every instance
+                               reaches (one directory a partition in it) */
+  int64_t interval_ms;      /* --checkpoint-interval */
+  bool reset;               /* --checkpoint-reset: partitions start over */
+  int64_t session_ms;       /* --session-timeout: how long the group waits
+                               for an instance that went silent */
+  uint64_t fingerprint;     /* of the program's state layout */
+  size_t nlayout;           /* the layout's lines ... */
+  const pspf_str_t *layout; /* ... for each checkpoint's META */
+  const char *const *where; /* ... and their .pspf places */
+} pspf_scale_opts_t;
+
+/* Runs [prog] as one instance of several sharing its kafka source's
+ * topic through the consumer group protocol (group.c). Returns the exit
+ * status. Only programs with a kafka source link it. */
+PSPF_EXTERN int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
+                               const pspf_scale_opts_t *o);
+
 /* The whole program. */
-typedef struct pspf_program_s {
+struct pspf_program_s {
   const char *name;         /* program name (the .pspf file's stem) */
   const char *source_file;  /* the .pspf path it was built from */
   const char *source_text;  /* that file's text, embedded (--print-source) */
@@ -654,7 +676,12 @@ typedef struct pspf_program_s {
   /* PSPF_SPLIT_*: how its pipelines share the work (a worker skips the
    * chunks where it has nothing to do). */
   int split;
-} pspf_program_t;
+  /* pspf_scale_out for a program that reads a kafka source, else NULL. */
+  int (*scale_out)(pspf_program_t *prog, pspf_ctx_t *ctx,
+                   const pspf_scale_opts_t *o);
+  /* Why it cannot run with --scale-out, or NULL. */
+  const char *scale_refusal;
+};
 
 /* Parses the command line, runs [prog] to the end of its sources, and
  * returns the exit status. SIGINT and SIGTERM stop it cleanly: sources stop

@@ -1,0 +1,936 @@
+/*
+ * group.c -- --scale-out: several instances of one program share a Kafka
+ * topic's partitions through the consumer group protocol (cooperative-
+ * sticky assignment), as Kafka Streams' instances do. No cluster manager:
+ * Kafka's group coordinator decides who reads what.
+ *
+ * Each partition an instance is assigned is a task: a thread with its
+ * own copy of every table, window and watermark (the emitted state is
+ * thread-local, as for --workers), its own transactional producer for
+ * each kafka sink (transactional id GROUP-SINK-P: a new owner of the
+ * partition fences off the old one, and aborts what it left open), and
+ * its own checkpoints in CKDIR/TOPIC-P/: the same files as a whole
+ * program's (META, SOURCE with the partition's offset, SINK, STATE), so
+ * `checkpoint inspect` reads them. A task checkpoints every
+ * --checkpoint-interval, when its partition is revoked and when the
+ * program stops; each kafka sink's transaction commits right after the
+ * checkpoint is durable (kafka.c), and a task that is assigned a
+ * partition restores its newest checkpoint whose transactions committed
+ * before the partition is consumed. State is per partition: the compiler
+ * allows --scale-out only where every key's records come in one
+ * partition (emit_c.c, scale_refusal()).
+ *
+ * The loop's thread polls the consumer: the rebalance callback starts and
+ * stops tasks (a revoked partition's task checkpoints and ends before the
+ * partition is given up; an assigned one's restores before it is
+ * consumed); messages go to their partition's task through a queue, and
+ * the loop stops polling while a queue is full (backpressure).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "ckpt_meta.h"
+#include "kafka.h"
+#include "pspf/checkpoint.h"
+#include "pspf/rt.h"
+#include "workers.h"
+
+#define GROUP_MAX_PARTS 1024
+#define TASK_QUEUE_MAX 20000 /* messages waiting for a task */
+#define TASK_BATCH 1000      /* messages a task takes at once */
+#define GROUP_BATCH 20000    /* messages the loop hands out a turn */
+#define GROUP_RECHECK_MS 25  /* the queue looked at without a signal */
+
+typedef struct group_s group_t;
+
+typedef struct task_s {
+  group_t *g;
+  int part;
+  uv_thread_t thread;
+  uv_cond_t cv;          /* messages, or quit (under g->mu) */
+  pspf_ctx_t ctx;
+  pspf_sink_t *sinks;    /* its thread's */
+  char dir[4096];        /* CKDIR/TOPIC-P */
+  char (*ids)[300];      /* each sink's transactional id */
+  uint64_t *restored;    /* each sink's records at its restore */
+  /* Under g->mu: */
+  rd_kafka_message_t **q;
+  size_t qhead, qlen, qcap;
+  bool quit, lost, ready, ended;
+  int rc;                /* 0, or the exit status it stopped with */
+  /* Its thread's: */
+  int64_t start;         /* the offset restored, or RD_KAFKA_OFFSET_INVALID */
+  int64_t next;          /* the offset after the last message run */
+  int64_t ck_offset;     /* ... at the last checkpoint */
+  uint64_t ck_next;      /* the next checkpoint's id */
+  uint64_t ck_due;       /* uv_hrtime() of the next */
+  uint64_t records;
+  pspf_buf_t msg;        /* the message at hand, with padding */
+  pspf_buf_t body;       /* a checkpoint being made */
+} task_t;
+
+struct group_s {
+  pspf_program_t *prog;
+  pspf_ctx_t *ctx;
+  pspf_source_t *src;
+  const pspf_scale_opts_t *o;
+  char group[256];
+  rd_kafka_t *rk;
+  rd_kafka_queue_t *queue;
+  int pipe[2];
+  uv_loop_t *loop;
+  uv_poll_t poll;
+  uv_timer_t more;
+  uv_async_t wake;       /* tasks -> the loop: room, or a task stopped */
+  uv_signal_t sig[2];
+  uv_mutex_t mu;
+  uv_cond_t ready;       /* a task has restored (or failed to) */
+  task_t *tasks[GROUP_MAX_PARTS];
+  bool full;             /* a task's queue is full: not polling */
+  bool stopping;
+  int status;
+};
+
+/* ---- a task's checkpoints ------------------------------------------------ */
+
+static void task_log(task_t *t, int level, const char *fmt, const char *what) {
+  pspf_log(t->g->ctx, level, fmt, t->g->src->topic, t->part, what);
+}
+
+/* Flushes every sink of the task (a kafka sink: every message delivered)
+ * ahead of checkpoint [id] (0: a plain flush). */
+static int flush_sinks(task_t *t, uint64_t id) {
+  for (int k = 0; k < t->g->prog->nsinks; k++) {
+    pspf_sink_t *s = &t->sinks[k];
+    if (s->ops ? s->ops->commit(&t->ctx, s, id) < 0
+               : rt_sink_flush(&t->ctx, s) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* Writes checkpoint t->ck_next of the task's partition, then commits its
+ * sinks' transactions with it. */
+static int task_checkpoint(task_t *t) {
+  group_t *g = t->g;
+  pspf_program_t *prog = g->prog;
+  pspf_ctx_t *ctx = &t->ctx;
+  uint64_t id = t->ck_next;
+  if (flush_sinks(t, id) < 0)
+    return -1;
+  pspf_buf_t *b = &t->body;
+  b->n = 0;
+  uint32_t ns = 0;
+  size_t at = pspf_ckpt_section_begin(b, PSPF_CKPT_META, 0);
+  pspf_ck_cstr(b, prog->name);
+  pspf_ck_u64(b, g->o->nlayout);
+  for (size_t i = 0; i < g->o->nlayout; i++) {
+    pspf_ck_str(b, g->o->layout[i]);
+    pspf_ck_cstr(b, g->o->where[i]);
+  }
+  pspf_ck_u64(b, ctx->records_in);
+  pspf_ck_u64(b, ctx->bad);
+  pspf_ck_u64(b, ctx->late);
+  pspf_ck_cstr(b, ctx->dead_path);
+  pspf_ck_u64(b, 0); /* (the dead-letter file is shared: not cut back) */
+  pspf_ckpt_section_end(b, at, 0);
+  ns++;
+  at = pspf_ckpt_section_begin(b, PSPF_CKPT_SOURCE, 0);
+  pspf_ck_cstr(b, g->src->name);
+  pspf_ck_cstr(b, g->src->path);
+  pspf_ck_bool(b, false);
+  pspf_ck_u64(b, t->records);
+  pspf_ck_str(b, (pspf_str_t){"", 0});
+  pspf_ck_u64(b, 1);
+  pspf_ck_i64(b, t->part);
+  pspf_ck_i64(b, t->next);
+  pspf_ckpt_section_end(b, at, 0);
+  ns++;
+  for (int k = 0; k < prog->nsinks; k++) {
+    pspf_sink_t *s = &t->sinks[k];
+    at = pspf_ckpt_section_begin(b, PSPF_CKPT_SINK, (uint32_t)k);
+    pspf_ck_cstr(b, s->name);
+    pspf_ck_cstr(b, s->kind ? s->kind : "file");
+    pspf_ck_cstr(b, s->path);
+    pspf_ck_u64(b, s->length);
+    pspf_ck_u64(b, s->records);
+    pspf_ckpt_section_end(b, at, 0);
+    ns++;
+  }
+  for (int i = 0; i < prog->nstates; i++) {
+    at = pspf_ckpt_section_begin(b, PSPF_CKPT_STATE, (uint32_t)i);
+    uint64_t keys = prog->states[i].save(b);
+    pspf_ckpt_section_end(b, at, keys);
+    ns++;
+  }
+  char why[512];
+  if (pspf_ckpt_write(t->dir, id, g->o->fingerprint, 0, b, ns, why,
+                      sizeof why) < 0) {
+    task_log(t, 0, "partition %s-%d: cannot write its checkpoint: %s", why);
+    return -1;
+  }
+  uint64_t *ids;
+  long n = pspf_ckpt_list(t->dir, &ids);
+  for (long i = 2; i < n; i++) { /* the two newest are kept */
+    char *path = pspf_ckpt_path(t->dir, ids[i]);
+    unlink(path);
+    free(path);
+  }
+  free(n >= 0 ? ids : NULL);
+  for (int k = 0; k < prog->nsinks; k++) {
+    pspf_sink_t *s = &t->sinks[k];
+    if (s->ops && s->ops->done && s->ops->done(ctx, s, id) < 0)
+      return -1;
+  }
+  t->ck_next = id + 1;
+  t->ck_offset = t->next;
+  if (ctx->log_level >= 3) {
+    char what[64];
+    snprintf(what, sizeof what, "%llu at offset %lld", (unsigned long long)id,
+             (long long)t->next);
+    task_log(t, 3, "partition %s-%d: checkpoint %s", what);
+  }
+  return 0;
+}
+
+/* Loads checkpoint [f] into the task (its thread's state). */
+static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
+  pspf_program_t *prog = t->g->prog;
+  const char **state = calloc((size_t)prog->nstates + 1, sizeof *state);
+  size_t *sizes = calloc((size_t)prog->nstates + 1, sizeof *sizes);
+  if (!state || !sizes)
+    pspf_ck_oom();
+  int nstate = 0, nsrc = 0;
+  const char *err = NULL;
+  for (uint32_t i = 0; i < f->nsections && !err; i++) {
+    pspf_ckpt_section_t *s = &f->sections[i];
+    if (s->kind == PSPF_CKPT_META) {
+      ck_meta_t m = {0};
+      if (!(err = ck_meta_read(s, &m))) {
+        t->ctx.records_in = m.records_in;
+        t->ctx.bad = m.bad;
+        t->ctx.late = m.late;
+      }
+      ck_meta_free(&m);
+    } else if (s->kind == PSPF_CKPT_SOURCE) {
+      ck_source_t cs;
+      if (!(err = ck_source_read(s, &cs))) {
+        if (cs.npos != 1 || cs.partition[0] != t->part)
+          err = "its source position is not this partition's";
+        t->start = cs.offset[0] >= 0 ? cs.offset[0] : RD_KAFKA_OFFSET_INVALID;
+        t->records = cs.records;
+        nsrc++;
+      }
+    } else if (s->kind == PSPF_CKPT_SINK && s->index < (uint32_t)prog->nsinks) {
+      ck_sink_t cs;
+      if (!(err = ck_sink_read(s, &cs)))
+        t->sinks[s->index].records = cs.records;
+    } else if (s->kind == PSPF_CKPT_STATE &&
+               s->index < (uint32_t)prog->nstates && !state[s->index]) {
+      state[s->index] = s->payload;
+      sizes[s->index] = s->size;
+      nstate++;
+    }
+  }
+  char why[512];
+  if (!err && (nsrc != 1 || nstate != prog->nstates))
+    err = "it lacks sections";
+  if (!err && prog->nstates &&
+      pspf_load_states(prog, (const char *const *)state, sizes, 1, 1, 0,
+                       why, sizeof why) < 0)
+    err = why;
+  free(state);
+  free(sizes);
+  if (err) {
+    char what[700];
+    snprintf(what, sizeof what, "checkpoint %llu: %s",
+             (unsigned long long)f->id, err);
+    task_log(t, 0, "partition %s-%d: %s", what);
+    return -1;
+  }
+  return 0;
+}
+
+/* Whether every kafka sink of checkpoint [f] committed its transaction
+ * (its output up to it is there for certain). */
+static bool task_committed(task_t *t, pspf_ckpt_file_t *f) {
+  pspf_program_t *prog = t->g->prog;
+  for (uint32_t i = 0; i < f->nsections; i++) {
+    pspf_ckpt_section_t *s = &f->sections[i];
+    ck_sink_t cs;
+    if (s->kind != PSPF_CKPT_SINK || s->index >= (uint32_t)prog->nsinks ||
+        ck_sink_read(s, &cs) || cs.records == cs.position)
+      continue;
+    pspf_sink_t *sk = &t->sinks[s->index];
+    if (sk->ops && sk->ops->done &&
+        kafka_task_committed(&t->ctx, sk, t->ids[s->index], t->dir) < f->id)
+      return false;
+  }
+  return true;
+}
+
+/* Restores the newest checkpoint of the task's partition whose output
+ * committed. Returns 0 (restored, or none there) or -1. */
+static int task_restore(task_t *t) {
+  group_t *g = t->g;
+  uint64_t t0 = uv_hrtime();
+  uint64_t *ids;
+  long n = pspf_ckpt_list(t->dir, &ids);
+  if (n < 0) {
+    task_log(t, 0, "partition %s-%d: cannot read its checkpoint directory%s",
+             "");
+    return -1;
+  }
+  t->ck_next = n ? ids[0] + 1 : 1;
+  int rc = 1;
+  for (long i = 0; i < n && rc > 0; i++) {
+    char *path = pspf_ckpt_path(t->dir, ids[i]);
+    pspf_ckpt_file_t f;
+    char why[512];
+    bool read = pspf_ckpt_read(path, &f, why, sizeof why) == 0;
+    if (!read) {
+      task_log(t, 1, "partition %s-%d: a damaged checkpoint is passed over: "
+               "%s", why);
+    } else if (f.fingerprint != g->o->fingerprint) {
+      task_log(t, 0, "partition %s-%d: the program has changed since its "
+               "checkpoint %s was taken; to start over, run with "
+               "--checkpoint-reset", path);
+      rc = -1;
+    } else if (!task_committed(t, &f)) {
+      task_log(t, 1, "partition %s-%d: checkpoint %s went with a transaction "
+               "that never committed: the one before it is used", path);
+    } else {
+      rc = task_apply(t, &f);
+      if (!rc && t->ctx.log_level >= 2) {
+        char what[600];
+        snprintf(what, sizeof what, "%llu (offset %lld) in %.1f ms",
+                 (unsigned long long)f.id, (long long)t->start,
+                 (double)(uv_hrtime() - t0) / 1e6);
+        task_log(t, 2, "partition %s-%d: restored checkpoint %s", what);
+      }
+    }
+    if (read)
+      pspf_ckpt_file_free(&f);
+    free(path);
+  }
+  free(ids);
+  return rc < 0 ? -1 : 0;
+}
+
+/* ---- a task's thread ----------------------------------------------------- */
+
+/* Its context, sinks and state: restored and opened. Returns 0 or an exit
+ * status. */
+static int task_begin(task_t *t) {
+  group_t *g = t->g;
+  pspf_program_t *prog = g->prog;
+  pspf_ctx_t *ctx = &t->ctx;
+  ctx->nworkers = 1;
+  ctx->chunk_mine = ctx->report = true;
+  ctx->log_level = g->ctx->log_level;
+  ctx->max_bad = g->ctx->max_bad;
+  ctx->dead_path = g->ctx->dead_path;
+  ctx->pos.source = g->src->name;
+  ctx->pos.path = g->src->path;
+  t->start = RD_KAFKA_OFFSET_INVALID;
+  t->next = t->ck_offset = -1;
+  t->sinks = prog->worker_sinks();
+  t->ids = calloc((size_t)prog->nsinks + 1, sizeof *t->ids);
+  t->restored = calloc((size_t)prog->nsinks + 1, sizeof *t->restored);
+  if (!t->ids || !t->restored)
+    pspf_ck_oom();
+  for (int k = 0; k < prog->nsinks; k++) {
+    pspf_sink_t *s = &t->sinks[k];
+    *s = prog->sinks[k];
+    s->buf = s->segs = s->key = (pspf_buf_t){0};
+    s->records = s->length = 0;
+    s->impl = NULL;
+    s->fd = -1;
+    snprintf(t->ids[k], sizeof t->ids[k], "%s-%s-%d", g->group, s->name,
+             t->part);
+  }
+  if (mkdir(t->dir, 0755) < 0 && errno != EEXIST) {
+    task_log(t, 0, "partition %s-%d: cannot make its checkpoint directory: "
+             "%s", strerror(errno));
+    return PSPF_EXIT_FAILURE;
+  }
+  /* The sinks first: opening a transactional producer fences off the
+   * partition's last owner, which cannot commit after that; what it
+   * committed before is in the journal read next. */
+  for (int k = 0; k < prog->nsinks; k++) {
+    pspf_sink_t *s = &t->sinks[k];
+    if (s->ops ? kafka_task_sink_open(ctx, s, t->ids[k], t->dir) < 0
+               : pspf_sink_open(ctx, s) < 0)
+      return PSPF_EXIT_FAILURE;
+  }
+  if (task_restore(t) < 0)
+    return PSPF_EXIT_FAILURE;
+  for (int k = 0; k < prog->nsinks; k++) {
+    if (t->sinks[k].ops)
+      kafka_task_sink_restored(&t->sinks[k]);
+    t->restored[k] = t->sinks[k].records;
+  }
+  /* Bad records of every task go to one file: whole lines each. */
+  FILE *dead = fopen(ctx->dead_path, "a");
+  if (dead)
+    setvbuf(dead, NULL, _IOLBF, 1 << 16);
+  ctx->dead = dead;
+  t->ck_due = uv_hrtime() + (uint64_t)g->o->interval_ms * 1000000u;
+  t->ck_offset = t->next = t->start;
+  return 0;
+}
+
+/* Runs message [m] through the pipelines. */
+static void task_message(task_t *t, const rd_kafka_message_t *m) {
+  pspf_ctx_t *ctx = &t->ctx;
+  pspf_source_t *src = t->g->src;
+  size_t n = m->len;
+  t->msg.n = 0;
+  char *p = pspf_buf_reserve(&t->msg, n + PSPF_READ_PAD);
+  if (!p)
+    pspf_ck_oom();
+  if (n)
+    memcpy(p, m->payload, n);
+  memset(p + n, 0, PSPF_READ_PAD);
+  while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+    n--;
+  t->next = m->offset + 1;
+  if (no_record(src, p, n))
+    return;
+  ctx->csv_nf = -2;
+  ctx->pos.offset = (uint64_t)m->offset;
+  ctx->pos.line = (uint64_t)m->offset + 1;
+  ctx->input = (pspf_str_t){p, n};
+  ctx->records_in++;
+  t->records++;
+  src->on_record(ctx, p, n);
+  if (ctx->fault)
+    pspf_bad_record(ctx);
+  ctx->scratch.n = 0;
+  pspf_scratch_reset(ctx);
+}
+
+static void task_run(task_t *t) {
+  group_t *g = t->g;
+  pspf_ctx_t *ctx = &t->ctx;
+  rd_kafka_message_t *batch[TASK_BATCH];
+  for (;;) {
+    size_t nb = 0;
+    uv_mutex_lock(&g->mu);
+    if (!t->quit && !t->qlen)
+      uv_cond_timedwait(&t->cv, &g->mu, 100 * 1000000u);
+    bool quit = t->quit;
+    while (!quit && nb < TASK_BATCH && t->qlen) {
+      batch[nb++] = t->q[t->qhead];
+      t->qhead = (t->qhead + 1) % t->qcap;
+      t->qlen--;
+    }
+    bool room = g->full && t->qlen < TASK_QUEUE_MAX / 2;
+    uv_mutex_unlock(&g->mu);
+    if (room)
+      uv_async_send(&g->wake);
+    if (quit)
+      break;
+    for (size_t i = 0; i < nb; i++) {
+      if (!ctx->stopping)
+        task_message(t, batch[i]);
+      rd_kafka_message_destroy(batch[i]);
+    }
+    if (!ctx->stopping && flush_sinks(t, 0) < 0)
+      ctx->stopping = true;
+    if (!ctx->stopping && uv_hrtime() >= t->ck_due) {
+      if (t->next != t->ck_offset && task_checkpoint(t) < 0)
+        ctx->stopping = true;
+      t->ck_due = uv_hrtime() + (uint64_t)g->o->interval_ms * 1000000u;
+    }
+    if (ctx->stopping) { /* a sink failed, or too many bad records */
+      if (!ctx->exit_status)
+        ctx->exit_status = PSPF_EXIT_FAILURE;
+      break;
+    }
+  }
+}
+
+/* The task's last checkpoint (unless its partition was lost or it
+ * failed), its sinks closed and its state freed. */
+static void task_end(task_t *t) {
+  group_t *g = t->g;
+  pspf_program_t *prog = g->prog;
+  pspf_ctx_t *ctx = &t->ctx;
+  uv_mutex_lock(&g->mu);
+  bool lost = t->lost;
+  uv_mutex_unlock(&g->mu);
+  if (!ctx->exit_status && !lost && t->next != t->ck_offset &&
+      task_checkpoint(t) < 0 && !ctx->exit_status)
+    ctx->exit_status = PSPF_EXIT_FAILURE;
+  if (lost && !ctx->exit_status)
+    ctx->exit_status = PSPF_EXIT_FAILURE; /* (its transactions abort) */
+  for (int k = 0; k < prog->nsinks; k++) {
+    pspf_sink_t *s = &t->sinks[k];
+    if (s->ops)
+      s->ops->close(ctx, s);
+    s->fd = -1; /* (the standard output stays open) */
+  }
+  if (lost)
+    ctx->exit_status = 0;
+  uv_mutex_lock(&g->mu); /* this run's records, for the totals */
+  for (int k = 0; k < prog->nsinks; k++)
+    prog->sinks[k].records += t->sinks[k].records - t->restored[k];
+  uv_mutex_unlock(&g->mu);
+  /* Its state goes: what firing it makes goes nowhere. */
+  prog->finish(ctx);
+  for (int k = 0; k < prog->nsinks; k++) {
+    pspf_buf_free(&t->sinks[k].buf);
+    pspf_buf_free(&t->sinks[k].key);
+  }
+  rt_strs_free_all();
+  pspf_buf_free(&ctx->scratch);
+  rt_scratch_free_all(ctx);
+  if (ctx->dead)
+    fclose(ctx->dead);
+  ctx->dead = NULL;
+  pspf_buf_free(&t->msg);
+  pspf_buf_free(&t->body);
+}
+
+static void task_main(void *arg) {
+  task_t *t = arg;
+  group_t *g = t->g;
+  int rc = task_begin(t);
+  uv_mutex_lock(&g->mu);
+  t->ready = true;
+  t->rc = rc;
+  uv_cond_broadcast(&g->ready);
+  uv_mutex_unlock(&g->mu);
+  if (!rc)
+    task_run(t);
+  if (!t->ctx.exit_status && rc)
+    t->ctx.exit_status = rc;
+  task_end(t);
+  uv_mutex_lock(&g->mu);
+  t->rc = t->ctx.exit_status;
+  t->ended = true;
+  uv_mutex_unlock(&g->mu);
+  uv_async_send(&g->wake); /* (a failed task stops the program) */
+}
+
+/* ---- the loop's thread: tasks come and go ------------------------------- */
+
+static task_t *task_start(group_t *g, int part) {
+  task_t *t = calloc(1, sizeof *t);
+  if (!t)
+    pspf_ck_oom();
+  t->g = g;
+  t->part = part;
+  t->qcap = 1024;
+  t->q = malloc(t->qcap * sizeof *t->q);
+  if (!t->q)
+    pspf_ck_oom();
+  snprintf(t->dir, sizeof t->dir, "%s/%s-%d", g->o->ck_dir, g->src->topic,
+           part);
+  uv_cond_init(&t->cv);
+  if (uv_thread_create(&t->thread, task_main, t) != 0) {
+    pspf_log(g->ctx, 0, "cannot start a thread for partition %d", part);
+    exit(PSPF_EXIT_FAILURE);
+  }
+  return t;
+}
+
+/* Ends task [t] ([lost]: its partition is someone else's already) and
+ * frees it; returns the status it ended with. */
+static int task_stop(group_t *g, task_t *t, bool lost) {
+  uv_mutex_lock(&g->mu);
+  t->quit = true;
+  t->lost = lost;
+  uv_cond_signal(&t->cv);
+  uv_mutex_unlock(&g->mu);
+  uv_thread_join(&t->thread);
+  while (t->qlen) { /* what it did not run: its next owner reads it */
+    rd_kafka_message_destroy(t->q[t->qhead]);
+    t->qhead = (t->qhead + 1) % t->qcap;
+    t->qlen--;
+  }
+  int rc = t->rc;
+  g->ctx->records_in += t->ctx.records_in;
+  g->ctx->bad += t->ctx.bad;
+  g->ctx->late += t->ctx.late;
+  uv_cond_destroy(&t->cv);
+  free(t->q);
+  free(t->ids);
+  free(t->restored);
+  free(t);
+  return rc;
+}
+
+static void stop_group(group_t *g, int status) {
+  if (status && !g->status)
+    g->status = status;
+  if (g->stopping)
+    return;
+  g->stopping = true;
+  uv_poll_stop(&g->poll);
+  uv_timer_stop(&g->more);
+  uv_close((uv_handle_t *)&g->poll, NULL);
+  uv_close((uv_handle_t *)&g->more, NULL);
+  uv_close((uv_handle_t *)&g->wake, NULL);
+  for (int i = 0; i < 2; i++)
+    uv_close((uv_handle_t *)&g->sig[i], NULL);
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  group_t *g = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    /* Each new partition's task restores its state, then it is read. */
+    for (int i = 0; i < parts->cnt; i++) {
+      int p = parts->elems[i].partition;
+      if (p >= 0 && p < GROUP_MAX_PARTS && !g->tasks[p] && !g->stopping)
+        g->tasks[p] = task_start(g, p);
+    }
+    uv_mutex_lock(&g->mu);
+    for (int i = 0; i < parts->cnt; i++) {
+      int p = parts->elems[i].partition;
+      task_t *t = p >= 0 && p < GROUP_MAX_PARTS ? g->tasks[p] : NULL;
+      while (t && !t->ready)
+        uv_cond_wait(&g->ready, &g->mu);
+      parts->elems[i].offset = t && !t->rc ? t->start : RD_KAFKA_OFFSET_INVALID;
+    }
+    uv_mutex_unlock(&g->mu);
+    int failed = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+      int p = parts->elems[i].partition;
+      task_t *t = p >= 0 && p < GROUP_MAX_PARTS ? g->tasks[p] : NULL;
+      if (t && t->rc)
+        failed = t->rc;
+    }
+    rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+    if (e) {
+      pspf_log(g->ctx, 0, "source '%s': cannot take partitions: %s",
+               g->src->name, rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      failed = PSPF_EXIT_FAILURE;
+    }
+    if (g->ctx->log_level >= 2 && parts->cnt) {
+      char list[2048];
+      size_t n = 0;
+      list[0] = 0;
+      for (int i = 0; i < parts->cnt && n < sizeof list - 16; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%d", i ? "," : "",
+                              parts->elems[i].partition);
+      pspf_log(g->ctx, 2, "source '%s': assigned partitions %s of '%s'",
+               g->src->name, list, g->src->topic);
+    }
+    if (failed)
+      stop_group(g, failed);
+    return;
+  }
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    /* Each revoked partition's task checkpoints (its transaction commits)
+     * and ends, before the partition is given up. */
+    bool lost = rd_kafka_assignment_lost(rk);
+    int failed = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+      int p = parts->elems[i].partition;
+      if (p < 0 || p >= GROUP_MAX_PARTS || !g->tasks[p])
+        continue;
+      int rc = task_stop(g, g->tasks[p], lost);
+      g->tasks[p] = NULL;
+      if (rc)
+        failed = rc;
+    }
+    rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+    if (e)
+      rd_kafka_error_destroy(e);
+    if (g->ctx->log_level >= 2)
+      pspf_log(g->ctx, 2, "source '%s': %d partition%s of '%s' %s",
+               g->src->name, parts->cnt, parts->cnt == 1 ? "" : "s",
+               g->src->topic, lost ? "lost (their transactions abort)"
+                                   : "handed over");
+    if (failed)
+      stop_group(g, failed);
+    return;
+  }
+  pspf_log(g->ctx, 0, "source '%s': the group's rebalance failed: %s",
+           g->src->name, rd_kafka_err2str(err));
+  rd_kafka_assign(rk, NULL);
+  stop_group(g, PSPF_EXIT_FAILURE);
+}
+
+static void drain(group_t *g);
+static void on_more(uv_timer_t *h) { drain(h->data); }
+
+/* Hands the consumer's messages to their partitions' tasks. */
+static void drain(group_t *g) {
+  char junk[256];
+  while (read(g->pipe[0], junk, sizeof junk) > 0)
+    ;
+  int n = 0;
+  rd_kafka_message_t *m;
+  while (n < GROUP_BATCH && !g->stopping && !g->full &&
+         (m = rd_kafka_consumer_poll(g->rk, 0))) {
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        pspf_log(g->ctx, 1, "source '%s': %s", g->src->name,
+                 rd_kafka_message_errstr(m));
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    task_t *t = m->partition >= 0 && m->partition < GROUP_MAX_PARTS
+                    ? g->tasks[m->partition]
+                    : NULL;
+    if (!t) { /* (a partition given up: its next owner reads it) */
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    uv_mutex_lock(&g->mu);
+    if (t->qlen == t->qcap) {
+      size_t cap = t->qcap * 2;
+      rd_kafka_message_t **q = malloc(cap * sizeof *q);
+      if (!q)
+        pspf_ck_oom();
+      for (size_t i = 0; i < t->qlen; i++)
+        q[i] = t->q[(t->qhead + i) % t->qcap];
+      free(t->q);
+      t->q = q;
+      t->qcap = cap;
+      t->qhead = 0;
+    }
+    t->q[(t->qhead + t->qlen++) % t->qcap] = m;
+    if (t->qlen == 1)
+      uv_cond_signal(&t->cv);
+    if (t->qlen >= TASK_QUEUE_MAX)
+      g->full = true;
+    uv_mutex_unlock(&g->mu);
+    n++;
+  }
+  if (!g->stopping && !g->full)
+    uv_timer_start(&g->more, on_more, n == GROUP_BATCH ? 0 : GROUP_RECHECK_MS,
+                   0);
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)status;
+  (void)events;
+  drain(h->data);
+}
+
+/* A task made room in its queue, or ended. */
+static void on_wake(uv_async_t *h) {
+  group_t *g = h->data;
+  int failed = 0;
+  bool full = false;
+  uv_mutex_lock(&g->mu);
+  for (int p = 0; p < GROUP_MAX_PARTS; p++) {
+    task_t *t = g->tasks[p];
+    if (!t)
+      continue;
+    if (t->ended && t->rc)
+      failed = t->rc;
+    full |= t->qlen >= TASK_QUEUE_MAX / 2;
+  }
+  bool resume = g->full && !full;
+  if (resume)
+    g->full = false;
+  uv_mutex_unlock(&g->mu);
+  if (failed) {
+    pspf_log(g->ctx, 0, "source '%s': a partition's task stopped on an "
+             "error; stopping (a restart goes on from the checkpoints)",
+             g->src->name);
+    stop_group(g, failed);
+  } else if (resume && !g->stopping) {
+    drain(g);
+  }
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  group_t *g = h->data;
+  g->ctx->stop_signal = signum;
+  pspf_log(g->ctx, 2, "%s: checkpointing every partition, then leaving the "
+           "group", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  stop_group(g, 0);
+}
+
+/* --checkpoint-reset: every partition's checkpoints and journals go. */
+static int reset_store(group_t *g) {
+  DIR *d = opendir(g->o->ck_dir);
+  if (!d)
+    return errno == ENOENT ? 0 : -1;
+  size_t tl = strlen(g->src->topic);
+  struct dirent *de;
+  int removed = 0;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, g->src->topic, tl) != 0 || de->d_name[tl] != '-')
+      continue;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", g->o->ck_dir, de->d_name);
+    DIR *pd = opendir(dir);
+    struct dirent *fe;
+    while (pd && (fe = readdir(pd))) {
+      if (fe->d_name[0] == '.' &&
+          (!fe->d_name[1] || (fe->d_name[1] == '.' && !fe->d_name[2])))
+        continue;
+      char path[8300];
+      snprintf(path, sizeof path, "%s/%s", dir, fe->d_name);
+      unlink(path);
+    }
+    if (pd)
+      closedir(pd);
+    removed++;
+  }
+  closedir(d);
+  if (removed)
+    pspf_log(g->ctx, 1, "--checkpoint-reset: removed the checkpoints of %d "
+             "partition%s of '%s'; they start from the beginning", removed,
+             removed == 1 ? "" : "s", g->src->topic);
+  return 0;
+}
+
+static int start_consumer(group_t *g) {
+  pspf_source_t *src = g->src;
+  char err[512];
+  char session[32], beat[32];
+  int64_t ms = g->o->session_ms;
+  snprintf(session, sizeof session, "%lld", (long long)ms);
+  snprintf(beat, sizeof beat, "%lld", (long long)(ms / 3));
+  const char *const set[][2] = {
+      {"bootstrap.servers", src->path},
+      {"group.id", g->group},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.auto.commit", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"enable.partition.eof", "false"},
+      {"session.timeout.ms", session},
+      {"heartbeat.interval.ms", beat},
+      {"log_level", "4"},
+      {"queued.max.messages.kbytes", "4096"},
+  };
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+    if (rd_kafka_conf_set(conf, set[i][0], set[i][1], err, sizeof err) !=
+        RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      pspf_log(g->ctx, 0, "source '%s': %s", src->name, err);
+      return -1;
+    }
+  rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+  rd_kafka_conf_set_opaque(conf, g);
+  g->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (!g->rk) {
+    pspf_log(g->ctx, 0, "source '%s': %s", src->name, err);
+    return -1;
+  }
+  rd_kafka_poll_set_consumer(g->rk);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, src->topic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t e = rd_kafka_subscribe(g->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  if (e) {
+    pspf_log(g->ctx, 0, "source '%s': cannot join group '%s': %s", src->name,
+             g->group, rd_kafka_err2str(e));
+    return -1;
+  }
+  if (pipe(g->pipe) < 0) {
+    pspf_log(g->ctx, 0, "cannot start: %s", strerror(errno));
+    return -1;
+  }
+  for (int i = 0; i < 2; i++) {
+    fcntl(g->pipe[i], F_SETFL, O_NONBLOCK);
+    fcntl(g->pipe[i], F_SETFD, FD_CLOEXEC);
+  }
+  g->queue = rd_kafka_queue_get_consumer(g->rk);
+  rd_kafka_queue_io_event_enable(g->queue, g->pipe[1], "1", 1);
+  return 0;
+}
+
+int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
+                   const pspf_scale_opts_t *o) {
+  group_t *g = calloc(1, sizeof *g);
+  if (!g)
+    pspf_ck_oom();
+  g->prog = prog;
+  g->ctx = ctx;
+  g->src = &prog->sources[0];
+  g->o = o;
+  g->pipe[0] = g->pipe[1] = -1;
+  g->loop = uv_default_loop();
+  if (g->src->client_id)
+    snprintf(g->group, sizeof g->group, "%s", g->src->client_id);
+  else
+    snprintf(g->group, sizeof g->group, "pspf-%s-%s", prog->name,
+             g->src->name);
+  uv_mutex_init(&g->mu);
+  uv_cond_init(&g->ready);
+  int status = 0;
+  if (mkdir(o->ck_dir, 0755) < 0 && errno != EEXIST) {
+    pspf_log(ctx, 0, "cannot make the checkpoint directory '%s': %s",
+             o->ck_dir, strerror(errno));
+    status = PSPF_EXIT_FAILURE;
+  } else if (o->reset && reset_store(g) < 0) {
+    pspf_log(ctx, 0, "--checkpoint-reset: cannot read '%s': %s", o->ck_dir,
+             strerror(errno));
+    status = PSPF_EXIT_FAILURE;
+  }
+  /* What the main thread's sinks hold (a CSV header) goes out once. */
+  for (int k = 0; k < prog->nsinks && !status; k++) {
+    pspf_sink_t *s = &prog->sinks[k];
+    if (!s->ops && s->buf.n && pspf_sink_open(ctx, s) == 0)
+      rt_sink_flush(ctx, s);
+  }
+  if (!status && start_consumer(g) < 0)
+    status = PSPF_EXIT_FAILURE;
+  if (!status) {
+    pspf_log(ctx, 2, "scaled out: group '%s' on topic '%s'; partitions' "
+             "state in %s", g->group, g->src->topic, o->ck_dir);
+    uv_poll_init(g->loop, &g->poll, g->pipe[0]);
+    g->poll.data = g;
+    uv_poll_start(&g->poll, UV_READABLE, on_poll);
+    uv_timer_init(g->loop, &g->more);
+    g->more.data = g;
+    uv_timer_start(&g->more, on_more, 0, 0);
+    uv_async_init(g->loop, &g->wake, on_wake);
+    g->wake.data = g;
+    static const int signums[2] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+      uv_signal_init(g->loop, &g->sig[i]);
+      g->sig[i].data = g;
+      uv_signal_start(&g->sig[i], on_signal, signums[i]);
+    }
+    uv_run(g->loop, UV_RUN_DEFAULT);
+    status = g->status;
+  }
+  /* Every task checkpoints and ends; then the instance leaves the group
+   * (its partitions go to the others at once). */
+  for (int p = 0; p < GROUP_MAX_PARTS; p++)
+    if (g->tasks[p]) {
+      int rc = task_stop(g, g->tasks[p], false);
+      g->tasks[p] = NULL;
+      if (rc && !status)
+        status = rc;
+    }
+  if (g->queue) {
+    rd_kafka_queue_io_event_enable(g->queue, -1, NULL, 0);
+    rd_kafka_queue_destroy(g->queue);
+  }
+  if (g->rk) {
+    rd_kafka_consumer_close(g->rk);
+    rd_kafka_destroy(g->rk);
+  }
+  for (int i = 0; i < 2; i++)
+    if (g->pipe[i] >= 0)
+      close(g->pipe[i]);
+  uv_cond_destroy(&g->ready);
+  uv_mutex_destroy(&g->mu);
+  free(g);
+  ctx->exit_status = status;
+  return status;
+}

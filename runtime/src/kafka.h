@@ -1,0 +1,27 @@
+/*
+ * kafka.h -- private: what group.c (--scale-out) takes from kafka.c, a
+ * Kafka sink of one partition's task.
+ */
+#ifndef PSPF_KAFKA_INT_H
+#define PSPF_KAFKA_INT_H
+
+#include "pspf/rt.h"
+
+/* Opens kafka sink [s] for one partition's task: [id] is its
+ * transactional id (so a new owner of the partition fences off the old
+ * one), client id and the group its checkpoint ids are committed to; its
+ * commit journal is in [dir]. The task's thread polls it. Returns 0 or
+ * PSPF_EIO (logged, ctx stopping). */
+int kafka_task_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
+                         const char *dir);
+
+/* Sink [s]'s records were restored from a checkpoint after it opened:
+ * they are what its transactions committed. */
+void kafka_task_sink_restored(pspf_sink_t *s);
+
+/* The newest checkpoint of [dir] whose transaction sink [s] (with [id])
+ * is known to have committed. */
+uint64_t kafka_task_committed(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
+                              const char *dir);
+
+#endif
