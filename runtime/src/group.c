@@ -95,6 +95,7 @@ struct group_s {
   uv_mutex_t mu;
   uv_cond_t ready;       /* a task has restored (or failed to) */
   task_t *tasks[GROUP_MAX_PARTS];
+  bool assigned;         /* the group has given it an assignment */
   bool full;             /* a task's queue is full: not polling */
   bool stopping;
   int status;
@@ -591,6 +592,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          void *opaque) {
   group_t *g = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    g->assigned = true;
     /* Each new partition's task restores its state, then it is read. */
     for (int i = 0; i < parts->cnt; i++) {
       int p = parts->elems[i].partition;
@@ -822,6 +824,12 @@ static int start_consumer(group_t *g) {
       pspf_log(g->ctx, 0, "source '%s': %s", src->name, err);
       return -1;
     }
+  /* PSPF_KAFKA_DEBUG=cgrp,...: librdkafka's debug contexts, for
+   * troubleshooting a group (docs/operations.md). */
+  const char *dbg = getenv("PSPF_KAFKA_DEBUG");
+  if (dbg && *dbg &&
+      rd_kafka_conf_set(conf, "debug", dbg, err, sizeof err) != RD_KAFKA_CONF_OK)
+    pspf_log(g->ctx, 1, "PSPF_KAFKA_DEBUG: %s", err);
   rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
   rd_kafka_conf_set_opaque(conf, g);
   g->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
@@ -923,7 +931,15 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
   }
   if (g->rk) {
     rd_kafka_consumer_close(g->rk);
-    rd_kafka_destroy(g->rk);
+    /* librdkafka 2.0 aborts destroying a cooperative-sticky consumer that
+     * joined but was never given an assignment (its issue 4312, fixed in
+     * 2.3): such a handle is kept, as the process ends anyway. */
+    static rd_kafka_t *kept;
+    if (g->assigned)
+      rd_kafka_destroy(g->rk);
+    else
+      kept = g->rk;
+    (void)kept;
   }
   for (int i = 0; i < 2; i++)
     if (g->pipe[i] >= 0)

@@ -638,3 +638,158 @@ Test(kafka, source_metrics) {
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
   teardown(&k);
 }
+
+/* ---- --scale-out ------------------------------------------------------- */
+
+/* The scaled-out test's program: bids keyed by auction (the topic's key)
+ * into 10 s windows, to topic TOPIC (a param), in group GROUP. */
+static const char scale_prog[] =
+    "type Bid = { auction: int, price: int, ts: timestamp }\n"
+    "param brokers: string = \"\"\n"
+    "param group: string = \"g\"\n"
+    "param topic: string = \"in2\"\n"
+    "source bids: Bid = kafka(brokers: brokers, topic: \"in\", group: group, "
+    "key: auction)\n"
+    "sink out = kafka(brokers: brokers, topic: topic, key: key)\n"
+    "bids\n"
+    "  |> event_time(b => b.ts, lateness: 1s)\n"
+    "  |> key_by(b => b.auction)\n"
+    "  |> window(tumbling(10s))\n"
+    "  |> aggregate(n: count(), total: sum(b => b.price))\n"
+    "  |> out\n";
+
+/* Instance [name] of the scaled-out program, standard error in NAME.err. */
+static pid_t spawn_scaled(K *k, const char *name, const char *group,
+                          const char *topic, const char *ckdir) {
+  char b[300], g[64], t[64], c[64], err[64];
+  snprintf(b, sizeof b, "--brokers=%s", k->brokers);
+  snprintf(g, sizeof g, "--group=%s", group);
+  snprintf(t, sizeof t, "--topic=%s", topic);
+  snprintf(c, sizeof c, "--checkpoint-dir=%s", ckdir);
+  snprintf(err, sizeof err, "%s.err", name);
+  return spawn_in(k->dir, err,
+                  (const char *const[]){"./prog", b, g, t, c, "--scale-out",
+                                        "--checkpoint-interval=200ms",
+                                        "--session-timeout=6s",
+                                        "--log-level=info", NULL});
+}
+
+/* Messages committed so far by the sinks of every partition in [ckdir]. */
+static long scaled_committed(K *k, const char *ckdir) {
+  char *out;
+  run_in(k->dir, &out, "cat %s/in-*/out.kafka-commits 2>/dev/null | sed -n "
+         "'s/.* messages=\\([0-9]*\\).*/\\1/p' | awk '{ s += $1 } END { "
+         "print s + 0 }'", ckdir);
+  long n = atol(out);
+  free(out);
+  return n;
+}
+
+/* Wave [w] of the input (tests/kafka/scale_data.py), partition by
+ * partition. */
+static void scaled_wave(K *k, int w) {
+  char *out;
+  int st = run_in(k->dir, &out, "for p in $(seq 0 11); do timeout 60 kcat -b "
+                  "'%s' -P -t in -p $p -K '\\t' < in-%d-$p.txt || exit 1; done",
+                  k->brokers, w);
+  cr_assert_eq(st, 0, "kcat -P: %s", out);
+  free(out);
+}
+
+/* The committed output of [topic] (journals in [ckdir]) against the
+ * model's; [kills]: transactions kills may have left open. */
+static void scaled_check(K *k, const char *topic, const char *ckdir,
+                         int kills, const char *errs) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char top[4096], *out;
+  cr_assert(realpath(root, top));
+  int st = run_in(k->dir, &out, "timeout 30 kcat -b '%s' -C -t %s -e -q -f "
+                  "'%%p %%o %%s\\n' > %s.txt && python3 "
+                  "'%s/tests/kafka/txn_check.py' '%s/in-*/out.kafka-commits' "
+                  "%s.txt expected.jsonl %d key,start 2>&1", k->brokers, topic,
+                  topic, top, ckdir, topic, kills);
+  char *err = NULL;
+  run_in(k->dir, &err, "tail -n 20 %s", errs);
+  cr_expect_eq(st, 0, "%s: %s\n%s", topic, out, err);
+  cr_log_info("%s: %s", topic, out);
+  free(err);
+  free(out);
+}
+
+/* Three instances of one program share a 12-partition topic; one is
+ * killed with SIGKILL mid-stream, a fourth starts, another is stopped
+ * with SIGTERM, the input goes on arriving in waves. Every (key, window)
+ * result is committed exactly once, equal to an independent model's and
+ * to a single instance's run; every other message is a copy left in a
+ * transaction the kill left open. */
+Test(kafka, scale_out_kill_start_stop) {
+  K k;
+  mock_start(&k, "in", 12); /* (and in2: the output) */
+  build(&k, scale_prog);
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char top[4096], *out;
+  cr_assert(realpath(root, top));
+  int st = run_in(k.dir, &out, "python3 '%s/tests/kafka/scale_data.py' 60000 "
+                  "8 12 . && wc -l < expected.jsonl", top);
+  cr_assert_eq(st, 0, "%s", out);
+  long want = atol(out);
+  free(out);
+  pid_t a = spawn_scaled(&k, "a", "g", "in2", "ck");
+  pid_t b = spawn_scaled(&k, "b", "g", "in2", "ck");
+  pid_t c = spawn_scaled(&k, "c", "g", "in2", "ck");
+  scaled_wave(&k, 0);
+  scaled_wave(&k, 1);
+  long until = now_ms() + 60000;
+  while (scaled_committed(&k, "ck") < want / 8 && now_ms() < until)
+    pause_ms(50);
+  scaled_wave(&k, 2); /* killed while it reads this wave */
+  pause_ms(rand() % 50);
+  kill(a, SIGKILL);
+  waitpid(a, &st, 0);
+  scaled_wave(&k, 3);
+  pid_t d = spawn_scaled(&k, "d", "g", "in2", "ck");
+  scaled_wave(&k, 4);
+  scaled_wave(&k, 5);
+  until = now_ms() + 60000;
+  while (scaled_committed(&k, "ck") < want / 2 && now_ms() < until)
+    pause_ms(50);
+  kill(b, SIGTERM); /* its partitions are handed over */
+  waitpid(b, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "b: wait status %#x", st);
+  scaled_wave(&k, 6);
+  scaled_wave(&k, 7);
+  until = now_ms() + 120000;
+  while (scaled_committed(&k, "ck") < want && now_ms() < until)
+    pause_ms(100);
+  pause_ms(300);
+  kill(c, SIGTERM);
+  kill(d, SIGTERM);
+  waitpid(c, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "c: wait status %#x", st);
+  waitpid(d, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "d: wait status %#x", st);
+  /* (the kill leaves at most one transaction a partition it held open) */
+  scaled_check(&k, "in2", "ck", 12, "a.err b.err c.err d.err");
+  /* One instance alone, over the same input, in a group of its own. */
+  pid_t one = spawn_scaled(&k, "one", "g1", "solo", "ck-solo");
+  until = now_ms() + 120000;
+  while (scaled_committed(&k, "ck-solo") < want && now_ms() < until)
+    pause_ms(100);
+  pause_ms(300);
+  kill(one, SIGTERM);
+  waitpid(one, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "one: wait status %#x", st);
+  scaled_check(&k, "solo", "ck-solo", 0, "one.err");
+  st = run_in(k.dir, &out, "cut -d' ' -f3- in2.txt | sort -u > many.txt && "
+              "cut -d' ' -f3- solo.txt | sort > solo-sorted.txt && cmp "
+              "many.txt solo-sorted.txt 2>&1");
+  cr_expect_eq(st, 0, "the instances' results differ from one instance's: "
+               "%s", out);
+  free(out);
+  st = run_in(k.dir, &out, "cat a.err b.err c.err d.err one.err | grep -c "
+              "'restored checkpoint' ; ! grep -h Sanitizer *.err");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect(atoi(out) > 0, "no partition was restored from a checkpoint");
+  free(out);
+  teardown(&k);
+}
