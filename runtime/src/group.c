@@ -11,7 +11,7 @@
  * partition fences off the old one, and aborts what it left open), and
  * its own checkpoints in CKDIR/TOPIC-P/: the same files as a whole
  * program's (META, SOURCE with the partition's offset, SINK, STATE), so
- * `checkpoint inspect` reads them. A task checkpoints every
+ * `pspfc inspect-checkpoint` reads them. A task checkpoints every
  * --checkpoint-interval, when its partition is revoked and when the
  * program stops; each kafka sink's transaction commits right after the
  * checkpoint is durable (kafka.c), and a task that is assigned a
@@ -194,6 +194,13 @@ static int task_checkpoint(task_t *t) {
   }
   t->ck_next = id + 1;
   t->ck_offset = t->next;
+  if (t->next >= 0) { /* the group's offset, for lag monitoring only */
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, g->src->topic, t->part)->offset =
+        t->next;
+    rd_kafka_commit(g->rk, l, 1);
+    rd_kafka_topic_partition_list_destroy(l);
+  }
   if (ctx->log_level >= 3) {
     char what[64];
     snprintf(what, sizeof what, "%llu at offset %lld", (unsigned long long)id,
@@ -262,8 +269,10 @@ static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
 }
 
 /* Whether every kafka sink of checkpoint [f] committed its transaction
- * (its output up to it is there for certain). */
-static bool task_committed(task_t *t, pspf_ckpt_file_t *f) {
+ * (its output up to it is there for certain), by what each sink's
+ * journal and group say ([known]). */
+static bool task_committed(task_t *t, pspf_ckpt_file_t *f,
+                           const uint64_t *known) {
   pspf_program_t *prog = t->g->prog;
   for (uint32_t i = 0; i < f->nsections; i++) {
     pspf_ckpt_section_t *s = &f->sections[i];
@@ -272,8 +281,7 @@ static bool task_committed(task_t *t, pspf_ckpt_file_t *f) {
         ck_sink_read(s, &cs) || cs.records == cs.position)
       continue;
     pspf_sink_t *sk = &t->sinks[s->index];
-    if (sk->ops && sk->ops->done &&
-        kafka_task_committed(&t->ctx, sk, t->ids[s->index], t->dir) < f->id)
+    if (sk->ops && sk->ops->done && known[s->index] < f->id)
       return false;
   }
   return true;
@@ -284,11 +292,41 @@ static bool task_committed(task_t *t, pspf_ckpt_file_t *f) {
 static int task_restore(task_t *t) {
   group_t *g = t->g;
   uint64_t t0 = uv_hrtime();
-  uint64_t *ids;
-  long n = pspf_ckpt_list(t->dir, &ids);
-  if (n < 0) {
-    task_log(t, 0, "partition %s-%d: cannot read its checkpoint directory%s",
-             "");
+  pspf_program_t *prog = g->prog;
+  /* The newest checkpoint each kafka sink committed with. */
+  uint64_t *known = calloc((size_t)prog->nsinks + 1, sizeof *known), newest = 0;
+  if (!known)
+    pspf_ck_oom();
+  for (int k = 0; k < prog->nsinks; k++)
+    if (t->sinks[k].ops && t->sinks[k].ops->done) {
+      known[k] = kafka_task_committed(&t->ctx, &t->sinks[k], t->ids[k],
+                                      t->dir);
+      newest = known[k] > newest ? known[k] : newest;
+    }
+  /* That checkpoint was written before its commit: a listing without it
+   * is out of date (a network file system's cached directory) or the
+   * store lost files. Looked at again for a while, then an error: going
+   * on from an older one would commit its output twice. */
+  uint64_t *ids = NULL;
+  long n = -1;
+  for (int tries = 0; tries < 60; tries++) {
+    free(ids);
+    ids = NULL;
+    n = pspf_ckpt_list(t->dir, &ids);
+    if (n < 0 || (n > 0 && ids[0] >= newest) || !newest)
+      break;
+    uv_sleep(500);
+  }
+  if (n < 0 || (newest && (n == 0 || ids[0] < newest))) {
+    char what[200];
+    snprintf(what, sizeof what, "%llu, but its directory holds %s",
+             (unsigned long long)newest,
+             n < 0 ? "nothing readable" : "no checkpoint that new");
+    task_log(t, 0, "partition %s-%d: its sinks committed with checkpoint %s "
+             "(a stale listing of a network file system? see "
+             "docs/operations.md, section 11)", what);
+    free(ids);
+    free(known);
     return -1;
   }
   t->ck_next = n ? ids[0] + 1 : 1;
@@ -306,7 +344,7 @@ static int task_restore(task_t *t) {
                "checkpoint %s was taken; to start over, run with "
                "--checkpoint-reset", path);
       rc = -1;
-    } else if (!task_committed(t, &f)) {
+    } else if (!task_committed(t, &f, known)) {
       task_log(t, 1, "partition %s-%d: checkpoint %s went with a transaction "
                "that never committed: the one before it is used", path);
     } else {
@@ -324,6 +362,7 @@ static int task_restore(task_t *t) {
     free(path);
   }
   free(ids);
+  free(known);
   return rc < 0 ? -1 : 0;
 }
 

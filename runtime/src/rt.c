@@ -2497,6 +2497,9 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       : prog->scale_refusal ? prog->scale_refusal
       : nworkers > 1       ? "--workers is for one file; scaled out, each "
                              "partition has a thread of its own"
+      : metrics_addr && *metrics_addr
+          ? "--metrics-addr is not served by a scaled-out instance yet "
+            "(the group's lag is in Kafka: kafka-consumer-groups, kcat)"
       : !ck_dir ? "it needs --checkpoint-dir, a directory every instance reaches "
             "(each partition's state moves through it)"
           : NULL;

@@ -793,3 +793,57 @@ Test(kafka, scale_out_kill_start_stop) {
   free(out);
   teardown(&k);
 }
+
+/* --scale-out refuses, with status 1 and the reason, what cannot keep a
+ * key's state with its partition, before it connects to anything. */
+Test(kafka, scale_out_refusals) {
+  static const struct {
+    const char *prog, *args, *want;
+  } cases[] = {
+      {"source bids: Bid = kafka(brokers: \"127.0.0.1:1\", topic: \"in\", "
+       "key: price)\nbids |> key_by(b => b.auction) |> aggregate(n: count()) "
+       "|> out\n",
+       "--scale-out --checkpoint-dir=ck",
+       "the key_by at line 5 does not key by the topic's key (source 'bids' "
+       "has key: price)"},
+      {"source bids: Bid = kafka(brokers: \"127.0.0.1:1\", topic: \"in\")\n"
+       "bids |> key_by(b => b.auction) |> aggregate(n: count()) |> out\n",
+       "--scale-out --checkpoint-dir=ck",
+       "source 'bids' does not say which field the topic is keyed by"},
+      {"source bids: Bid = kafka(brokers: \"127.0.0.1:1\", topic: \"in\", "
+       "key: auction)\nbids |> map(b => { ..b, auction: b.auction / 2 }) "
+       "|> key_by(b => b.auction) |> aggregate(n: count()) |> out\n",
+       "--scale-out --checkpoint-dir=ck",
+       "the key_by at line 5 keys records that line 5 has changed"},
+      {"source bids: Bid = kafka(brokers: \"127.0.0.1:1\", topic: \"in\", "
+       "key: auction)\nbids |> window(tumbling(10s)) |> aggregate(n: count()) "
+       "|> out\n",
+       "--scale-out --checkpoint-dir=ck",
+       "the state at line 5 is not kept by key"},
+      {"source bids: Bid = kafka(brokers: \"127.0.0.1:1\", topic: \"in\", "
+       "key: auction)\nbids |> key_by(b => b.auction) |> aggregate(n: "
+       "count()) |> out\n",
+       "--scale-out", "it needs --checkpoint-dir"},
+      {"source bids: Bid = stdin(format: json)\nbids |> out\n",
+       "--scale-out --checkpoint-dir=ck", "it does not read a kafka source"},
+  };
+  char dir[] = "/tmp/pspfc-scale-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char text[1024], *out;
+    snprintf(text, sizeof text,
+             "type Bid = { auction: int, price: int, ts: timestamp }\n"
+             "sink out = stdout(format: json)\n// (line 3)\n%s",
+             cases[i].prog);
+    build_prog_in(dir, text, "-O0");
+    int st = run_in(dir, &out, "./prog %s </dev/null 2>&1", cases[i].args);
+    cr_expect_eq(st, 1, "case %zu: status %d: %s", i, st, out);
+    cr_expect(strstr(out, "--scale-out: this program cannot share its work") &&
+                  strstr(out, cases[i].want),
+              "case %zu: %s", i, out);
+    free(out);
+  }
+  char *out;
+  run_in(dir, &out, "cd / && rm -rf '%s'", dir);
+  free(out);
+}
