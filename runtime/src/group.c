@@ -24,7 +24,8 @@
  * stops tasks (a revoked partition's task checkpoints and ends before the
  * partition is given up; an assigned one's restores before it is
  * consumed); messages go to their partition's task through a queue, and
- * the loop stops polling while a queue is full (backpressure).
+ * a partition whose task has a full queue is paused until it drains
+ * (backpressure, partition by partition; the loop goes on polling).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -66,7 +67,9 @@ typedef struct task_s {
   rd_kafka_message_t **q;
   size_t qhead, qlen, qcap;
   bool quit, lost, ready, ended;
+  bool want_room;        /* its partition is paused: wake the loop at half */
   int rc;                /* 0, or the exit status it stopped with */
+  bool paused;           /* (the loop's) its partition's fetching paused */
   /* Its thread's: */
   int64_t start;         /* the offset restored, or RD_KAFKA_OFFSET_INVALID */
   int64_t next;          /* the offset after the last message run */
@@ -96,7 +99,6 @@ struct group_s {
   uv_cond_t ready;       /* a task has restored (or failed to) */
   task_t *tasks[GROUP_MAX_PARTS];
   bool assigned;         /* the group has given it an assignment */
-  bool full;             /* a task's queue is full: not polling */
   bool stopping;
   int status;
 };
@@ -474,7 +476,9 @@ static void task_run(task_t *t) {
       t->qhead = (t->qhead + 1) % t->qcap;
       t->qlen--;
     }
-    bool room = g->full && t->qlen < TASK_QUEUE_MAX / 2;
+    bool room = t->want_room && t->qlen < TASK_QUEUE_MAX / 2;
+    if (room)
+      t->want_room = false;
     uv_mutex_unlock(&g->mu);
     if (room)
       uv_async_send(&g->wake);
@@ -710,6 +714,18 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void drain(group_t *g);
 static void on_more(uv_timer_t *h) { drain(h->data); }
 
+/* Pauses or resumes the fetching of task [t]'s partition. */
+static void set_paused(group_t *g, task_t *t, bool pause) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, g->src->topic, t->part);
+  if (pause)
+    rd_kafka_pause_partitions(g->rk, l);
+  else
+    rd_kafka_resume_partitions(g->rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  t->paused = pause;
+}
+
 /* Hands the consumer's messages to their partitions' tasks. */
 static void drain(group_t *g) {
   char junk[256];
@@ -717,7 +733,7 @@ static void drain(group_t *g) {
     ;
   int n = 0;
   rd_kafka_message_t *m;
-  while (n < GROUP_BATCH && !g->stopping && !g->full &&
+  while (n < GROUP_BATCH && !g->stopping &&
          (m = rd_kafka_consumer_poll(g->rk, 0))) {
     if (m->err) {
       if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -749,12 +765,15 @@ static void drain(group_t *g) {
     t->q[(t->qhead + t->qlen++) % t->qcap] = m;
     if (t->qlen == 1)
       uv_cond_signal(&t->cv);
-    if (t->qlen >= TASK_QUEUE_MAX)
-      g->full = true;
+    bool pause = t->qlen >= TASK_QUEUE_MAX && !t->paused;
+    if (pause)
+      t->want_room = true;
     uv_mutex_unlock(&g->mu);
+    if (pause) /* (what was fetched already still comes, and is kept) */
+      set_paused(g, t, true);
     n++;
   }
-  if (!g->stopping && !g->full)
+  if (!g->stopping)
     uv_timer_start(&g->more, on_more, n == GROUP_BATCH ? 0 : GROUP_RECHECK_MS,
                    0);
 }
@@ -769,27 +788,23 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void on_wake(uv_async_t *h) {
   group_t *g = h->data;
   int failed = 0;
-  bool full = false;
-  uv_mutex_lock(&g->mu);
   for (int p = 0; p < GROUP_MAX_PARTS; p++) {
     task_t *t = g->tasks[p];
     if (!t)
       continue;
+    uv_mutex_lock(&g->mu);
     if (t->ended && t->rc)
       failed = t->rc;
-    full |= t->qlen >= TASK_QUEUE_MAX / 2;
+    bool resume = t->paused && t->qlen < TASK_QUEUE_MAX / 2;
+    uv_mutex_unlock(&g->mu);
+    if (resume && !g->stopping)
+      set_paused(g, t, false);
   }
-  bool resume = g->full && !full;
-  if (resume)
-    g->full = false;
-  uv_mutex_unlock(&g->mu);
   if (failed) {
     pspf_log(g->ctx, 0, "source '%s': a partition's task stopped on an "
              "error; stopping (a restart goes on from the checkpoints)",
              g->src->name);
     stop_group(g, failed);
-  } else if (resume && !g->stopping) {
-    drain(g);
   }
 }
 
@@ -853,7 +868,10 @@ static int start_consumer(group_t *g) {
       {"session.timeout.ms", session},
       {"heartbeat.interval.ms", beat},
       {"log_level", "4"},
-      {"queued.max.messages.kbytes", "4096"},
+      /* Fetched ahead, for all partitions: 4 MiB (as an unscaled
+       * source) held one instance to half its speed, fetch round trips
+       * apart (bench/README.md, "Scaling out"). */
+      {"queued.max.messages.kbytes", "16384"},
   };
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
