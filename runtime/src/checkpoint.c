@@ -216,10 +216,10 @@ static int write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
-int pspf_ckpt_write(const char *dir, uint64_t id, uint64_t fingerprint,
-                    uint32_t flags, const pspf_buf_t *body,
-                    uint32_t nsections, char *why, size_t whylen) {
-  char h[PSPF_CKPT_HEADER] = {0};
+/* The file header of a checkpoint of [body]. */
+static void header(char *h, uint64_t id, uint64_t fingerprint, uint32_t flags,
+                   const pspf_buf_t *body, uint32_t nsections) {
+  memset(h, 0, PSPF_CKPT_HEADER);
   memcpy(h, PSPF_CKPT_MAGIC, 8);
   put32(h + 8, PSPF_CKPT_VERSION);
   put32(h + 12, PSPF_CKPT_HEADER);
@@ -233,7 +233,22 @@ int pspf_ckpt_write(const char *dir, uint64_t id, uint64_t fingerprint,
   put32(h + 52, nsections);
   put32(h + 56, flags);
   put32(h + 60, pspf_crc32c(0, h, 60));
+}
 
+void pspf_ckpt_image(pspf_buf_t *out, uint64_t id, uint64_t fingerprint,
+                     uint32_t flags, const pspf_buf_t *body,
+                     uint32_t nsections) {
+  char h[PSPF_CKPT_HEADER];
+  header(h, id, fingerprint, flags, body, nsections);
+  if (pspf_buf_add(out, h, sizeof h) || pspf_buf_add(out, body->p, body->n))
+    pspf_ck_oom();
+}
+
+int pspf_ckpt_write(const char *dir, uint64_t id, uint64_t fingerprint,
+                    uint32_t flags, const pspf_buf_t *body,
+                    uint32_t nsections, char *why, size_t whylen) {
+  char h[PSPF_CKPT_HEADER];
+  header(h, id, fingerprint, flags, body, nsections);
   char *final = pspf_ckpt_path(dir, id);
   size_t tn = strlen(dir) + 48;
   char *tmp = malloc(tn);
@@ -293,6 +308,8 @@ void pspf_ckpt_file_free(pspf_ckpt_file_t *f) {
   memset(f, 0, sizeof *f);
 }
 
+static int parse(pspf_ckpt_file_t *f, char *why, size_t whylen);
+
 int pspf_ckpt_read(const char *path, pspf_ckpt_file_t *f, char *why,
                    size_t whylen) {
   memset(f, 0, sizeof *f);
@@ -328,6 +345,20 @@ int pspf_ckpt_read(const char *path, pspf_ckpt_file_t *f, char *why,
   }
   close(fd);
   f->size = got;
+  return parse(f, why, whylen);
+}
+
+int pspf_ckpt_from(char *bytes, size_t n, pspf_ckpt_file_t *f, char *why,
+                   size_t whylen) {
+  memset(f, 0, sizeof *f);
+  f->bytes = bytes;
+  f->size = n;
+  return parse(f, why, whylen);
+}
+
+/* Checks and indexes what f->bytes (f->size of them) hold. */
+static int parse(pspf_ckpt_file_t *f, char *why, size_t whylen) {
+  size_t got = f->size;
   const char *h = f->bytes;
   if (got < PSPF_CKPT_HEADER) {
     snprintf(why, whylen, "truncated: %zu bytes, less than its header", got);

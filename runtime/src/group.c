@@ -39,6 +39,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "changelog.h"
 #include "ckpt_meta.h"
 #include "kafka.h"
 #include "pspf/checkpoint.h"
@@ -71,7 +72,7 @@ typedef struct task_s {
   int rc;                /* 0, or the exit status it stopped with */
   bool paused;           /* (the loop's) its partition's fetching paused */
   /* Its thread's: */
-  int64_t start;         /* the offset restored, or RD_KAFKA_OFFSET_INVALID */
+  int64_t start;         /* the offset restored, or ..._OFFSET_BEGINNING */
   int64_t next;          /* the offset after the last message run */
   int64_t ck_offset;     /* ... at the last checkpoint */
   uint64_t ck_next;      /* the next checkpoint's id */
@@ -79,6 +80,8 @@ typedef struct task_s {
   uint64_t records;
   pspf_buf_t msg;        /* the message at hand, with padding */
   pspf_buf_t body;       /* a checkpoint being made */
+  cl_t *cl;              /* --state-store=kafka: its changelog partition */
+  pspf_buf_t image;      /* ... and a checkpoint file's bytes for it */
 } task_t;
 
 struct group_s {
@@ -87,6 +90,7 @@ struct group_s {
   pspf_source_t *src;
   const pspf_scale_opts_t *o;
   char group[256];
+  char changelog[300];   /* --state-store=kafka: GROUP-changelog */
   rd_kafka_t *rk;
   rd_kafka_queue_t *queue;
   int pipe[2];
@@ -176,19 +180,26 @@ static int task_checkpoint(task_t *t) {
     ns++;
   }
   char why[512];
-  if (pspf_ckpt_write(t->dir, id, g->o->fingerprint, 0, b, ns, why,
-                      sizeof why) < 0) {
-    task_log(t, 0, "partition %s-%d: cannot write its checkpoint: %s", why);
-    return -1;
+  if (t->cl) { /* into the changelog (compaction keeps two) */
+    t->image.n = 0;
+    pspf_ckpt_image(&t->image, id, g->o->fingerprint, 0, b, ns);
+    if (cl_put_checkpoint(t->cl, id, &t->image) < 0)
+      return -1;
+  } else {
+    if (pspf_ckpt_write(t->dir, id, g->o->fingerprint, 0, b, ns, why,
+                        sizeof why) < 0) {
+      task_log(t, 0, "partition %s-%d: cannot write its checkpoint: %s", why);
+      return -1;
+    }
+    uint64_t *ids;
+    long n = pspf_ckpt_list(t->dir, &ids);
+    for (long i = 2; i < n; i++) { /* the two newest are kept */
+      char *path = pspf_ckpt_path(t->dir, ids[i]);
+      unlink(path);
+      free(path);
+    }
+    free(n >= 0 ? ids : NULL);
   }
-  uint64_t *ids;
-  long n = pspf_ckpt_list(t->dir, &ids);
-  for (long i = 2; i < n; i++) { /* the two newest are kept */
-    char *path = pspf_ckpt_path(t->dir, ids[i]);
-    unlink(path);
-    free(path);
-  }
-  free(n >= 0 ? ids : NULL);
   for (int k = 0; k < prog->nsinks; k++) {
     pspf_sink_t *s = &t->sinks[k];
     if (s->ops && s->ops->done && s->ops->done(ctx, s, id) < 0)
@@ -236,7 +247,7 @@ static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
       if (!(err = ck_source_read(s, &cs))) {
         if (cs.npos != 1 || cs.partition[0] != t->part)
           err = "its source position is not this partition's";
-        t->start = cs.offset[0] >= 0 ? cs.offset[0] : RD_KAFKA_OFFSET_INVALID;
+        t->start = cs.offset[0] >= 0 ? cs.offset[0] : RD_KAFKA_OFFSET_BEGINNING;
         t->records = cs.records;
         nsrc++;
       }
@@ -299,10 +310,15 @@ static int task_restore(task_t *t) {
   uint64_t *known = calloc((size_t)prog->nsinks + 1, sizeof *known), newest = 0;
   if (!known)
     pspf_ck_oom();
+  cl_found_t found;
+  memset(&found, 0, sizeof found);
+  if (t->cl && cl_read(t->cl, &found) < 0)
+    return -1;
   for (int k = 0; k < prog->nsinks; k++)
     if (t->sinks[k].ops && t->sinks[k].ops->done) {
-      known[k] = kafka_task_committed(&t->ctx, &t->sinks[k], t->ids[k],
-                                      t->dir);
+      known[k] = t->cl ? cl_committed(&found, t->sinks[k].name)
+                       : kafka_task_committed(&t->ctx, &t->sinks[k],
+                                              t->ids[k], t->dir);
       newest = known[k] > newest ? known[k] : newest;
     }
   /* That checkpoint was written before its commit: a listing without it
@@ -311,7 +327,14 @@ static int task_restore(task_t *t) {
    * on from an older one would commit its output twice. */
   uint64_t *ids = NULL;
   long n = -1;
-  for (int tries = 0; tries < 60; tries++) {
+  if (t->cl) { /* (read to its end: nothing to look at again) */
+    n = found.n;
+    ids = malloc(((size_t)n + 1) * sizeof *ids);
+    if (!ids)
+      pspf_ck_oom();
+    memcpy(ids, found.ids, (size_t)n * sizeof *ids);
+  }
+  for (int tries = 0; tries < 60 && !t->cl; tries++) {
     free(ids);
     ids = NULL;
     n = pspf_ckpt_list(t->dir, &ids);
@@ -329,15 +352,31 @@ static int task_restore(task_t *t) {
              "docs/operations.md, section 11)", what);
     free(ids);
     free(known);
+    cl_found_free(&found);
     return -1;
   }
   t->ck_next = n ? ids[0] + 1 : 1;
   int rc = 1;
   for (long i = 0; i < n && rc > 0; i++) {
-    char *path = pspf_ckpt_path(t->dir, ids[i]);
+    char *path = t->cl ? NULL : pspf_ckpt_path(t->dir, ids[i]);
     pspf_ckpt_file_t f;
     char why[512];
-    bool read = pspf_ckpt_read(path, &f, why, sizeof why) == 0;
+    bool read;
+    if (t->cl) { /* (the file takes a copy of the bytes) */
+      char *b = malloc(found.sizes[i] + 1);
+      if (!b)
+        pspf_ck_oom();
+      memcpy(b, found.bytes[i], found.sizes[i]);
+      read = pspf_ckpt_from(b, found.sizes[i], &f, why, sizeof why) == 0;
+      char name[64];
+      snprintf(name, sizeof name, "changelog checkpoint %llu",
+               (unsigned long long)ids[i]);
+      path = strdup(name);
+      if (!path)
+        pspf_ck_oom();
+    } else {
+      read = pspf_ckpt_read(path, &f, why, sizeof why) == 0;
+    }
     if (!read) {
       task_log(t, 1, "partition %s-%d: a damaged checkpoint is passed over: "
                "%s", why);
@@ -365,10 +404,18 @@ static int task_restore(task_t *t) {
   }
   free(ids);
   free(known);
+  cl_found_free(&found);
   return rc < 0 ? -1 : 0;
 }
 
 /* ---- a task's thread ----------------------------------------------------- */
+
+/* A kafka sink's commit journal line, into the task's changelog. */
+static int to_changelog(void *arg, const char *sink, const char *line,
+                        size_t n) {
+  task_t *t = arg;
+  return cl_put_journal(t->cl, sink, line, n);
+}
 
 /* Its context, sinks and state: restored and opened. Returns 0 or an exit
  * status. */
@@ -383,7 +430,10 @@ static int task_begin(task_t *t) {
   ctx->dead_path = g->ctx->dead_path;
   ctx->pos.source = g->src->name;
   ctx->pos.path = g->src->path;
-  t->start = RD_KAFKA_OFFSET_INVALID;
+  /* Without a checkpoint, from the partition's start: the store, not the
+   * group's offset (committed for monitoring only), says where the
+   * partition's state is. */
+  t->start = RD_KAFKA_OFFSET_BEGINNING;
   t->next = t->ck_offset = -1;
   t->sinks = prog->worker_sinks();
   t->ids = calloc((size_t)prog->nsinks + 1, sizeof *t->ids);
@@ -400,7 +450,12 @@ static int task_begin(task_t *t) {
     snprintf(t->ids[k], sizeof t->ids[k], "%s-%s-%d", g->group, s->name,
              t->part);
   }
-  if (mkdir(t->dir, 0755) < 0 && errno != EEXIST) {
+  if (g->o->kafka_store) {
+    char id[320];
+    snprintf(id, sizeof id, "%s-%d", g->changelog, t->part);
+    if (!(t->cl = cl_open(ctx, g->src->path, g->changelog, t->part, id)))
+      return PSPF_EXIT_FAILURE;
+  } else if (mkdir(t->dir, 0755) < 0 && errno != EEXIST) {
     task_log(t, 0, "partition %s-%d: cannot make its checkpoint directory: "
              "%s", strerror(errno));
     return PSPF_EXIT_FAILURE;
@@ -410,7 +465,8 @@ static int task_begin(task_t *t) {
    * committed before is in the journal read next. */
   for (int k = 0; k < prog->nsinks; k++) {
     pspf_sink_t *s = &t->sinks[k];
-    if (s->ops ? kafka_task_sink_open(ctx, s, t->ids[k], t->dir) < 0
+    if (s->ops ? kafka_task_sink_open(ctx, s, t->ids[k], t->dir,
+                                      t->cl ? to_changelog : NULL, t) < 0
                : pspf_sink_open(ctx, s) < 0)
       return PSPF_EXIT_FAILURE;
   }
@@ -544,6 +600,9 @@ static void task_end(task_t *t) {
   ctx->dead = NULL;
   pspf_buf_free(&t->msg);
   pspf_buf_free(&t->body);
+  pspf_buf_free(&t->image);
+  cl_close(t->cl);
+  t->cl = NULL;
 }
 
 static void task_main(void *arg) {
@@ -917,6 +976,42 @@ static int start_consumer(group_t *g) {
   return 0;
 }
 
+/* How many partitions the input topic has (from the cluster), or -1. */
+static int input_partitions(group_t *g) {
+  char err[512];
+  rd_kafka_conf_t *conf = rd_kafka_conf_new();
+  if (rd_kafka_conf_set(conf, "bootstrap.servers", g->src->path, err,
+                        sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    pspf_log(g->ctx, 0, "source '%s': %s", g->src->name, err);
+    return -1;
+  }
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk) {
+    pspf_log(g->ctx, 0, "source '%s': %s", g->src->name, err);
+    return -1;
+  }
+  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, g->src->topic, NULL);
+  int n = -1;
+  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
+  while (n < 0 && uv_hrtime() < until) {
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(rk, 0, t, &md, 5000) == 0 && md->topic_cnt == 1 &&
+        !md->topics[0].err && md->topics[0].partition_cnt > 0)
+      n = md->topics[0].partition_cnt;
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    if (n < 0)
+      uv_sleep(200);
+  }
+  rd_kafka_topic_destroy(t);
+  rd_kafka_destroy(rk);
+  if (n < 0)
+    pspf_log(g->ctx, 0, "source '%s': topic '%s' has no partitions (yet)",
+             g->src->name, g->src->topic);
+  return n;
+}
+
 int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
                    const pspf_scale_opts_t *o) {
   group_t *g = calloc(1, sizeof *g);
@@ -936,7 +1031,16 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
   uv_mutex_init(&g->mu);
   uv_cond_init(&g->ready);
   int status = 0;
-  if (mkdir(o->ck_dir, 0755) < 0 && errno != EEXIST) {
+  snprintf(g->changelog, sizeof g->changelog, "%s-changelog", g->group);
+  if (o->kafka_store) {
+    if (o->reset)
+      pspf_log(ctx, 0, "--checkpoint-reset with --state-store=kafka: delete "
+               "topic '%s' instead (it holds every partition's state)",
+               g->changelog);
+    int parts = o->reset ? -1 : input_partitions(g);
+    if (parts < 0 || cl_create_topic(ctx, g->src->path, g->changelog, parts) < 0)
+      status = PSPF_EXIT_FAILURE;
+  } else if (mkdir(o->ck_dir, 0755) < 0 && errno != EEXIST) {
     pspf_log(ctx, 0, "cannot make the checkpoint directory '%s': %s",
              o->ck_dir, strerror(errno));
     status = PSPF_EXIT_FAILURE;
@@ -955,7 +1059,9 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
     status = PSPF_EXIT_FAILURE;
   if (!status) {
     pspf_log(ctx, 2, "scaled out: group '%s' on topic '%s'; partitions' "
-             "state in %s", g->group, g->src->topic, o->ck_dir);
+             "state in %s%s", g->group, g->src->topic,
+             o->kafka_store ? "topic " : "",
+             o->kafka_store ? g->changelog : o->ck_dir);
     uv_poll_init(g->loop, &g->poll, g->pipe[0]);
     g->poll.data = g;
     uv_poll_start(&g->poll, UV_READABLE, on_poll);

@@ -46,6 +46,8 @@ typedef struct kp_s {
   char group[300];     /* client.id, transactional.id, and the group of the
                           checkpoint ids committed with the transactions */
   char dir[4096];      /* where its commit journal is */
+  kafka_journal_fn journal; /* ... or where its lines go instead */
+  void *journal_arg;
   bool task;           /* a partition's (--scale-out): its thread polls */
 } kp_t;
 
@@ -112,13 +114,16 @@ static int fail(pspf_ctx_t *ctx, pspf_sink_t *s, const char *what) {
  * checkpoint ids) [id], its commit journal in [dir]; [task]: a
  * partition's, whose thread polls it (no timer of the loop). */
 static int open_as(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
-                   const char *dir, bool task) {
+                   const char *dir, bool task, kafka_journal_fn journal,
+                   void *journal_arg) {
   kp_t *k = calloc(1, sizeof *k);
   if (!k)
     return fail(ctx, s, "out of memory");
   k->ctx = ctx;
   k->sink = s;
   k->task = task;
+  k->journal = journal;
+  k->journal_arg = journal_arg;
   s->impl = k;
   char err[512];
   snprintf(k->group, sizeof k->group, "%s", id);
@@ -135,7 +140,7 @@ static int open_as(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
    * transaction a crash left open). */
   const char *const txn[][2] = {{"transactional.id", k->group},
                                 {"message.timeout.ms", "60000"}};
-  k->txn = pspf_checkpointing();
+  k->txn = task || pspf_checkpointing(); /* (a task always checkpoints) */
   k->committed = s->records; /* (restored: what its checkpoint committed) */
   s->length = s->records;
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -181,7 +186,7 @@ static int open_as(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
 static int sink_open(pspf_ctx_t *ctx, pspf_sink_t *s) {
   char id[300];
   sink_id(s, id, sizeof id);
-  return open_as(ctx, s, id, pspf_checkpoint_dir(), false);
+  return open_as(ctx, s, id, pspf_checkpoint_dir(), false, NULL, NULL);
 }
 
 void kafka_task_sink_restored(pspf_sink_t *s) {
@@ -192,8 +197,9 @@ void kafka_task_sink_restored(pspf_sink_t *s) {
 }
 
 int kafka_task_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
-                         const char *dir) {
-  return open_as(ctx, s, id, dir, true);
+                         const char *dir, kafka_journal_fn journal,
+                         void *journal_arg) {
+  return open_as(ctx, s, id, dir, true, journal, journal_arg);
 }
 
 /* Waits until every message is delivered or failed, for at most the
@@ -259,6 +265,12 @@ static void journal_add(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint,
       first = false;
     }
   line[n++] = '\n';
+  if (k->journal) {
+    if (k->journal(k->journal_arg, s->name, line, (size_t)n) < 0)
+      pspf_log(ctx, 1, "sink '%s': cannot write its commit journal to the "
+               "changelog", s->name);
+    return;
+  }
   journal_path(k->dir, s, path, sizeof path);
   struct stat st;
   bool anew = stat(path, &st) == 0 && st.st_size > (1 << 20);

@@ -7,13 +7,19 @@
 
 #include "pspf/rt.h"
 
+/* Where a sink's commit journal lines go instead of a file: [sink]'s
+ * line of [n] bytes (ending in a newline). 0, or -1. */
+typedef int (*kafka_journal_fn)(void *arg, const char *sink, const char *line,
+                                size_t n);
+
 /* Opens kafka sink [s] for one partition's task: [id] is its
  * transactional id (so a new owner of the partition fences off the old
  * one), client id and the group its checkpoint ids are committed to; its
- * commit journal is in [dir]. The task's thread polls it. Returns 0 or
- * PSPF_EIO (logged, ctx stopping). */
+ * commit journal is in [dir], or, given [journal], goes to it. The task's
+ * thread polls it. Returns 0 or PSPF_EIO (logged, ctx stopping). */
 int kafka_task_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
-                         const char *dir);
+                         const char *dir, kafka_journal_fn journal,
+                         void *journal_arg);
 
 /* Sink [s]'s records were restored from a checkpoint after it opened:
  * they are what its transactions committed. */

@@ -1982,6 +1982,10 @@ static void usage(pspf_program_t *prog, FILE *out) {
                 "silent instance\n"
                 "                               before its partitions move "
                 "(default 10s)\n"
+                "  --state-store=dir|kafka      scaled out: state in "
+                "--checkpoint-dir (default),\n"
+                "                               or in the compacted topic "
+                "GROUP-changelog\n"
               : "");
 }
 
@@ -2312,6 +2316,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
   const char *ck_dir = NULL, *ck_interval = NULL, *ck_reset = NULL;
   const char *retry_limit = NULL, *log_format = NULL, *metrics_addr = NULL;
   const char *workers_opt = NULL, *scale_opt = NULL, *session_opt = NULL;
+  const char *store_opt = NULL;
   bool quiet = false;
   const char **given = calloc((size_t)prog->nparams + 1, sizeof *given);
   for (int i = 1; i < argc; i++) {
@@ -2362,6 +2367,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
               : IS("workers")             ? 14
               : IS("scale-out")           ? 15
               : IS("session-timeout")     ? 16
+              : IS("state-store")         ? 17
                                           : 0;
 #undef IS
     int found = -1;
@@ -2421,6 +2427,8 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       workers_opt = val;
     else if (opt == 16)
       session_opt = val;
+    else if (opt == 17)
+      store_opt = val;
     else
       given[found] = val;
   }
@@ -2476,6 +2484,16 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     scale_opt = env_for("scale_out");
   if (!session_opt)
     session_opt = env_for("session_timeout");
+  if (!store_opt)
+    store_opt = env_for("state_store");
+  if (store_opt && strcmp(store_opt, "dir") != 0 &&
+      strcmp(store_opt, "kafka") != 0) {
+    fprintf(stderr, "%s: error: --state-store is dir or kafka, not '%s'\n",
+            prog->name, store_opt);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
+  bool kafka_store = store_opt && strcmp(store_opt, "kafka") == 0;
   int64_t session_ms = 10000;
   if (session_opt && (parse_duration(session_opt, &session_ms) < 0 ||
                       session_ms < 1000 || session_ms > 3600000)) {
@@ -2500,9 +2518,16 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       : metrics_addr && *metrics_addr
           ? "--metrics-addr is not served by a scaled-out instance yet "
             "(the group's lag is in Kafka: kafka-consumer-groups, kcat)"
-      : !ck_dir ? "it needs --checkpoint-dir, a directory every instance reaches "
-            "(each partition's state moves through it)"
+      : !ck_dir && !kafka_store ? "it needs --checkpoint-dir, a directory every instance reaches "
+            "(each partition's state moves through it), or --state-store=kafka"
           : NULL;
+  if (store_opt && !scale) {
+    fprintf(stderr, "%s: error: --state-store is where a scaled-out "
+            "program's partitions keep their state: give --scale-out too\n",
+            prog->name);
+    free(given);
+    return PSPF_EXIT_USAGE;
+  }
   if (no_scale) {
     fprintf(stderr, "%s: error: --scale-out: this program cannot share its "
             "work with other instances: %s\n", prog->name, no_scale);
@@ -2586,7 +2611,7 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
                .wake = {-1, -1}, .ck_dir = ck_dir, .ck_interval = interval,
                .ck_lock = -1, .nworkers = (int)nworkers};
   the_run = &run;
-  if (ck_dir || ctx.log_level >= 2) { /* (the fingerprint) */
+  if (ck_dir || scale || ctx.log_level >= 2) { /* (the fingerprint) */
     make_layout(&run);
     if (ctx.log_level >= 2)
       log_start(&ctx, &run);
@@ -2597,8 +2622,9 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     run.started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
   }
   if (scale) { /* a run of its own: group.c */
-    pspf_scale_opts_t so = {ck_dir, interval, reset, session_ms,
-                            run.fingerprint, run.nlayout, run.layout,
+    pspf_scale_opts_t so = {ck_dir,          interval,        reset,
+                            session_ms,      kafka_store,     run.fingerprint,
+                            run.nlayout,     run.layout,
                             (const char *const *)run.where};
     status = prog->scale_out(prog, &ctx, &so);
     free_run(&run);

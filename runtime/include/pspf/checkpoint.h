@@ -246,6 +246,11 @@ typedef struct pspf_ckpt_file_s {
  * Returns 0, or -1 with a one-line reason in [why] ([whylen] bytes). */
 PSPF_EXTERN int pspf_ckpt_read(const char *path, pspf_ckpt_file_t *f,
                                char *why, size_t whylen);
+/* The same for a checkpoint file's [n] bytes in memory ([bytes],
+ * malloc'd: the file takes them, and frees them in
+ * pspf_ckpt_file_free(), even when it returns -1). */
+PSPF_EXTERN int pspf_ckpt_from(char *bytes, size_t n, pspf_ckpt_file_t *f,
+                               char *why, size_t whylen);
 /* Frees what pspf_ckpt_read() allocated. */
 PSPF_EXTERN void pspf_ckpt_file_free(pspf_ckpt_file_t *f);
 
@@ -263,6 +268,12 @@ PSPF_EXTERN int pspf_ckpt_write(const char *dir, uint64_t id,
                                 uint64_t fingerprint, uint32_t flags,
                                 const pspf_buf_t *body, uint32_t nsections,
                                 char *why, size_t whylen);
+
+/* Appends to [out] the bytes pspf_ckpt_write() would write: the file
+ * header of checkpoint [id], then [body]. */
+PSPF_EXTERN void pspf_ckpt_image(pspf_buf_t *out, uint64_t id,
+                                 uint64_t fingerprint, uint32_t flags,
+                                 const pspf_buf_t *body, uint32_t nsections);
 
 /* Starts a section of [kind] and [index] in [body]; returns its offset for
  * pspf_ckpt_section_end(). */

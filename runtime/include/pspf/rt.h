@@ -633,6 +633,8 @@ typedef struct pspf_scale_opts_s {
   bool reset;               /* --checkpoint-reset: partitions start over */
   int64_t session_ms;       /* --session-timeout: how long the group waits
                                for an instance that went silent */
+  bool kafka_store;         /* --state-store=kafka: the partitions' state in
+                               a compacted topic, not in ck_dir */
   uint64_t fingerprint;     /* of the program's state layout */
   size_t nlayout;           /* the layout's lines ... */
   const pspf_str_t *layout; /* ... for each checkpoint's META */

@@ -1,0 +1,62 @@
+/*
+ * changelog.h -- private: --state-store=kafka, a partition's checkpoints
+ * and commit journals kept in a compacted Kafka topic instead of a shared
+ * directory (the Kafka Streams approach). group.c drives it.
+ *
+ * Partition P of the changelog topic (GROUP-changelog) belongs to
+ * partition P of the input. It holds two kinds of message, both
+ * produced by the task's own idempotent producer (not in its sinks'
+ * transactions: like a file of the directory store, a checkpoint is
+ * durable before the sinks commit with it):
+ *
+ *   key "ckpt-E-I"     chunk I of a checkpoint, E its id's parity (so
+ *                      compaction keeps the last two checkpoints); the
+ *                      value is u64 id, u32 I, u32 chunks (little-endian)
+ *                      then up to 900 KB of the checkpoint file's bytes
+ *   key "journal-SINK" a line of sink SINK's commit journal (kafka.c),
+ *                      written after its transaction committed
+ */
+#ifndef PSPF_CHANGELOG_H
+#define PSPF_CHANGELOG_H
+
+#include <stdint.h>
+
+#include "pspf/rt.h"
+
+typedef struct cl_s cl_t;
+
+/* What a partition's changelog holds: its whole checkpoints, newest
+ * first, and the newest committed checkpoint of each sink's journal. */
+typedef struct cl_found_s {
+  int n;                /* checkpoints */
+  uint64_t *ids;        /* their ids */
+  char **bytes;         /* each checkpoint file's bytes (malloc'd) */
+  size_t *sizes;
+  int njournals;
+  char (*sinks)[128];   /* a sink's name ... */
+  uint64_t *committed;  /* ... and the newest checkpoint it committed */
+  char *journal;        /* every journal line read, in order (for tests) */
+} cl_found_t;
+
+/* The changelog of partition [part] of [topic] (GROUP-changelog), with
+ * its producer; NULL (logged) on failure. */
+cl_t *cl_open(pspf_ctx_t *ctx, const char *brokers, const char *topic,
+              int part, const char *client_id);
+/* Checkpoint file [image] (id [id]) into the changelog, acknowledged
+ * by the broker. 0, or -1 (logged). */
+int cl_put_checkpoint(cl_t *c, uint64_t id, const pspf_buf_t *image);
+/* A line of sink [sink]'s commit journal. 0, or -1 (logged). */
+int cl_put_journal(cl_t *c, const char *sink, const char *line, size_t n);
+/* Reads the partition's changelog to its end. 0, or -1 (logged). */
+int cl_read(cl_t *c, cl_found_t *out);
+/* The newest checkpoint sink [sink]'s journal says committed, or 0. */
+uint64_t cl_committed(const cl_found_t *f, const char *sink);
+void cl_found_free(cl_found_t *f);
+void cl_close(cl_t *c);
+
+/* Makes topic [topic] (compacted, [parts] partitions) unless it is there
+ * with at least that many. 0, or -1 (logged). */
+int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
+                    int parts);
+
+#endif
