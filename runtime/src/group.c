@@ -532,7 +532,7 @@ static void task_run(task_t *t) {
       t->qhead = (t->qhead + 1) % t->qcap;
       t->qlen--;
     }
-    bool room = t->want_room && t->qlen < TASK_QUEUE_MAX / 2;
+    bool room = t->want_room && t->qlen < TASK_QUEUE_MAX / 2 && !g->stopping;
     if (room)
       t->want_room = false;
     uv_mutex_unlock(&g->mu);
@@ -622,8 +622,10 @@ static void task_main(void *arg) {
   uv_mutex_lock(&g->mu);
   t->rc = t->ctx.exit_status;
   t->ended = true;
+  bool tell = !g->stopping; /* (a failed task stops the program) */
   uv_mutex_unlock(&g->mu);
-  uv_async_send(&g->wake); /* (a failed task stops the program) */
+  if (tell)
+    uv_async_send(&g->wake);
 }
 
 /* ---- the loop's thread: tasks come and go ------------------------------- */
@@ -679,7 +681,9 @@ static void stop_group(group_t *g, int status) {
     g->status = status;
   if (g->stopping)
     return;
+  uv_mutex_lock(&g->mu); /* (tasks read it: the wake-up goes with it) */
   g->stopping = true;
+  uv_mutex_unlock(&g->mu);
   uv_poll_stop(&g->poll);
   uv_timer_stop(&g->more);
   uv_close((uv_handle_t *)&g->poll, NULL);

@@ -60,8 +60,13 @@ static void mock_start(K *k, const char *topic, int parts) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     dup2(fds[1], 1);
     close(fds[0]);
-    /* the topic, and TOPIC2 beside it for merges */
-    execl(exe, exe, "-t", spec, "-t", spec2, (char *)NULL);
+    /* the topic, and TOPIC2 beside it for merges; the changelogs of the
+     * scaled-out tests' groups (the mock makes no topic on request) */
+    char cl1[64], cl2[64];
+    snprintf(cl1, sizeof cl1, "g-changelog:%d", parts);
+    snprintf(cl2, sizeof cl2, "g1-changelog:%d", parts);
+    execl(exe, exe, "-t", spec, "-t", spec2, "-t", cl1, "-t", cl2,
+          (char *)NULL);
     _exit(127);
   }
   close(fds[1]);
@@ -658,14 +663,22 @@ static const char scale_prog[] =
     "  |> aggregate(n: count(), total: sum(b => b.price))\n"
     "  |> out\n";
 
-/* Instance [name] of the scaled-out program, standard error in NAME.err. */
+/* Where the scaled-out test keeps state: "dir" (--checkpoint-dir) or
+ * "kafka" (--state-store=kafka). */
+static const char *scale_store = "dir";
+
+/* Instance [name] of the scaled-out program, standard error in NAME.err;
+ * its state in [ckdir] (or, with the kafka store, in GROUP-changelog). */
 static pid_t spawn_scaled(K *k, const char *name, const char *group,
                           const char *topic, const char *ckdir) {
   char b[300], g[64], t[64], c[64], err[64];
   snprintf(b, sizeof b, "--brokers=%s", k->brokers);
   snprintf(g, sizeof g, "--group=%s", group);
   snprintf(t, sizeof t, "--topic=%s", topic);
-  snprintf(c, sizeof c, "--checkpoint-dir=%s", ckdir);
+  if (strcmp(scale_store, "kafka") == 0)
+    snprintf(c, sizeof c, "--state-store=kafka");
+  else
+    snprintf(c, sizeof c, "--checkpoint-dir=%s", ckdir);
   snprintf(err, sizeof err, "%s.err", name);
   return spawn_in(k->dir, err,
                   (const char *const[]){"./prog", b, g, t, c, "--scale-out",
@@ -674,12 +687,29 @@ static pid_t spawn_scaled(K *k, const char *name, const char *group,
                                         "--log-level=info", NULL});
 }
 
-/* Messages committed so far by the sinks of every partition in [ckdir]. */
-static long scaled_committed(K *k, const char *ckdir) {
+/* Writes [ckdir].journal: the commit journals of sink 'out' of every
+ * partition, from the files in [ckdir] or from changelog [group]'s
+ * messages. */
+static void scaled_journal(K *k, const char *ckdir, const char *group) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char top[4096], *out;
+  cr_assert(realpath(root, top));
+  if (strcmp(scale_store, "kafka") == 0)
+    run_in(k->dir, &out, "timeout 30 kcat -b '%s' -C -t %s-changelog -e -q "
+           "-f '%%k %%S\n%%s' | python3 '%s/tests/kafka/changelog_journal.py' "
+           "out > %s.journal", k->brokers, group, top, ckdir);
+  else
+    run_in(k->dir, &out, "cat %s/in-*/out.kafka-commits > %s.journal "
+           "2>/dev/null; true", ckdir, ckdir);
+  free(out);
+}
+
+/* Messages committed so far by the sinks of every partition. */
+static long scaled_committed(K *k, const char *ckdir, const char *group) {
   char *out;
-  run_in(k->dir, &out, "cat %s/in-*/out.kafka-commits 2>/dev/null | sed -n "
-         "'s/.* messages=\\([0-9]*\\).*/\\1/p' | awk '{ s += $1 } END { "
-         "print s + 0 }'", ckdir);
+  scaled_journal(k, ckdir, group);
+  run_in(k->dir, &out, "sed -n 's/.* messages=\\([0-9]*\\).*/\\1/p' "
+         "%s.journal | awk '{ s += $1 } END { print s + 0 }'", ckdir);
   long n = atol(out);
   free(out);
   return n;
@@ -699,13 +729,14 @@ static void scaled_wave(K *k, int w) {
 /* The committed output of [topic] (journals in [ckdir]) against the
  * model's; [kills]: transactions kills may have left open. */
 static void scaled_check(K *k, const char *topic, const char *ckdir,
-                         int kills, const char *errs) {
+                         const char *group, int kills, const char *errs) {
   const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char top[4096], *out;
   cr_assert(realpath(root, top));
+  scaled_journal(k, ckdir, group);
   int st = run_in(k->dir, &out, "timeout 30 kcat -b '%s' -C -t %s -e -q -f "
                   "'%%p %%o %%s\\n' > %s.txt && python3 "
-                  "'%s/tests/kafka/txn_check.py' '%s/in-*/out.kafka-commits' "
+                  "'%s/tests/kafka/txn_check.py' %s.journal "
                   "%s.txt expected.jsonl %d key,start 2>&1", k->brokers, topic,
                   topic, top, ckdir, topic, kills);
   char *err = NULL;
@@ -721,8 +752,9 @@ static void scaled_check(K *k, const char *topic, const char *ckdir,
  * with SIGTERM, the input goes on arriving in waves. Every (key, window)
  * result is committed exactly once, equal to an independent model's and
  * to a single instance's run; every other message is a copy left in a
- * transaction the kill left open. */
-Test(kafka, scale_out_kill_start_stop) {
+ * transaction the kill left open. State moves through [store]. */
+static void scale_kill_start_stop(const char *store) {
+  scale_store = store;
   K k;
   mock_start(&k, "in", 12); /* (and in2: the output) */
   build(&k, scale_prog);
@@ -740,7 +772,7 @@ Test(kafka, scale_out_kill_start_stop) {
   scaled_wave(&k, 0);
   scaled_wave(&k, 1);
   long until = now_ms() + 60000;
-  while (scaled_committed(&k, "ck") < want / 8 && now_ms() < until)
+  while (scaled_committed(&k, "ck", "g") < want / 8 && now_ms() < until)
     pause_ms(50);
   scaled_wave(&k, 2); /* killed while it reads this wave */
   pause_ms(rand() % 50);
@@ -751,7 +783,7 @@ Test(kafka, scale_out_kill_start_stop) {
   scaled_wave(&k, 4);
   scaled_wave(&k, 5);
   until = now_ms() + 60000;
-  while (scaled_committed(&k, "ck") < want / 2 && now_ms() < until)
+  while (scaled_committed(&k, "ck", "g") < want / 2 && now_ms() < until)
     pause_ms(50);
   kill(b, SIGTERM); /* its partitions are handed over */
   waitpid(b, &st, 0);
@@ -759,7 +791,7 @@ Test(kafka, scale_out_kill_start_stop) {
   scaled_wave(&k, 6);
   scaled_wave(&k, 7);
   until = now_ms() + 120000;
-  while (scaled_committed(&k, "ck") < want && now_ms() < until)
+  while (scaled_committed(&k, "ck", "g") < want && now_ms() < until)
     pause_ms(100);
   pause_ms(300);
   kill(c, SIGTERM);
@@ -769,17 +801,17 @@ Test(kafka, scale_out_kill_start_stop) {
   waitpid(d, &st, 0);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "d: wait status %#x", st);
   /* (the kill leaves at most one transaction a partition it held open) */
-  scaled_check(&k, "in2", "ck", 12, "a.err b.err c.err d.err");
+  scaled_check(&k, "in2", "ck", "g", 12, "a.err b.err c.err d.err");
   /* One instance alone, over the same input, in a group of its own. */
   pid_t one = spawn_scaled(&k, "one", "g1", "solo", "ck-solo");
   until = now_ms() + 120000;
-  while (scaled_committed(&k, "ck-solo") < want && now_ms() < until)
+  while (scaled_committed(&k, "ck-solo", "g1") < want && now_ms() < until)
     pause_ms(100);
   pause_ms(300);
   kill(one, SIGTERM);
   waitpid(one, &st, 0);
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "one: wait status %#x", st);
-  scaled_check(&k, "solo", "ck-solo", 0, "one.err");
+  scaled_check(&k, "solo", "ck-solo", "g1", 0, "one.err");
   st = run_in(k.dir, &out, "cut -d' ' -f3- in2.txt | sort -u > many.txt && "
               "cut -d' ' -f3- solo.txt | sort > solo-sorted.txt && cmp "
               "many.txt solo-sorted.txt 2>&1");
@@ -792,6 +824,13 @@ Test(kafka, scale_out_kill_start_stop) {
   cr_expect(atoi(out) > 0, "no partition was restored from a checkpoint");
   free(out);
   teardown(&k);
+}
+
+Test(kafka, scale_out_kill_start_stop) { scale_kill_start_stop("dir"); }
+
+/* The same with each partition's state in the changelog topic. */
+Test(kafka, scale_out_kill_start_stop_changelog) {
+  scale_kill_start_stop("kafka");
 }
 
 /* --scale-out refuses, with status 1 and the reason, what cannot keep a
