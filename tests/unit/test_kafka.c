@@ -886,3 +886,79 @@ Test(kafka, scale_out_refusals) {
   run_in(dir, &out, "cd / && rm -rf '%s'", dir);
   free(out);
 }
+
+/* A partition whose state is larger than one changelog message: the
+ * checkpoint goes in several chunks and comes back whole. One instance
+ * reads 20000 keys, each with 120 bytes kept (`last`), and stops (its
+ * checkpoint, of about 3 MB, taken then); the keys come again and another
+ * instance goes on from the checkpoint: each key's second update counts
+ * both records. (The mock keeps 5 MiB a partition: the sizes are kept
+ * under it.) */
+Test(kafka, scale_out_changelog_holds_big_state) {
+  K k;
+  mock_start(&k, "in", 1); /* (in2: the output; g-changelog) */
+  build(&k, "type R = { id: int, v: int, pad: string }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
+            "\"g\", key: id)\n"
+            "sink out = kafka(brokers: brokers, topic: \"in2\", key: key)\n"
+            "rs |> key_by(r => r.id)\n"
+            "   |> aggregate(n: count(), total: sum(r => r.v), pad: last(r => "
+            "r.pad))\n"
+            "   |> map(a => { key: a.key, n: a.n, total: a.total })\n"
+            "   |> out\n");
+  int n = 20000;
+  char *out;
+  for (int round = 1; round <= 2; round++) {
+    int st = run_in(k.dir, &out,
+                    "seq 1 %d | awk '{ p = %d == 1 ? sprintf(\"%%0120d\", $1) "
+                    ": \"x\"; printf \"%%d\\t{\\\"id\\\":%%d,\\\"v\\\":%%d,"
+                    "\\\"pad\\\":\\\"%%s\\\"}\\n\", $1, $1, $1 * %d, p }' | "
+                    "timeout 60 kcat -b '%s' -P -t in -K '\\t'",
+                    n, round, round, k.brokers);
+    cr_assert_eq(st, 0, "kcat -P: %s", out);
+    free(out);
+    char b[300];
+    snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+    pid_t pid = spawn_in(k.dir, "stderr.txt",
+                         (const char *const[]){"./prog", b, "--scale-out",
+                                               "--state-store=kafka",
+                                               "--checkpoint-interval=1h",
+                                               "--session-timeout=6s",
+                                               "--log-level=info", NULL});
+    long until = now_ms() + 90000, got = 0;
+    while (got < (long)n * round && now_ms() < until) {
+      pause_ms(200);
+      run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t in2 -e -q | wc -l",
+             k.brokers);
+      got = atol(out);
+      free(out);
+    }
+    cr_expect_eq(got, (long)n * round, "updates after round %d", round);
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  }
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  char top[4096];
+  cr_assert(realpath(root, top));
+  int st = run_in(
+      k.dir, &out,
+      "seq 1 %d | awk '{ printf \"{\\\"key\\\":%%d,\\\"n\\\":1,\\\"total\\\":"
+      "%%d}\\n{\\\"key\\\":%%d,\\\"n\\\":2,\\\"total\\\":%%d}\\n\", $1, $1, "
+      "$1, 3 * $1 }' > want.jsonl && timeout 30 kcat -b '%s' -C -t "
+      "g-changelog -e -q -f '%%k %%S\\n%%s' > changelog.bin && python3 "
+      "'%s/tests/kafka/changelog_journal.py' out < changelog.bin > "
+      "journal.txt && timeout 30 kcat -b '%s' -C -t in2 -e -q -f '%%p %%o "
+      "%%s\\n' > all.txt && python3 '%s/tests/kafka/txn_check.py' journal.txt "
+      "all.txt want.jsonl 0 2>&1 && timeout 30 kcat -b '%s' -C -t g-changelog "
+      "-e -q -f '%%k\\n' | grep -c '^ckpt-[01]-2$'",
+      n, k.brokers, top, k.brokers, top, k.brokers);
+  char *err = slurp(in_dir(&k, "stderr.txt"));
+  cr_expect_eq(st, 0, "%s\n%s", out, err ? err : "");
+  cr_expect(err && strstr(err, "restored checkpoint"), "%s", err ? err : "");
+  cr_log_info("%s", out);
+  free(err);
+  free(out);
+  teardown(&k);
+}
