@@ -88,6 +88,13 @@ static void teardown(K *k) {
   free(out);
 }
 
+/* The checkout's absolute path ($PSPF_ROOT, else the working
+ * directory), for the scripts of tests/kafka. */
+static void top_dir(char top[4096]) {
+  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
+  cr_assert(realpath(root, top), "%s: %s", root, strerror(errno));
+}
+
 static void build(K *k, const char *text) {
   build_prog_in(k->dir, text, SAN_CFLAGS);
 }
@@ -338,9 +345,8 @@ Test(kafka, aggregate_to_topic_exactly_once_across_sigkill) {
     waitpid(pid, &st, 0);
   }
   cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char top[4096];
-  cr_assert(realpath(root, top));
+  top_dir(top);
   st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t in2 -e -q -f "
                     "'%%p %%o %%s\\n' > all.txt && python3 "
                     "'%s/tests/kafka/txn_check.py' ck/k.kafka-commits all.txt "
@@ -691,9 +697,8 @@ static pid_t spawn_scaled(K *k, const char *name, const char *group,
  * partition, from the files in [ckdir] or from changelog [group]'s
  * messages. */
 static void scaled_journal(K *k, const char *ckdir, const char *group) {
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char top[4096], *out;
-  cr_assert(realpath(root, top));
+  top_dir(top);
   if (strcmp(scale_store, "kafka") == 0)
     run_in(k->dir, &out, "timeout 30 kcat -b '%s' -C -t %s-changelog -e -q "
            "-f '%%k %%S\n%%s' | python3 '%s/tests/kafka/changelog_journal.py' "
@@ -730,9 +735,8 @@ static void scaled_wave(K *k, int w) {
  * model's; [kills]: transactions kills may have left open. */
 static void scaled_check(K *k, const char *topic, const char *ckdir,
                          const char *group, int kills, const char *errs) {
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char top[4096], *out;
-  cr_assert(realpath(root, top));
+  top_dir(top);
   scaled_journal(k, ckdir, group);
   int st = run_in(k->dir, &out, "timeout 30 kcat -b '%s' -C -t %s -e -q -f "
                   "'%%p %%o %%s\\n' > %s.txt && python3 "
@@ -758,9 +762,8 @@ static void scale_kill_start_stop(const char *store) {
   K k;
   mock_start(&k, "in", 12); /* (and in2: the output) */
   build(&k, scale_prog);
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char top[4096], *out;
-  cr_assert(realpath(root, top));
+  top_dir(top);
   int st = run_in(k.dir, &out, "python3 '%s/tests/kafka/scale_data.py' 60000 "
                   "8 12 . && wc -l < expected.jsonl", top);
   cr_assert_eq(st, 0, "%s", out);
@@ -939,9 +942,8 @@ Test(kafka, scale_out_changelog_holds_big_state) {
     waitpid(pid, &st, 0);
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
   }
-  const char *root = getenv("PSPF_ROOT") ? getenv("PSPF_ROOT") : ".";
   char top[4096];
-  cr_assert(realpath(root, top));
+  top_dir(top);
   int st = run_in(
       k.dir, &out,
       "seq 1 %d | awk '{ printf \"{\\\"key\\\":%%d,\\\"n\\\":1,\\\"total\\\":"
