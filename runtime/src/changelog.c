@@ -67,6 +67,8 @@ cl_t *cl_open(pspf_ctx_t *ctx, const char *brokers, const char *topic,
   rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
   rd_kafka_conf_set_opaque(conf, c);
   c->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!c->rk)
+    rd_kafka_conf_destroy(conf); /* (not taken on failure) */
   if (!c->rk || !(c->topic = rd_kafka_topic_new(c->rk, topic, NULL))) {
     pspf_log(ctx, 0, "changelog '%s': %s", topic,
              c->rk ? rd_kafka_err2str(rd_kafka_last_error()) : err);
@@ -118,7 +120,8 @@ static int settle(cl_t *c) {
   return 0;
 }
 
-int cl_put_checkpoint(cl_t *c, uint64_t id, const pspf_buf_t *image) {
+int cl_put_checkpoint(cl_t *c, uint32_t owner, uint64_t id, int slot,
+                      const pspf_buf_t *image) {
   uint32_t chunks = (uint32_t)((image->n + CL_CHUNK - 1) / CL_CHUNK);
   char *msg = malloc(16 + CL_CHUNK);
   if (!msg)
@@ -132,11 +135,27 @@ int cl_put_checkpoint(cl_t *c, uint64_t id, const pspf_buf_t *image) {
     memcpy(msg + 12, &chunks, 4);
     memcpy(msg + 16, image->p + at, n);
     char key[64];
-    snprintf(key, sizeof key, "ckpt-%u-%u", (unsigned)(id % 2), i);
+    snprintf(key, sizeof key, "ckpt-%08x-%d-%u", owner, slot, i);
     rc = put(c, key, msg, 16 + n);
   }
   free(msg);
   return rc ? rc : settle(c);
+}
+
+int cl_drop_keys(cl_t *c, cl_found_t *f) {
+  for (int i = 0; i < f->nstale; i++)
+    if (rd_kafka_produce(c->topic, c->part, RD_KAFKA_MSG_F_COPY, NULL, 0,
+                         f->stale[i], strlen(f->stale[i]), NULL) != 0) {
+      pspf_log(c->ctx, 1, "changelog '%s' partition %d: %s", c->name, c->part,
+               rd_kafka_err2str(rd_kafka_last_error()));
+      break;
+    }
+  for (int i = 0; i < f->nstale; i++)
+    free(f->stale[i]);
+  free(f->stale);
+  f->stale = NULL;
+  f->nstale = 0;
+  return settle(c);
 }
 
 int cl_put_journal(cl_t *c, const char *sink, const char *line, size_t n) {
@@ -149,6 +168,7 @@ int cl_put_journal(cl_t *c, const char *sink, const char *line, size_t n) {
 
 typedef struct part_s { /* a checkpoint being put together */
   uint64_t id;
+  int slot;
   uint32_t chunks, got;
   char **chunk;
   size_t *len;
@@ -163,8 +183,8 @@ static void part_free(part_t *p) {
 }
 
 /* Keeps chunk [i] of [n] of checkpoint [id] among the CL_KEEP newest. */
-static void keep_chunk(part_t *keep, uint64_t id, uint32_t i, uint32_t n,
-                       const char *p, size_t len) {
+static void keep_chunk(part_t *keep, uint64_t id, int slot, uint32_t i,
+                       uint32_t n, const char *p, size_t len) {
   part_t *x = NULL;
   for (int k = 0; k < CL_KEEP && !x; k++)
     if (keep[k].chunk && keep[k].id == id)
@@ -190,7 +210,18 @@ static void keep_chunk(part_t *keep, uint64_t id, uint32_t i, uint32_t n,
     if (!x->chunk || !x->len)
       pspf_ck_oom();
   }
-  if (n != x->chunks || i >= n)
+  if (n != x->chunks) { /* the id written again (cut off before): anew */
+    uint64_t keep_id = x->id;
+    part_free(x);
+    x->id = keep_id;
+    x->chunks = n;
+    x->chunk = calloc(n, sizeof *x->chunk);
+    x->len = calloc(n, sizeof *x->len);
+    if (!x->chunk || !x->len)
+      pspf_ck_oom();
+  }
+  x->slot = slot;
+  if (i >= n)
     return;
   if (!x->chunk[i])
     x->got++;
@@ -202,21 +233,34 @@ static void keep_chunk(part_t *keep, uint64_t id, uint32_t i, uint32_t n,
   x->len[i] = len;
 }
 
+/* Notes checkpoint key [k] (once): a new owner drops them (cl_drop_keys)
+ * once it has committed a checkpoint of its own. */
+static void note_key(cl_found_t *f, const char *k, size_t kn) {
+  for (int i = 0; i < f->nstale; i++)
+    if (strlen(f->stale[i]) == kn && memcmp(f->stale[i], k, kn) == 0)
+      return;
+  char **l = realloc(f->stale, (size_t)(f->nstale + 1) * sizeof *l);
+  if (!l)
+    pspf_ck_oom();
+  f->stale = l;
+  f->stale[f->nstale] = malloc(kn + 1);
+  if (!f->stale[f->nstale])
+    pspf_ck_oom();
+  memcpy(f->stale[f->nstale], k, kn);
+  f->stale[f->nstale++][kn] = 0;
+}
+
 static void note_journal(cl_found_t *f, const char *sink, size_t sn,
                          const char *line, size_t n) {
-  size_t had = f->journal ? strlen(f->journal) : 0;
-  char *j = realloc(f->journal, had + n + 1);
-  if (!j)
-    pspf_ck_oom();
-  memcpy(j + had, line, n);
-  j[had + n] = 0;
-  f->journal = j;
   unsigned long long id;
   char buf[64];
   size_t m = n < sizeof buf - 1 ? n : sizeof buf - 1;
   memcpy(buf, line, m);
   buf[m] = 0;
-  if (!n || line[n - 1] != '\n' || sscanf(buf, "checkpoint=%llu ", &id) != 1)
+  /* ("close after=N": N committed, and compaction may keep only this) */
+  if (!n || line[n - 1] != '\n' ||
+      (sscanf(buf, "checkpoint=%llu ", &id) != 1 &&
+       sscanf(buf, "close after=%llu ", &id) != 1))
     return;
   int k = 0;
   while (k < f->njournals &&
@@ -261,6 +305,7 @@ int cl_read(cl_t *c, cl_found_t *out) {
   }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   if (!rk) {
+    rd_kafka_conf_destroy(conf);
     pspf_log(c->ctx, 0, "changelog '%s': %s", c->name, err);
     return -1;
   }
@@ -294,14 +339,18 @@ int cl_read(cl_t *c, cl_found_t *out) {
     next = m->offset + 1;
     const char *k = m->key;
     size_t kn = m->key_len;
-    if (kn > 5 && memcmp(k, "ckpt-", 5) == 0 && m->len >= 16) {
+    if (kn > 16 && memcmp(k, "ckpt-", 5) == 0 && m->len >= 16) {
       uint64_t id;
       uint32_t i, n;
       memcpy(&id, m->payload, 8);
       memcpy(&i, (char *)m->payload + 8, 4);
       memcpy(&n, (char *)m->payload + 12, 4);
+      int slot = k[14] == '1'; /* ("ckpt-OWNER-S-I") */
+      note_key(out, k, kn);
       if (n && n < 1u << 16)
-        keep_chunk(keep, id, i, n, (char *)m->payload + 16, m->len - 16);
+        keep_chunk(keep, id, slot, i, n, (char *)m->payload + 16, m->len - 16);
+      if (id > out->max_id)
+        out->max_id = id;
     } else if (kn > 8 && memcmp(k, "journal-", 8) == 0) {
       note_journal(out, k + 8, kn - 8, m->payload, m->len);
     }
@@ -313,7 +362,8 @@ int cl_read(cl_t *c, cl_found_t *out) {
   out->ids = calloc(CL_KEEP, sizeof *out->ids);
   out->bytes = calloc(CL_KEEP, sizeof *out->bytes);
   out->sizes = calloc(CL_KEEP, sizeof *out->sizes);
-  if (!out->ids || !out->bytes || !out->sizes)
+  out->slots = calloc(CL_KEEP, sizeof *out->slots);
+  if (!out->ids || !out->bytes || !out->sizes || !out->slots)
     pspf_ck_oom();
   for (;;) {
     int best = -1;
@@ -335,6 +385,7 @@ int cl_read(cl_t *c, cl_found_t *out) {
     out->ids[out->n] = x->id;
     out->bytes[out->n] = b;
     out->sizes[out->n] = size;
+    out->slots[out->n] = x->slot;
     out->n++;
     part_free(x);
   }
@@ -358,7 +409,10 @@ void cl_found_free(cl_found_t *f) {
   free(f->sizes);
   free(f->sinks);
   free(f->committed);
-  free(f->journal);
+  free(f->slots);
+  for (int i = 0; i < f->nstale; i++)
+    free(f->stale[i]);
+  free(f->stale);
   memset(f, 0, sizeof *f);
 }
 
@@ -389,6 +443,7 @@ int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
   }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk) {
+    rd_kafka_conf_destroy(conf);
     pspf_log(ctx, 0, "changelog '%s': %s", topic, err);
     return -1;
   }
@@ -405,6 +460,9 @@ int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
     if (nt) {
       rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+      /* (segments rolled every 10 minutes, so that compaction reaches
+       * them: a restore reads what is not compacted) */
+      rd_kafka_NewTopic_set_config(nt, "segment.ms", "600000");
       rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
       rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
       const rd_kafka_CreateTopics_result_t *res =

@@ -76,6 +76,9 @@ typedef struct task_s {
   int64_t next;          /* the offset after the last message run */
   int64_t ck_offset;     /* ... at the last checkpoint */
   uint64_t ck_next;      /* the next checkpoint's id */
+  int slot;              /* --state-store=kafka: the slot written next */
+  uint32_t owner;        /* ... this task's mark on its checkpoints' keys */
+  cl_found_t stale;      /* ... the keys it found, dropped after a commit */
   uint64_t ck_due;       /* uv_hrtime() of the next */
   uint64_t records;
   pspf_buf_t msg;        /* the message at hand, with padding */
@@ -110,7 +113,7 @@ struct group_s {
 /* ---- a task's checkpoints ------------------------------------------------ */
 
 static void task_log(task_t *t, int level, const char *fmt, const char *what) {
-  pspf_log(t->g->ctx, level, fmt, t->g->src->topic, t->part, what);
+  pspf_log(&t->ctx, level, fmt, t->g->src->topic, t->part, what);
 }
 
 /* Flushes every sink of the task (a kafka sink: every message delivered)
@@ -183,7 +186,7 @@ static int task_checkpoint(task_t *t) {
   if (t->cl) { /* into the changelog (compaction keeps two) */
     t->image.n = 0;
     pspf_ckpt_image(&t->image, id, g->o->fingerprint, 0, b, ns);
-    if (cl_put_checkpoint(t->cl, id, &t->image) < 0)
+    if (cl_put_checkpoint(t->cl, t->owner, id, t->slot, &t->image) < 0)
       return -1;
   } else {
     if (pspf_ckpt_write(t->dir, id, g->o->fingerprint, 0, b, ns, why,
@@ -191,22 +194,30 @@ static int task_checkpoint(task_t *t) {
       task_log(t, 0, "partition %s-%d: cannot write its checkpoint: %s", why);
       return -1;
     }
-    uint64_t *ids;
-    long n = pspf_ckpt_list(t->dir, &ids);
-    for (long i = 2; i < n; i++) { /* the two newest are kept */
-      char *path = pspf_ckpt_path(t->dir, ids[i]);
-      unlink(path);
-      free(path);
-    }
-    free(n >= 0 ? ids : NULL);
   }
   for (int k = 0; k < prog->nsinks; k++) {
     pspf_sink_t *s = &t->sinks[k];
     if (s->ops && s->ops->done && s->ops->done(ctx, s, id) < 0)
       return -1;
   }
+  /* Committed: what came before it goes (never the newest committed
+   * one, which a restore may need while a newer one is uncommitted). */
   t->ck_next = id + 1;
   t->ck_offset = t->next;
+  t->slot = 1 - t->slot;
+  if (t->cl && t->stale.nstale) /* (the former owners' checkpoints) */
+    cl_drop_keys(t->cl, &t->stale);
+  if (!t->cl) {
+    uint64_t *ids;
+    long n = pspf_ckpt_list(t->dir, &ids);
+    for (long i = 0; i < n; i++)
+      if (ids[i] < id) {
+        char *path = pspf_ckpt_path(t->dir, ids[i]);
+        unlink(path);
+        free(path);
+      }
+    free(n >= 0 ? ids : NULL);
+  }
   if (t->next >= 0) { /* the group's offset, for lag monitoring only */
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, g->src->topic, t->part)->offset =
@@ -300,6 +311,23 @@ static bool task_committed(task_t *t, pspf_ckpt_file_t *f,
   return true;
 }
 
+/* The checkpoint ids --checkpoint-reset left behind in the task's
+ * directory (DIR/TOPIC-P/reset-above), or 0. */
+static uint64_t reset_above(task_t *t) {
+  if (t->cl)
+    return 0;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/reset-above", t->dir);
+  FILE *f = fopen(path, "r");
+  unsigned long long v = 0;
+  if (f) {
+    if (fscanf(f, "%llu", &v) != 1)
+      v = 0;
+    fclose(f);
+  }
+  return v;
+}
+
 /* Restores the newest checkpoint of the task's partition whose output
  * committed. Returns 0 (restored, or none there) or -1. */
 static int task_restore(task_t *t) {
@@ -312,15 +340,26 @@ static int task_restore(task_t *t) {
     pspf_ck_oom();
   cl_found_t found;
   memset(&found, 0, sizeof found);
-  if (t->cl && cl_read(t->cl, &found) < 0)
+  if (t->cl && cl_read(t->cl, &found) < 0) {
+    free(known);
     return -1;
+  }
+  /* After --checkpoint-reset, ids go on above the old ones (which the
+   * sinks' group offsets may still name). */
+  uint64_t above = reset_above(t), floor = UINT64_MAX;
   for (int k = 0; k < prog->nsinks; k++)
     if (t->sinks[k].ops && t->sinks[k].ops->done) {
-      known[k] = t->cl ? cl_committed(&found, t->sinks[k].name)
-                       : kafka_task_committed(&t->ctx, &t->sinks[k],
-                                              t->ids[k], t->dir);
+      uint64_t g_off = kafka_task_committed(&t->ctx, &t->sinks[k], t->ids[k],
+                                            t->cl ? NULL : t->dir);
+      uint64_t c = t->cl ? cl_committed(&found, t->sinks[k].name) : 0;
+      known[k] = g_off > c ? g_off : c;
+      if (known[k] <= above)
+        known[k] = 0;
       newest = known[k] > newest ? known[k] : newest;
+      floor = known[k] < floor ? known[k] : floor;
     }
+  if (floor == UINT64_MAX)
+    floor = 0;
   /* That checkpoint was written before its commit: a listing without it
    * is out of date (a network file system's cached directory) or the
    * store lost files. Looked at again for a while, then an error: going
@@ -355,8 +394,16 @@ static int task_restore(task_t *t) {
     cl_found_free(&found);
     return -1;
   }
-  t->ck_next = n ? ids[0] + 1 : 1;
+  /* The next id skips one: the partition's former owner, fenced off now,
+   * may still write the checkpoint it was making (it cannot commit it,
+   * nor make another), and its file must not take the place of ours. */
+  t->ck_next = (n ? ids[0] : 0) + 2;
+  if (t->cl && found.max_id + 2 > t->ck_next) /* (one cut off is there too) */
+    t->ck_next = found.max_id + 2;
+  if (t->ck_next <= above)
+    t->ck_next = above + 1;
   int rc = 1;
+  uint64_t got = 0; /* the checkpoint restored */
   for (long i = 0; i < n && rc > 0; i++) {
     char *path = t->cl ? NULL : pspf_ckpt_path(t->dir, ids[i]);
     pspf_ckpt_file_t f;
@@ -390,6 +437,11 @@ static int task_restore(task_t *t) {
                "that never committed: the one before it is used", path);
     } else {
       rc = task_apply(t, &f);
+      if (!rc) {
+        got = f.id;
+        if (t->cl)
+          t->slot = 1 - found.slots[i]; /* (that one stays until a commit) */
+      }
       if (!rc && t->ctx.log_level >= 2) {
         char what[600];
         snprintf(what, sizeof what, "%llu (offset %lld) in %.1f ms",
@@ -404,7 +456,21 @@ static int task_restore(task_t *t) {
   }
   free(ids);
   free(known);
+  t->stale.stale = found.stale; /* (kept until the first commit) */
+  t->stale.nstale = found.nstale;
+  found.stale = NULL;
+  found.nstale = 0;
   cl_found_free(&found);
+  /* Never back before what every sink committed: its output would be
+   * committed twice. */
+  if (rc >= 0 && floor && got < floor) {
+    char what[200];
+    snprintf(what, sizeof what, "%llu, which cannot be read back (only %llu "
+             "can)", (unsigned long long)floor, (unsigned long long)got);
+    task_log(t, 0, "partition %s-%d: its sinks committed with checkpoint %s; "
+             "stopping rather than commit that output again", what);
+    return -1;
+  }
   return rc < 0 ? -1 : 0;
 }
 
@@ -451,6 +517,8 @@ static int task_begin(task_t *t) {
              t->part);
   }
   if (g->o->kafka_store) {
+    t->owner = (uint32_t)(uv_hrtime() ^ ((uint64_t)getpid() << 20) ^
+                          ((uint64_t)t->part * 2654435761u));
     char id[320];
     snprintf(id, sizeof id, "%s-%d", g->changelog, t->part);
     if (!(t->cl = cl_open(ctx, g->src->path, g->changelog, t->part, id)))
@@ -601,6 +669,7 @@ static void task_end(task_t *t) {
   pspf_buf_free(&t->msg);
   pspf_buf_free(&t->body);
   pspf_buf_free(&t->image);
+  cl_found_free(&t->stale);
   cl_close(t->cl);
   t->cl = NULL;
 }
@@ -693,6 +762,8 @@ static void stop_group(group_t *g, int status) {
     uv_close((uv_handle_t *)&g->sig[i], NULL);
 }
 
+static void set_paused(group_t *g, task_t *t, bool pause);
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
@@ -715,12 +786,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
     uv_mutex_unlock(&g->mu);
     int failed = 0;
+    uv_mutex_lock(&g->mu);
     for (int i = 0; i < parts->cnt; i++) {
       int p = parts->elems[i].partition;
       task_t *t = p >= 0 && p < GROUP_MAX_PARTS ? g->tasks[p] : NULL;
       if (t && t->rc)
         failed = t->rc;
+      if (p >= GROUP_MAX_PARTS) {
+        pspf_log(g->ctx, 0, "source '%s': partition %d is beyond the %d an "
+                 "instance can hold", g->src->name, p, GROUP_MAX_PARTS);
+        failed = PSPF_EXIT_FAILURE;
+      }
     }
+    uv_mutex_unlock(&g->mu);
     rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
     if (e) {
       pspf_log(g->ctx, 0, "source '%s': cannot take partitions: %s",
@@ -751,6 +829,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       int p = parts->elems[i].partition;
       if (p < 0 || p >= GROUP_MAX_PARTS || !g->tasks[p])
         continue;
+      if (g->tasks[p]->paused) /* (librdkafka keeps it paused otherwise) */
+        set_paused(g, g->tasks[p], false);
       int rc = task_stop(g, g->tasks[p], lost);
       g->tasks[p] = NULL;
       if (rc)
@@ -832,7 +912,8 @@ static void drain(group_t *g) {
     if (pause)
       t->want_room = true;
     uv_mutex_unlock(&g->mu);
-    if (pause) /* (what was fetched already still comes, and is kept) */
+    if (pause) /* (librdkafka drops what it fetched ahead for it, and
+                  fetches it again on resume) */
       set_paused(g, t, true);
     n++;
   }
@@ -892,18 +973,43 @@ static int reset_store(group_t *g) {
       continue;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", g->o->ck_dir, de->d_name);
+    /* The ids so far (files, journal lines, an earlier reset): the next
+     * go on above them. */
+    unsigned long long top = 0, v;
+    uint64_t *ids;
+    long n = pspf_ckpt_list(dir, &ids);
+    if (n > 0)
+      top = ids[0];
+    free(n >= 0 ? ids : NULL);
     DIR *pd = opendir(dir);
     struct dirent *fe;
     while (pd && (fe = readdir(pd))) {
       if (fe->d_name[0] == '.' &&
           (!fe->d_name[1] || (fe->d_name[1] == '.' && !fe->d_name[2])))
         continue;
-      char path[8300];
+      char path[8300], line[8192];
       snprintf(path, sizeof path, "%s/%s", dir, fe->d_name);
+      FILE *f = fopen(path, "r");
+      while (f && fgets(line, sizeof line, f))
+        if ((sscanf(line, "checkpoint=%llu", &v) == 1 ||
+             sscanf(line, "close after=%llu", &v) == 1 ||
+             (strcmp(fe->d_name, "reset-above") == 0 &&
+              sscanf(line, "%llu", &v) == 1)) &&
+            v > top)
+          top = v;
+      if (f)
+        fclose(f);
       unlink(path);
     }
     if (pd)
       closedir(pd);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/reset-above", dir);
+    FILE *f = fopen(path, "w");
+    if (f) {
+      fprintf(f, "%llu\n", top);
+      fclose(f);
+    }
     removed++;
   }
   closedir(d);

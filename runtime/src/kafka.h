@@ -26,7 +26,9 @@ int kafka_task_sink_open(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
 void kafka_task_sink_restored(pspf_sink_t *s);
 
 /* The newest checkpoint of [dir] whose transaction sink [s] (with [id])
- * is known to have committed. */
+ * is known to have committed: by its journal in [dir] (NULL: none), or
+ * by the checkpoint id committed with the transaction as the offset of
+ * group [id] (a real broker keeps it; the mock cluster does not). */
 uint64_t kafka_task_committed(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
                               const char *dir);
 
