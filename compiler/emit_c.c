@@ -3202,7 +3202,8 @@ static const char *split_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks) {
 /* Why the program cannot run with --scale-out (instances sharing a
  * Kafka topic's partitions, state kept per partition), or NULL. */
 static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
-                                 PtrVec *paths) {
+                                 PtrVec *paths, const char **route) {
+  *route = NULL;
   if (sources->len != 1 ||
       strcmp(((Symbol *)sources->items[0])->connector, "kafka") != 0)
     return "it does not read one kafka source";
@@ -3223,6 +3224,7 @@ static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
                            key->list.items[0]->kind == ND_NAME
                        ? key->list.items[0]->name
                        : NULL;
+  bool by_topic_key = false;
   for (int i = 0; i < paths->len; i++) {
     Path *p = paths->items[i];
     int mode = split_mode(p);
@@ -3248,8 +3250,8 @@ static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
       if (!is_op(p->stages.items[k], "filter") &&
           !is_op(p->stages.items[k], "event_time"))
         return s_(e, "the key_by at line %d keys records that line %d has "
-                  "changed: its key is not the topic's message key (a "
-                  "repartition topic would be needed)", kline,
+                  "changed (only records as they come in can go through a "
+                  "repartition topic)", kline,
                   source_line(e->c->src,
                               ((Stage *)p->stages.items[k])->node->loc.off));
     Node *fn = kbs->node->list.items[0];
@@ -3259,16 +3261,24 @@ static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
     bool field = body && body->kind == ND_FIELD && body->a &&
                  body->a->kind == ND_NAME &&
                  body->a->name == fn->list.items[0]->name;
-    if (!kf)
-      return s_(e, "source '%s' does not say which field the topic is keyed "
-                "by (key: FIELD), so the key_by at line %d may gather records "
-                "of several partitions", src->name, kline);
-    if (!field || strcmp(body->name, kf) != 0)
-      return s_(e, "the key_by at line %d does not key by the topic's key "
-                "(source '%s' has key: %s), so one key's records may come in "
-                "several partitions (a repartition topic would be needed)",
-                kline, src->name, kf);
+    if (!field)
+      return s_(e, "the key_by at line %d keys by an expression, not a field "
+                "of the source's records", kline);
+    if (kf && strcmp(body->name, kf) == 0) {
+      by_topic_key = true; /* its partitions hold each key's records */
+      continue;
+    }
+    /* Another field: records go through the repartition topic, by it. */
+    if (*route && strcmp(*route, body->name) != 0)
+      return s_(e, "the key_by at line %d keys by '%s', another key_by by "
+                "'%s': one repartition topic holds one key", kline,
+                body->name, *route);
+    *route = body->name;
   }
+  /* (with a repartition topic, every pipeline runs on its records) */
+  if (*route && by_topic_key)
+    return s_(e, "a key_by keys by the topic's key '%s' and another by '%s': "
+              "one repartition topic holds one key", kf, *route);
   return NULL;
 }
 
@@ -4352,6 +4362,17 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   size_t stem_len = strlen(stem);
   if (stem_len > 5 && strcmp(stem + stem_len - 5, ".pspf") == 0)
     stem_len -= 5;
+  const char *route = NULL;
+  const char *scale = scale_refusal(e, &sources, &sinks, &paths, &route);
+  if (!scale && route) {
+    Symbol *src = sources.items[0];
+    const Field *fd = type_field(src->type, route);
+    cw(w, "\n/* --scale-out: the hash that picks a record's partition of the "
+       "repartition topic\n * (its key_by's key, '%s'). */\nstatic uint64_t "
+       "route(const void *p) {\n  const %s *r = p;\n  return %s;\n}\n", route,
+       ctype(e, src->type), key_hash(e, s_(e, "r->%s", cfield(e, route)),
+                                     fd->type));
+  }
   cw(w, "\nint main(int argc, char **argv) {\n");
   w->indent++;
   cw(w, "static pspf_param_t params[] = {\n");
@@ -4418,11 +4439,14 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   cw(w, ".worker_sinks = worker_sinks,\n.worker_ops = worker_ops,\n"
      ".split_refusal = %s,\n",
      why ? c_string_literal(e, why, strlen(why)) : "NULL");
-  const char *scale = scale_refusal(e, &sources, &sinks, &paths);
   if (sources.len == 1 &&
-      strcmp(((Symbol *)sources.items[0])->connector, "kafka") == 0)
+      strcmp(((Symbol *)sources.items[0])->connector, "kafka") == 0) {
     cw(w, ".scale_out = pspf_scale_out,\n.scale_refusal = %s,\n",
        scale ? c_string_literal(e, scale, strlen(scale)) : "NULL");
+    if (!scale && route)
+      cw(w, ".route = route,\n.route_field = %s,\n",
+         c_string_literal(e, route, strlen(route)));
+  }
   static const char *const kinds[] = {"PSPF_SPLIT_CHUNK", "PSPF_SPLIT_KEYED",
                                        "PSPF_SPLIT_FIRST"};
   const char *split = "";

@@ -431,7 +431,7 @@ static int partitions_of(rd_kafka_t *rk, const char *topic) {
 }
 
 int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
-                    int parts) {
+                    int parts, bool compact) {
   char err[512];
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   const char *const set[][2] = {{"bootstrap.servers", brokers},
@@ -458,11 +458,13 @@ int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
     rd_kafka_NewTopic_t *nt =
         rd_kafka_NewTopic_new(topic, parts, -1, err, sizeof err);
     rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    if (nt) {
+    if (nt && compact) {
       rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
       /* (segments rolled every 10 minutes, so that compaction reaches
        * them: a restore reads what is not compacted) */
       rd_kafka_NewTopic_set_config(nt, "segment.ms", "600000");
+    }
+    if (nt) {
       rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
       rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
       const rd_kafka_CreateTopics_result_t *res =
@@ -487,7 +489,7 @@ int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
   }
   rd_kafka_destroy(rk);
   if (rc)
-    pspf_log(ctx, 0, "changelog topic '%s': %s (create it compacted, with %d "
-             "partitions)", topic, err, parts);
+    pspf_log(ctx, 0, "topic '%s': %s (create it%s, with %d partitions)",
+             topic, err, compact ? " compacted" : "", parts);
   return rc;
 }

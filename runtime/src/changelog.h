@@ -25,6 +25,7 @@
 #ifndef PSPF_CHANGELOG_H
 #define PSPF_CHANGELOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pspf/rt.h"
@@ -67,9 +68,9 @@ uint64_t cl_committed(const cl_found_t *f, const char *sink);
 void cl_found_free(cl_found_t *f);
 void cl_close(cl_t *c);
 
-/* Makes topic [topic] (compacted, [parts] partitions) unless it is there
- * with at least that many. 0, or -1 (logged). */
+/* Makes topic [topic] ([parts] partitions; [compact]ed) unless it is
+ * there with at least that many. 0, or -1 (logged). */
 int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
-                    int parts);
+                    int parts, bool compact);
 
 #endif

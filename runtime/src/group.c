@@ -52,11 +52,19 @@
 #define GROUP_BATCH 20000    /* messages the loop hands out a turn */
 #define GROUP_RECHECK_MS 25  /* the queue looked at without a signal */
 
+enum { TOPIC_IN, TOPIC_REPART }; /* the topics a group reads */
+
 typedef struct group_s group_t;
 
 typedef struct task_s {
   group_t *g;
   int part;
+  int kind;              /* TOPIC_IN, or TOPIC_REPART: what it reads */
+  bool router;           /* it routes the input to the repartition topic */
+  const char *topic;     /* the topic it reads */
+  int ns;                /* its sinks: the program's, or the router's one */
+  pspf_sink_t rsink;     /* a router's: the repartition topic */
+  const rd_kafka_message_t *at; /* a router's message at hand */
   uv_thread_t thread;
   uv_cond_t cv;          /* messages, or quit (under g->mu) */
   pspf_ctx_t ctx;
@@ -94,6 +102,9 @@ struct group_s {
   const pspf_scale_opts_t *o;
   char group[256];
   char changelog[300];   /* --state-store=kafka: GROUP-changelog */
+  char router_log[300];  /* ... and the routers': GROUP-router-changelog */
+  char repart[300];      /* with prog->route: GROUP-repartition */
+  int nrepart;           /* ... its partitions */
   rd_kafka_t *rk;
   rd_kafka_queue_t *queue;
   int pipe[2];
@@ -104,7 +115,7 @@ struct group_s {
   uv_signal_t sig[2];
   uv_mutex_t mu;
   uv_cond_t ready;       /* a task has restored (or failed to) */
-  task_t *tasks[GROUP_MAX_PARTS];
+  task_t *tasks[2][GROUP_MAX_PARTS]; /* by kind and partition */
   bool assigned;         /* the group has given it an assignment */
   bool stopping;
   int status;
@@ -113,13 +124,13 @@ struct group_s {
 /* ---- a task's checkpoints ------------------------------------------------ */
 
 static void task_log(task_t *t, int level, const char *fmt, const char *what) {
-  pspf_log(&t->ctx, level, fmt, t->g->src->topic, t->part, what);
+  pspf_log(&t->ctx, level, fmt, t->topic, t->part, what);
 }
 
 /* Flushes every sink of the task (a kafka sink: every message delivered)
  * ahead of checkpoint [id] (0: a plain flush). */
 static int flush_sinks(task_t *t, uint64_t id) {
-  for (int k = 0; k < t->g->prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_sink_t *s = &t->sinks[k];
     if (s->ops ? s->ops->commit(&t->ctx, s, id) < 0
                : rt_sink_flush(&t->ctx, s) < 0)
@@ -165,7 +176,7 @@ static int task_checkpoint(task_t *t) {
   pspf_ck_i64(b, t->next);
   pspf_ckpt_section_end(b, at, 0);
   ns++;
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_sink_t *s = &t->sinks[k];
     at = pspf_ckpt_section_begin(b, PSPF_CKPT_SINK, (uint32_t)k);
     pspf_ck_cstr(b, s->name);
@@ -195,7 +206,7 @@ static int task_checkpoint(task_t *t) {
       return -1;
     }
   }
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_sink_t *s = &t->sinks[k];
     if (s->ops && s->ops->done && s->ops->done(ctx, s, id) < 0)
       return -1;
@@ -220,7 +231,7 @@ static int task_checkpoint(task_t *t) {
   }
   if (t->next >= 0) { /* the group's offset, for lag monitoring only */
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, g->src->topic, t->part)->offset =
+    rd_kafka_topic_partition_list_add(l, t->topic, t->part)->offset =
         t->next;
     rd_kafka_commit(g->rk, l, 1);
     rd_kafka_topic_partition_list_destroy(l);
@@ -262,7 +273,7 @@ static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
         t->records = cs.records;
         nsrc++;
       }
-    } else if (s->kind == PSPF_CKPT_SINK && s->index < (uint32_t)prog->nsinks) {
+    } else if (s->kind == PSPF_CKPT_SINK && s->index < (uint32_t)t->ns) {
       ck_sink_t cs;
       if (!(err = ck_sink_read(s, &cs)))
         t->sinks[s->index].records = cs.records;
@@ -297,11 +308,10 @@ static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
  * journal and group say ([known]). */
 static bool task_committed(task_t *t, pspf_ckpt_file_t *f,
                            const uint64_t *known) {
-  pspf_program_t *prog = t->g->prog;
   for (uint32_t i = 0; i < f->nsections; i++) {
     pspf_ckpt_section_t *s = &f->sections[i];
     ck_sink_t cs;
-    if (s->kind != PSPF_CKPT_SINK || s->index >= (uint32_t)prog->nsinks ||
+    if (s->kind != PSPF_CKPT_SINK || s->index >= (uint32_t)t->ns ||
         ck_sink_read(s, &cs) || cs.records == cs.position)
       continue;
     pspf_sink_t *sk = &t->sinks[s->index];
@@ -333,9 +343,8 @@ static uint64_t reset_above(task_t *t) {
 static int task_restore(task_t *t) {
   group_t *g = t->g;
   uint64_t t0 = uv_hrtime();
-  pspf_program_t *prog = g->prog;
   /* The newest checkpoint each kafka sink committed with. */
-  uint64_t *known = calloc((size_t)prog->nsinks + 1, sizeof *known), newest = 0;
+  uint64_t *known = calloc((size_t)t->ns + 1, sizeof *known), newest = 0;
   if (!known)
     pspf_ck_oom();
   cl_found_t found;
@@ -347,7 +356,7 @@ static int task_restore(task_t *t) {
   /* After --checkpoint-reset, ids go on above the old ones (which the
    * sinks' group offsets may still name). */
   uint64_t above = reset_above(t), floor = UINT64_MAX;
-  for (int k = 0; k < prog->nsinks; k++)
+  for (int k = 0; k < t->ns; k++)
     if (t->sinks[k].ops && t->sinks[k].ops->done) {
       uint64_t g_off = kafka_task_committed(&t->ctx, &t->sinks[k], t->ids[k],
                                             t->cl ? NULL : t->dir);
@@ -501,14 +510,24 @@ static int task_begin(task_t *t) {
    * partition's state is. */
   t->start = RD_KAFKA_OFFSET_BEGINNING;
   t->next = t->ck_offset = -1;
-  t->sinks = prog->worker_sinks();
-  t->ids = calloc((size_t)prog->nsinks + 1, sizeof *t->ids);
-  t->restored = calloc((size_t)prog->nsinks + 1, sizeof *t->restored);
+  if (t->router) { /* one sink: the repartition topic, the input as is */
+    t->ns = 1;
+    t->sinks = &t->rsink;
+    t->rsink = (pspf_sink_t){.name = "repartition", .kind = "kafka",
+                             .path = g->src->path, .fd = -1,
+                             .ops = &pspf_kafka_sink_ops, .topic = g->repart};
+  } else {
+    t->ns = prog->nsinks;
+    t->sinks = prog->worker_sinks();
+  }
+  t->ids = calloc((size_t)t->ns + 1, sizeof *t->ids);
+  t->restored = calloc((size_t)t->ns + 1, sizeof *t->restored);
   if (!t->ids || !t->restored)
     pspf_ck_oom();
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_sink_t *s = &t->sinks[k];
-    *s = prog->sinks[k];
+    if (!t->router)
+      *s = prog->sinks[k];
     s->buf = s->segs = s->key = (pspf_buf_t){0};
     s->records = s->length = 0;
     s->impl = NULL;
@@ -521,7 +540,9 @@ static int task_begin(task_t *t) {
                           ((uint64_t)t->part * 2654435761u));
     char id[320];
     snprintf(id, sizeof id, "%s-%d", g->changelog, t->part);
-    if (!(t->cl = cl_open(ctx, g->src->path, g->changelog, t->part, id)))
+    const char *log = t->router ? g->router_log : g->changelog;
+    snprintf(id, sizeof id, "%s-%d", log, t->part);
+    if (!(t->cl = cl_open(ctx, g->src->path, log, t->part, id)))
       return PSPF_EXIT_FAILURE;
   } else if (mkdir(t->dir, 0755) < 0 && errno != EEXIST) {
     task_log(t, 0, "partition %s-%d: cannot make its checkpoint directory: "
@@ -531,7 +552,7 @@ static int task_begin(task_t *t) {
   /* The sinks first: opening a transactional producer fences off the
    * partition's last owner, which cannot commit after that; what it
    * committed before is in the journal read next. */
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_sink_t *s = &t->sinks[k];
     if (s->ops ? kafka_task_sink_open(ctx, s, t->ids[k], t->dir,
                                       t->cl ? to_changelog : NULL, t) < 0
@@ -540,7 +561,7 @@ static int task_begin(task_t *t) {
   }
   if (task_restore(t) < 0)
     return PSPF_EXIT_FAILURE;
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     if (t->sinks[k].ops)
       kafka_task_sink_restored(&t->sinks[k]);
     t->restored[k] = t->sinks[k].records;
@@ -555,7 +576,19 @@ static int task_begin(task_t *t) {
   return 0;
 }
 
-/* Runs message [m] through the pipelines. */
+/* A router's parsed record: its message goes, as it is, to the
+ * repartition topic's partition of its key. */
+static void route_record(pspf_ctx_t *ctx, const void *rec, size_t n) {
+  (void)n;
+  task_t *t = (task_t *)(void *)((char *)ctx - offsetof(task_t, ctx));
+  group_t *g = t->g;
+  int part = pspf_owner(g->prog->route(rec), g->nrepart);
+  kafka_task_produce_to(ctx, &t->rsink, part, t->at->payload, t->at->len,
+                        t->at->key, t->at->key_len);
+}
+
+/* Runs message [m] through the pipelines (a router: to its partition of
+ * the repartition topic). */
 static void task_message(task_t *t, const rd_kafka_message_t *m) {
   pspf_ctx_t *ctx = &t->ctx;
   pspf_source_t *src = t->g->src;
@@ -578,6 +611,11 @@ static void task_message(task_t *t, const rd_kafka_message_t *m) {
   ctx->input = (pspf_str_t){p, n};
   ctx->records_in++;
   t->records++;
+  if (t->router) {
+    ctx->collect = t; /* (the reader hands the record to route_record) */
+    ctx->routed = route_record;
+    t->at = m;
+  }
   src->on_record(ctx, p, n);
   if (ctx->fault)
     pspf_bad_record(ctx);
@@ -642,7 +680,7 @@ static void task_end(task_t *t) {
     ctx->exit_status = PSPF_EXIT_FAILURE;
   if (lost && !ctx->exit_status)
     ctx->exit_status = PSPF_EXIT_FAILURE; /* (its transactions abort) */
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_sink_t *s = &t->sinks[k];
     if (s->ops)
       s->ops->close(ctx, s);
@@ -651,12 +689,12 @@ static void task_end(task_t *t) {
   if (lost)
     ctx->exit_status = 0;
   uv_mutex_lock(&g->mu); /* this run's records, for the totals */
-  for (int k = 0; k < prog->nsinks; k++)
+  for (int k = 0; k < t->ns && !t->router; k++)
     prog->sinks[k].records += t->sinks[k].records - t->restored[k];
   uv_mutex_unlock(&g->mu);
   /* Its state goes: what firing it makes goes nowhere. */
   prog->finish(ctx);
-  for (int k = 0; k < prog->nsinks; k++) {
+  for (int k = 0; k < t->ns; k++) {
     pspf_buf_free(&t->sinks[k].buf);
     pspf_buf_free(&t->sinks[k].key);
   }
@@ -699,18 +737,20 @@ static void task_main(void *arg) {
 
 /* ---- the loop's thread: tasks come and go ------------------------------- */
 
-static task_t *task_start(group_t *g, int part) {
+static task_t *task_start(group_t *g, int kind, int part) {
   task_t *t = calloc(1, sizeof *t);
   if (!t)
     pspf_ck_oom();
   t->g = g;
   t->part = part;
+  t->kind = kind;
+  t->router = kind == TOPIC_IN && g->prog->route;
+  t->topic = kind == TOPIC_IN ? g->src->topic : g->repart;
   t->qcap = 1024;
   t->q = malloc(t->qcap * sizeof *t->q);
   if (!t->q)
     pspf_ck_oom();
-  snprintf(t->dir, sizeof t->dir, "%s/%s-%d", g->o->ck_dir, g->src->topic,
-           part);
+  snprintf(t->dir, sizeof t->dir, "%s/%s-%d", g->o->ck_dir, t->topic, part);
   uv_cond_init(&t->cv);
   if (uv_thread_create(&t->thread, task_main, t) != 0) {
     pspf_log(g->ctx, 0, "cannot start a thread for partition %d", part);
@@ -764,6 +804,21 @@ static void stop_group(group_t *g, int status) {
 
 static void set_paused(group_t *g, task_t *t, bool pause);
 
+/* TOPIC_IN or TOPIC_REPART for topic [name], or -1. */
+static int kind_of(group_t *g, const char *name) {
+  if (strcmp(name, g->src->topic) == 0)
+    return TOPIC_IN;
+  return g->prog->route && strcmp(name, g->repart) == 0 ? TOPIC_REPART : -1;
+}
+
+/* The task of element [e] of a rebalance's list, and where it goes. */
+static task_t **slot_of(group_t *g, const rd_kafka_topic_partition_t *e) {
+  int kind = kind_of(g, e->topic);
+  return kind >= 0 && e->partition >= 0 && e->partition < GROUP_MAX_PARTS
+             ? &g->tasks[kind][e->partition]
+             : NULL;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts,
                          void *opaque) {
@@ -772,14 +827,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     g->assigned = true;
     /* Each new partition's task restores its state, then it is read. */
     for (int i = 0; i < parts->cnt; i++) {
-      int p = parts->elems[i].partition;
-      if (p >= 0 && p < GROUP_MAX_PARTS && !g->tasks[p] && !g->stopping)
-        g->tasks[p] = task_start(g, p);
+      task_t **ts = slot_of(g, &parts->elems[i]);
+      if (ts && !*ts && !g->stopping)
+        *ts = task_start(g, kind_of(g, parts->elems[i].topic),
+                         parts->elems[i].partition);
     }
     uv_mutex_lock(&g->mu);
     for (int i = 0; i < parts->cnt; i++) {
-      int p = parts->elems[i].partition;
-      task_t *t = p >= 0 && p < GROUP_MAX_PARTS ? g->tasks[p] : NULL;
+      task_t **ts = slot_of(g, &parts->elems[i]), *t = ts ? *ts : NULL;
       while (t && !t->ready)
         uv_cond_wait(&g->ready, &g->mu);
       parts->elems[i].offset = t && !t->rc ? t->start : RD_KAFKA_OFFSET_INVALID;
@@ -789,7 +844,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     uv_mutex_lock(&g->mu);
     for (int i = 0; i < parts->cnt; i++) {
       int p = parts->elems[i].partition;
-      task_t *t = p >= 0 && p < GROUP_MAX_PARTS ? g->tasks[p] : NULL;
+      task_t **ts = slot_of(g, &parts->elems[i]), *t = ts ? *ts : NULL;
       if (t && t->rc)
         failed = t->rc;
       if (p >= GROUP_MAX_PARTS) {
@@ -811,10 +866,14 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       size_t n = 0;
       list[0] = 0;
       for (int i = 0; i < parts->cnt && n < sizeof list - 16; i++)
-        n += (size_t)snprintf(list + n, sizeof list - n, "%s%d", i ? "," : "",
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s%d", i ? "," : "",
+                              kind_of(g, parts->elems[i].topic) == TOPIC_REPART
+                                  ? "r"
+                                  : "",
                               parts->elems[i].partition);
-      pspf_log(g->ctx, 2, "source '%s': assigned partitions %s of '%s'",
-               g->src->name, list, g->src->topic);
+      pspf_log(g->ctx, 2, "source '%s': assigned partitions %s of '%s'%s",
+               g->src->name, list, g->src->topic,
+               g->prog->route ? " (rN: of the repartition topic)" : "");
     }
     if (failed)
       stop_group(g, failed);
@@ -826,13 +885,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool lost = rd_kafka_assignment_lost(rk);
     int failed = 0;
     for (int i = 0; i < parts->cnt; i++) {
-      int p = parts->elems[i].partition;
-      if (p < 0 || p >= GROUP_MAX_PARTS || !g->tasks[p])
+      task_t **ts = slot_of(g, &parts->elems[i]);
+      if (!ts || !*ts)
         continue;
-      if (g->tasks[p]->paused) /* (librdkafka keeps it paused otherwise) */
-        set_paused(g, g->tasks[p], false);
-      int rc = task_stop(g, g->tasks[p], lost);
-      g->tasks[p] = NULL;
+      if ((*ts)->paused) /* (librdkafka keeps it paused otherwise) */
+        set_paused(g, *ts, false);
+      int rc = task_stop(g, *ts, lost);
+      *ts = NULL;
       if (rc)
         failed = rc;
     }
@@ -860,7 +919,7 @@ static void on_more(uv_timer_t *h) { drain(h->data); }
 /* Pauses or resumes the fetching of task [t]'s partition. */
 static void set_paused(group_t *g, task_t *t, bool pause) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, g->src->topic, t->part);
+  rd_kafka_topic_partition_list_add(l, t->topic, t->part);
   if (pause)
     rd_kafka_pause_partitions(g->rk, l);
   else
@@ -885,8 +944,10 @@ static void drain(group_t *g) {
       rd_kafka_message_destroy(m);
       continue;
     }
-    task_t *t = m->partition >= 0 && m->partition < GROUP_MAX_PARTS
-                    ? g->tasks[m->partition]
+    int kind = kind_of(g, rd_kafka_topic_name(m->rkt));
+    task_t *t = kind >= 0 && m->partition >= 0 &&
+                        m->partition < GROUP_MAX_PARTS
+                    ? g->tasks[kind][m->partition]
                     : NULL;
     if (!t) { /* (a partition given up: its next owner reads it) */
       rd_kafka_message_destroy(m);
@@ -932,8 +993,8 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void on_wake(uv_async_t *h) {
   group_t *g = h->data;
   int failed = 0;
-  for (int p = 0; p < GROUP_MAX_PARTS; p++) {
-    task_t *t = g->tasks[p];
+  for (int i = 0; i < 2 * GROUP_MAX_PARTS; i++) {
+    task_t *t = g->tasks[i / GROUP_MAX_PARTS][i % GROUP_MAX_PARTS];
     if (!t)
       continue;
     uv_mutex_lock(&g->mu);
@@ -961,15 +1022,15 @@ static void on_signal(uv_signal_t *h, int signum) {
 }
 
 /* --checkpoint-reset: every partition's checkpoints and journals go. */
-static int reset_store(group_t *g) {
+static int reset_topic(group_t *g, const char *topic) {
   DIR *d = opendir(g->o->ck_dir);
   if (!d)
     return errno == ENOENT ? 0 : -1;
-  size_t tl = strlen(g->src->topic);
+  size_t tl = strlen(topic);
   struct dirent *de;
   int removed = 0;
   while ((de = readdir(d))) {
-    if (strncmp(de->d_name, g->src->topic, tl) != 0 || de->d_name[tl] != '-')
+    if (strncmp(de->d_name, topic, tl) != 0 || de->d_name[tl] != '-')
       continue;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", g->o->ck_dir, de->d_name);
@@ -1016,8 +1077,14 @@ static int reset_store(group_t *g) {
   if (removed)
     pspf_log(g->ctx, 1, "--checkpoint-reset: removed the checkpoints of %d "
              "partition%s of '%s'; they start from the beginning", removed,
-             removed == 1 ? "" : "s", g->src->topic);
+             removed == 1 ? "" : "s", topic);
   return 0;
+}
+
+static int reset_store(group_t *g) {
+  if (reset_topic(g, g->src->topic) < 0)
+    return -1;
+  return g->prog->route ? reset_topic(g, g->repart) : 0;
 }
 
 static int start_consumer(group_t *g) {
@@ -1064,8 +1131,10 @@ static int start_consumer(group_t *g) {
     return -1;
   }
   rd_kafka_poll_set_consumer(g->rk);
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(2);
   rd_kafka_topic_partition_list_add(l, src->topic, RD_KAFKA_PARTITION_UA);
+  if (g->prog->route)
+    rd_kafka_topic_partition_list_add(l, g->repart, RD_KAFKA_PARTITION_UA);
   rd_kafka_resp_err_t e = rd_kafka_subscribe(g->rk, l);
   rd_kafka_topic_partition_list_destroy(l);
   if (e) {
@@ -1142,13 +1211,26 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
   uv_cond_init(&g->ready);
   int status = 0;
   snprintf(g->changelog, sizeof g->changelog, "%s-changelog", g->group);
-  if (o->kafka_store) {
+  snprintf(g->router_log, sizeof g->router_log, "%s-router-changelog",
+           g->group);
+  snprintf(g->repart, sizeof g->repart, "%s-repartition", g->group);
+  /* The repartition topic: as many partitions as the input. */
+  int parts = o->kafka_store || prog->route ? input_partitions(g) : 0;
+  g->nrepart = parts;
+  if (parts < 0 ||
+      (prog->route &&
+       cl_create_topic(ctx, g->src->path, g->repart, parts, false) < 0))
+    status = PSPF_EXIT_FAILURE;
+  if (status) {
+  } else if (o->kafka_store) {
     if (o->reset)
       pspf_log(ctx, 0, "--checkpoint-reset with --state-store=kafka: delete "
                "topic '%s' instead (it holds every partition's state)",
                g->changelog);
-    int parts = o->reset ? -1 : input_partitions(g);
-    if (parts < 0 || cl_create_topic(ctx, g->src->path, g->changelog, parts) < 0)
+    if (o->reset ||
+        cl_create_topic(ctx, g->src->path, g->changelog, parts, true) < 0 ||
+        (prog->route && cl_create_topic(ctx, g->src->path, g->router_log,
+                                        parts, true) < 0))
       status = PSPF_EXIT_FAILURE;
   } else if (mkdir(o->ck_dir, 0755) < 0 && errno != EEXIST) {
     pspf_log(ctx, 0, "cannot make the checkpoint directory '%s': %s",
@@ -1168,9 +1250,11 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
   if (!status && start_consumer(g) < 0)
     status = PSPF_EXIT_FAILURE;
   if (!status) {
-    pspf_log(ctx, 2, "scaled out: group '%s' on topic '%s'; partitions' "
-             "state in %s%s", g->group, g->src->topic,
-             o->kafka_store ? "topic " : "",
+    pspf_log(ctx, 2, "scaled out: group '%s' on topic '%s'%s%s%s; "
+             "partitions' state in %s%s", g->group, g->src->topic,
+             prog->route ? ", through topic '" : "",
+             prog->route ? g->repart : "",
+             prog->route ? "' by key" : "", o->kafka_store ? "topic " : "",
              o->kafka_store ? g->changelog : o->ck_dir);
     uv_poll_init(g->loop, &g->poll, g->pipe[0]);
     g->poll.data = g;
@@ -1191,10 +1275,11 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
   }
   /* Every task checkpoints and ends; then the instance leaves the group
    * (its partitions go to the others at once). */
-  for (int p = 0; p < GROUP_MAX_PARTS; p++)
-    if (g->tasks[p]) {
-      int rc = task_stop(g, g->tasks[p], false);
-      g->tasks[p] = NULL;
+  for (int i = 0; i < 2 * GROUP_MAX_PARTS; i++)
+    if (g->tasks[i / GROUP_MAX_PARTS][i % GROUP_MAX_PARTS]) {
+      task_t **ts = &g->tasks[i / GROUP_MAX_PARTS][i % GROUP_MAX_PARTS];
+      int rc = task_stop(g, *ts, false);
+      *ts = NULL;
       if (rc && !status)
         status = rc;
     }

@@ -492,22 +492,19 @@ const pspf_sink_ops_t pspf_kafka_sink_ops = {
     .open = sink_open, .commit = sink_commit, .close = sink_close,
     .done = sink_done, .committed = sink_committed};
 
-void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
-                        size_t keylen) {
+/* Produces [n] bytes at [p] with [key] to [partition] (or the
+ * partitioner's choice), waiting while the local queue is full. */
+static void produce(pspf_ctx_t *ctx, pspf_sink_t *s, int32_t partition,
+                    const void *p, size_t n, const void *key, size_t keylen) {
   kp_t *k = s->impl;
-  if (!k) { /* a partition's state being freed: its output goes nowhere */
-    s->buf.n = 0;
-    return;
-  }
   uint64_t until = 0;
   for (;;) {
-    if (rd_kafka_produce(k->topic, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                         s->buf.p, s->buf.n, key, keylen, NULL) == 0)
+    if (rd_kafka_produce(k->topic, partition, RD_KAFKA_MSG_F_COPY, (void *)p,
+                         n, key, keylen, NULL) == 0)
       break;
     rd_kafka_resp_err_t e = rd_kafka_last_error();
     if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       fail(ctx, s, rd_kafka_err2str(e));
-      s->buf.n = 0;
       return;
     }
     /* The local queue is full: wait for deliveries (the program, and so
@@ -516,16 +513,27 @@ void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
       until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
     if (uv_hrtime() > until) {
       fail(ctx, s, "the broker took no messages within the retry limit");
-      s->buf.n = 0;
       return;
     }
     rd_kafka_poll(k->rk, 100);
   }
-  s->buf.n = 0;
   s->records++;
   rd_kafka_poll(k->rk, 0);
   if (k->failed)
     flush(ctx, s);
+}
+
+void pspf_kafka_produce(pspf_ctx_t *ctx, pspf_sink_t *s, const char *key,
+                        size_t keylen) {
+  if (s->impl) /* (else a partition's state being freed: nowhere) */
+    produce(ctx, s, RD_KAFKA_PARTITION_UA, s->buf.p, s->buf.n, key, keylen);
+  s->buf.n = 0;
+}
+
+void kafka_task_produce_to(pspf_ctx_t *ctx, pspf_sink_t *s, int partition,
+                           const void *p, size_t n, const void *key,
+                           size_t keylen) {
+  produce(ctx, s, partition, p, n, key, keylen);
 }
 
 /* ---- sources ---------------------------------------------------------------

@@ -32,4 +32,10 @@ void kafka_task_sink_restored(pspf_sink_t *s);
 uint64_t kafka_task_committed(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
                               const char *dir);
 
+/* Produces [n] bytes at [p] with [key] to partition [partition] of
+ * task sink [s]'s topic, in its transaction (a repartition topic's). */
+void kafka_task_produce_to(pspf_ctx_t *ctx, pspf_sink_t *s, int partition,
+                           const void *p, size_t n, const void *key,
+                           size_t keylen);
+
 #endif

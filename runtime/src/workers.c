@@ -173,6 +173,8 @@ size_t par_cut(const pspf_source_t *src, const char *buf, size_t len,
 /* ---- parsing (any worker) --------------------------------------------------- */
 
 pspf_str_t pspf_chunk_str(pspf_ctx_t *ctx, pspf_str_t s) {
+  if (ctx->routed) /* (routed at once: the input is still there) */
+    return s;
   chunk_t *c = ctx->collect;
   if (!s.n || (s.p >= c->data && s.p + s.n <= c->data + c->len))
     return s;
@@ -184,6 +186,10 @@ pspf_str_t pspf_chunk_str(pspf_ctx_t *ctx, pspf_str_t s) {
 }
 
 void pspf_chunk_record(pspf_ctx_t *ctx, const void *r, size_t n) {
+  if (ctx->routed) {
+    ctx->routed(ctx, r, n);
+    return;
+  }
   chunk_t *c = ctx->collect;
   ent_t e = c->cur;
   e.size = (uint32_t)n;

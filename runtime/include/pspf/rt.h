@@ -115,6 +115,9 @@ struct pspf_ctx_s {
   int seg_path;
   uint32_t seg_sub;    /* the element of a flat_map reaching a key_by */
   int64_t seg_end, seg_start;
+  /* Scaled out with a repartition topic: a reader hands each parsed
+   * record here instead of running it (group.c), or NULL. */
+  void (*routed)(pspf_ctx_t *ctx, const void *rec, size_t n);
   void *blocks;        /* pspf_scratch()'s memory: a list of blocks that
                           never move, all but one freed after each record */
   char *block_at;      /* the next free byte of the newest block */
@@ -683,6 +686,11 @@ struct pspf_program_s {
                    const pspf_scale_opts_t *o);
   /* Why it cannot run with --scale-out, or NULL. */
   const char *scale_refusal;
+  /* Scaled out, when its key_by keys by another field than the topic's
+   * key: the hash of a parsed source record's key (its partition of the
+   * repartition topic), and that field's name; else NULL. */
+  uint64_t (*route)(const void *rec);
+  const char *route_field;
 };
 
 /* Parses the command line, runs [prog] to the end of its sources, and
