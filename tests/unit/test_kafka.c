@@ -966,3 +966,61 @@ Test(kafka, scale_out_changelog_holds_big_state) {
   free(out);
   teardown(&k);
 }
+
+/* --checkpoint-reset scaled out: every partition's checkpoints and
+ * journals go, the input is read again from the start, and the ids go on
+ * above the old ones (a real broker's sinks' group offsets still name
+ * those). */
+Test(kafka, scale_out_checkpoint_reset) {
+  K k;
+  mock_start(&k, "in", 2);
+  build(&k, "type R = { id: int }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
+            "\"g\", key: id)\n"
+            "sink out = kafka(brokers: brokers, topic: \"in2\", key: id)\n"
+            "rs |> key_by(r => r.id) |> aggregate(n: count()) "
+            "|> map(a => { id: a.key, n: a.n }) |> out\n");
+  char *out;
+  int st = run_in(k.dir, &out, "seq 1 1000 | awk '{ printf \"%%d\\t{\\\"id\\\":"
+                  "%%d}\\n\", $1, $1 }' | timeout 60 kcat -b '%s' -P -t in -K "
+                  "'\\t'", k.brokers);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  for (int round = 1; round <= 2; round++) {
+    char b[300];
+    snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+    const char *argv[] = {"./prog", b, "--scale-out", "--checkpoint-dir=ck",
+                          "--checkpoint-interval=100ms", "--session-timeout=6s",
+                          "--log-level=debug",
+                          round == 2 ? "--checkpoint-reset" : NULL, NULL};
+    pid_t pid = spawn_in(k.dir, "stderr.txt", argv);
+    long until = now_ms() + 60000, got = 0;
+    while (got < 1000L * round && now_ms() < until) {
+      pause_ms(200);
+      run_in(k.dir, &out, "cat ck/in-*/out.kafka-commits 2>/dev/null | sed -n "
+             "'s/.* messages=\\([0-9]*\\).*/\\1/p' | awk '{ s += $1 } END { "
+             "print s + 0 }'");
+      got = atol(out);
+      free(out);
+      if (round == 2) /* (its journals started anew) */
+        got += 1000;
+    }
+    kill(pid, SIGTERM);
+    waitpid(pid, &st, 0);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  }
+  /* Each id's first update, twice in the topic: once a run; the second
+   * run's checkpoints are numbered above the first's. */
+  st = run_in(k.dir, &out, "timeout 30 kcat -b '%s' -C -t in2 -e -q | grep "
+              "-c '\"n\":1}' ; grep -h 'removed the checkpoints of 2 partitions' "
+              "stderr.txt | wc -l; for p in 0 1; do a=$(cat ck/in-$p/reset-above); "
+              "ls ck/in-$p | sed -n 's/^checkpoint-0*//p' | awk -v a=$a "
+              "'$1 <= a { bad = 1 } END { print bad ? \"low\" : \"above\" }'; "
+              "done", k.brokers);
+  char *err = slurp(in_dir(&k, "stderr.txt"));
+  cr_expect_str_eq(out, "2000\n1\nabove\nabove\n", "%s", err ? err : "");
+  free(err);
+  free(out);
+  teardown(&k);
+}
