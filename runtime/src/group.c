@@ -89,6 +89,13 @@ typedef struct task_s {
   cl_found_t stale;      /* ... the keys it found, dropped after a commit */
   uint64_t ck_due;       /* uv_hrtime() of the next */
   uint64_t records;
+  /* What it did this run, for /metrics and the totals: published under
+   * g->mu after each batch (from the counts at its restore, base_*). */
+  uint64_t base_in, base_bad, base_late;
+  uint64_t pub_in, pub_bad, pub_late, pub_checkpoints;
+  uint64_t *pub_sinks;   /* records a sink */
+  int64_t pub_next;      /* the offset after the last message run */
+  uint64_t checkpoints;
   pspf_buf_t msg;        /* the message at hand, with padding */
   pspf_buf_t body;       /* a checkpoint being made */
   cl_t *cl;              /* --state-store=kafka: its changelog partition */
@@ -116,6 +123,9 @@ struct group_s {
   uv_mutex_t mu;
   uv_cond_t ready;       /* a task has restored (or failed to) */
   task_t *tasks[2][GROUP_MAX_PARTS]; /* by kind and partition */
+  /* Counts of the tasks that have ended (this run's), for /metrics. */
+  uint64_t done_in, done_bad, done_late, done_checkpoints;
+  uint64_t *done_sinks;
   bool assigned;         /* the group has given it an assignment */
   bool stopping;
   int status;
@@ -215,6 +225,7 @@ static int task_checkpoint(task_t *t) {
    * one, which a restore may need while a newer one is uncommitted). */
   t->ck_next = id + 1;
   t->ck_offset = t->next;
+  t->checkpoints++;
   t->slot = 1 - t->slot;
   if (t->cl && t->stale.nstale) /* (the former owners' checkpoints) */
     cl_drop_keys(t->cl, &t->stale);
@@ -566,6 +577,9 @@ static int task_begin(task_t *t) {
       kafka_task_sink_restored(&t->sinks[k]);
     t->restored[k] = t->sinks[k].records;
   }
+  t->base_in = ctx->records_in;
+  t->base_bad = ctx->bad;
+  t->base_late = ctx->late;
   /* Bad records of every task go to one file: whole lines each. */
   FILE *dead = fopen(ctx->dead_path, "a");
   if (dead)
@@ -623,6 +637,18 @@ static void task_message(task_t *t, const rd_kafka_message_t *m) {
   pspf_scratch_reset(ctx);
 }
 
+/* Its counts, for the loop's thread (under g->mu). */
+static void publish(task_t *t) {
+  pspf_ctx_t *ctx = &t->ctx;
+  t->pub_in = ctx->records_in - t->base_in;
+  t->pub_bad = ctx->bad - t->base_bad;
+  t->pub_late = ctx->late - t->base_late;
+  t->pub_checkpoints = t->checkpoints;
+  t->pub_next = t->next;
+  for (int k = 0; k < t->ns && !t->router; k++)
+    t->pub_sinks[k] = t->sinks[k].records - t->restored[k];
+}
+
 static void task_run(task_t *t) {
   group_t *g = t->g;
   pspf_ctx_t *ctx = &t->ctx;
@@ -630,6 +656,7 @@ static void task_run(task_t *t) {
   for (;;) {
     size_t nb = 0;
     uv_mutex_lock(&g->mu);
+    publish(t);
     if (!t->quit && !t->qlen)
       uv_cond_timedwait(&t->cv, &g->mu, 100 * 1000000u);
     bool quit = t->quit;
@@ -689,6 +716,7 @@ static void task_end(task_t *t) {
   if (lost)
     ctx->exit_status = 0;
   uv_mutex_lock(&g->mu); /* this run's records, for the totals */
+  publish(t);
   for (int k = 0; k < t->ns && !t->router; k++)
     prog->sinks[k].records += t->sinks[k].records - t->restored[k];
   uv_mutex_unlock(&g->mu);
@@ -748,7 +776,8 @@ static task_t *task_start(group_t *g, int kind, int part) {
   t->topic = kind == TOPIC_IN ? g->src->topic : g->repart;
   t->qcap = 1024;
   t->q = malloc(t->qcap * sizeof *t->q);
-  if (!t->q)
+  t->pub_sinks = calloc((size_t)g->prog->nsinks + 1, sizeof *t->pub_sinks);
+  if (!t->q || !t->pub_sinks)
     pspf_ck_oom();
   snprintf(t->dir, sizeof t->dir, "%s/%s-%d", g->o->ck_dir, t->topic, part);
   uv_cond_init(&t->cv);
@@ -774,15 +803,90 @@ static int task_stop(group_t *g, task_t *t, bool lost) {
     t->qlen--;
   }
   int rc = t->rc;
-  g->ctx->records_in += t->ctx.records_in;
-  g->ctx->bad += t->ctx.bad;
-  g->ctx->late += t->ctx.late;
+  g->ctx->records_in += t->pub_in; /* (this run's, for the totals) */
+  g->ctx->bad += t->pub_bad;
+  g->ctx->late += t->pub_late;
+  g->done_in += t->pub_in;
+  g->done_bad += t->pub_bad;
+  g->done_late += t->pub_late;
+  g->done_checkpoints += t->pub_checkpoints;
+  for (int k = 0; k < g->prog->nsinks; k++)
+    g->done_sinks[k] += t->pub_sinks[k];
+  free(t->pub_sinks);
   uv_cond_destroy(&t->cv);
   free(t->q);
   free(t->ids);
   free(t->restored);
   free(t);
   return rc;
+}
+
+/* /metrics of a scaled-out instance: the counts of its tasks, running and
+ * ended, and each partition it holds. */
+static void collect(void *arg, pspf_buf_t *b) {
+  group_t *g = arg;
+  pspf_program_t *prog = g->prog;
+  uint64_t in = g->done_in, bad = g->done_bad, late = g->done_late,
+           cks = g->done_checkpoints;
+  uint64_t *sinks = calloc((size_t)prog->nsinks + 1, sizeof *sinks);
+  if (!sinks)
+    pspf_ck_oom();
+  int held = 0;
+  char num[32], label[128];
+  pspf_buf_t parts = {0}; /* the per-partition samples */
+  uv_mutex_lock(&g->mu);
+  for (int k = 0; k < prog->nsinks; k++)
+    sinks[k] = g->done_sinks[k];
+  for (int i = 0; i < 2 * GROUP_MAX_PARTS; i++) {
+    task_t *t = g->tasks[i / GROUP_MAX_PARTS][i % GROUP_MAX_PARTS];
+    int p = i % GROUP_MAX_PARTS;
+    if (!t)
+      continue;
+    held++;
+    in += t->pub_in, bad += t->pub_bad, late += t->pub_late;
+    cks += t->pub_checkpoints;
+    for (int k = 0; k < prog->nsinks; k++)
+      sinks[k] += t->pub_sinks[k];
+    snprintf(num, sizeof num, "%d", p);
+    label[0] = 0;
+    pspf_label(label, sizeof label, "topic", t->topic);
+    pspf_label(label, sizeof label, "partition", num);
+    if (t->pub_next >= 0)
+      pspf_metric_labels(&parts, "pspf_partition_next_offset", label,
+                         (double)t->pub_next);
+    pspf_metric_labels(&parts, "pspf_partition_queued_messages", label,
+                       (double)t->qlen);
+  }
+  uv_mutex_unlock(&g->mu);
+  pspf_metric_head(b, "pspf_source_records_total", "counter",
+                   "records read from each source (this instance's partitions)");
+  pspf_metric(b, "pspf_source_records_total", "source", g->src->name,
+              (double)in);
+  pspf_metric_head(b, "pspf_sink_records_total", "counter",
+                   "records written to each sink");
+  for (int k = 0; k < prog->nsinks; k++)
+    pspf_metric(b, "pspf_sink_records_total", "sink", prog->sinks[k].name,
+                (double)sinks[k]);
+  pspf_metric_head(b, "pspf_bad_records_total", "counter",
+                   "records sent to the dead-letter file");
+  pspf_metric(b, "pspf_bad_records_total", NULL, NULL, (double)bad);
+  pspf_metric_head(b, "pspf_late_records_total", "counter",
+                   "records that came after all their windows fired");
+  pspf_metric(b, "pspf_late_records_total", NULL, NULL, (double)late);
+  pspf_metric_head(b, "pspf_checkpoints_total", "counter",
+                   "partition checkpoints taken");
+  pspf_metric(b, "pspf_checkpoints_total", NULL, NULL, (double)cks);
+  pspf_metric_head(b, "pspf_partitions_assigned", "gauge",
+                   "partitions of the source's topic this instance holds");
+  pspf_metric(b, "pspf_partitions_assigned", NULL, NULL, (double)held);
+  pspf_metric_head(b, "pspf_partition_next_offset", "gauge",
+                   "each held partition's offset after the last record run");
+  pspf_metric_head(b, "pspf_partition_queued_messages", "gauge",
+                   "messages fetched for each held partition, not run yet");
+  if (parts.n)
+    pspf_buf_add(b, parts.p, parts.n);
+  pspf_buf_free(&parts);
+  free(sinks);
 }
 
 static void stop_group(group_t *g, int status) {
@@ -800,6 +904,8 @@ static void stop_group(group_t *g, int status) {
   uv_close((uv_handle_t *)&g->wake, NULL);
   for (int i = 0; i < 2; i++)
     uv_close((uv_handle_t *)&g->sig[i], NULL);
+  if (g->o->metrics_addr)
+    pspf_metrics_stop();
 }
 
 static void set_paused(group_t *g, task_t *t, bool pause);
@@ -1209,6 +1315,9 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
              g->src->name);
   uv_mutex_init(&g->mu);
   uv_cond_init(&g->ready);
+  g->done_sinks = calloc((size_t)prog->nsinks + 1, sizeof *g->done_sinks);
+  if (!g->done_sinks)
+    pspf_ck_oom();
   int status = 0;
   snprintf(g->changelog, sizeof g->changelog, "%s-changelog", g->group);
   snprintf(g->router_log, sizeof g->router_log, "%s-router-changelog",
@@ -1249,6 +1358,9 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
   }
   if (!status && start_consumer(g) < 0)
     status = PSPF_EXIT_FAILURE;
+  if (!status && o->metrics_addr &&
+      pspf_metrics_start(ctx, o->metrics_addr, collect, g) < 0)
+    status = PSPF_EXIT_USAGE;
   if (!status) {
     pspf_log(ctx, 2, "scaled out: group '%s' on topic '%s'%s%s%s; "
              "partitions' state in %s%s", g->group, g->src->topic,
@@ -1304,6 +1416,7 @@ int pspf_scale_out(pspf_program_t *prog, pspf_ctx_t *ctx,
       close(g->pipe[i]);
   uv_cond_destroy(&g->ready);
   uv_mutex_destroy(&g->mu);
+  free(g->done_sinks);
   free(g);
   ctx->exit_status = status;
   return status;

@@ -2515,9 +2515,6 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
       : prog->scale_refusal ? prog->scale_refusal
       : nworkers > 1       ? "--workers is for one file; scaled out, each "
                              "partition has a thread of its own"
-      : metrics_addr && *metrics_addr
-          ? "--metrics-addr is not served by a scaled-out instance yet "
-            "(the group's lag is in Kafka: kafka-consumer-groups, kcat)"
       : !ck_dir && !kafka_store ? "it needs --checkpoint-dir, a directory every instance reaches "
             "(each partition's state moves through it), or --state-store=kafka"
           : NULL;
@@ -2622,9 +2619,15 @@ int pspf_main(pspf_program_t *prog, int argc, char **argv) {
     run.started = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
   }
   if (scale) { /* a run of its own: group.c */
-    pspf_scale_opts_t so = {ck_dir,          interval,        reset,
-                            session_ms,      kafka_store,     run.fingerprint,
-                            run.nlayout,     run.layout,
+    pspf_scale_opts_t so = {ck_dir,
+                            interval,
+                            reset,
+                            session_ms,
+                            kafka_store,
+                            metrics_addr && *metrics_addr ? metrics_addr : NULL,
+                            run.fingerprint,
+                            run.nlayout,
+                            run.layout,
                             (const char *const *)run.where};
     status = prog->scale_out(prog, &ctx, &so);
     free_run(&run);

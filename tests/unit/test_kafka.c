@@ -1024,3 +1024,59 @@ Test(kafka, scale_out_checkpoint_reset) {
   free(out);
   teardown(&k);
 }
+
+/* /metrics of a scaled-out instance: what its partitions' tasks read and
+ * wrote, the partitions it holds and where each is; promtool checks the
+ * format. */
+Test(kafka, scale_out_metrics) {
+  K k;
+  mock_start(&k, "in", 2);
+  build(&k, "type R = { id: int }\n"
+            "param brokers: string = \"\"\n"
+            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
+            "\"g\", key: id)\n"
+            "sink out = kafka(brokers: brokers, topic: \"in2\", key: id)\n"
+            "rs |> key_by(r => r.id) |> aggregate(n: count()) "
+            "|> map(a => { id: a.key, n: a.n }) |> out\n");
+  char *out;
+  int st = run_in(k.dir, &out, "seq 1 1000 | awk '{ printf \"%%d\\t{\\\"id\\\":"
+                  "%%d}\\n\", $1, $1 }' | timeout 60 kcat -b '%s' -P -t in -K "
+                  "'\\t'", k.brokers);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+  int port = free_port();
+  char b[300], m[64];
+  snprintf(b, sizeof b, "--brokers=%s", k.brokers);
+  snprintf(m, sizeof m, "--metrics-addr=127.0.0.1:%d", port);
+  pid_t pid = spawn_in(k.dir, "stderr.txt",
+                       (const char *const[]){"./prog", b, m, "--scale-out",
+                                             "--checkpoint-dir=ck",
+                                             "--checkpoint-interval=100ms",
+                                             "--session-timeout=6s", NULL});
+  long until = now_ms() + 60000;
+  out = NULL;
+  do {
+    pause_ms(200);
+    free(out);
+    run_in(k.dir, &out, "curl -sf -m 10 http://127.0.0.1:%d/metrics > m.txt; "
+           "grep -c '^pspf_sink_records_total{sink=\"out\"} 1000$' m.txt",
+           port);
+  } while (atoi(out) < 1 && now_ms() < until);
+  free(out);
+  /* (the partitions' offsets add up to the records: kcat's partitioner
+   * spread them) */
+  st = run_in(k.dir, &out, "promtool check metrics < m.txt 2>&1 && grep -E "
+              "'^pspf_(source_records_total|partitions_assigned)' m.txt | "
+              "sort && grep '^pspf_partition_next_offset{partition=\"[01]\"}' "
+              "m.txt | awk '{ s += $2 } END { print \"offsets\", s }'");
+  cr_expect_eq(st, 0, "%s", out);
+  cr_expect_str_eq(out, "pspf_partitions_assigned 2\n"
+                        "pspf_source_records_total{source=\"rs\"} 1000\n"
+                        "offsets 1000\n",
+                   "%s", out);
+  free(out);
+  kill(pid, SIGTERM);
+  waitpid(pid, &st, 0);
+  cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status %#x", st);
+  teardown(&k);
+}

@@ -638,6 +638,7 @@ typedef struct pspf_scale_opts_s {
                                for an instance that went silent */
   bool kafka_store;         /* --state-store=kafka: the partitions' state in
                                a compacted topic, not in ck_dir */
+  const char *metrics_addr; /* --metrics-addr, or NULL */
   uint64_t fingerprint;     /* of the program's state layout */
   size_t nlayout;           /* the layout's lines ... */
   const pspf_str_t *layout; /* ... for each checkpoint's META */
