@@ -133,6 +133,13 @@ typedef struct Emitter {
   bool padded;       /* reading fields with readable bytes after them */
   bool table_merge;  /* the next emit_table() also emits merge_tab_ID() */
   int cur_split;     /* SPLIT_* of the pipeline being emitted */
+  /* --scale-out through a repartition topic: the field records are
+   * routed by, the keyed pipeline's pass_LABEL and its event_time's id and
+   * lateness (for route_time() and tick()), else NULL / 0. */
+  const char *route;
+  const char *route_pass;
+  int route_et;
+  const char *route_late;
   uint64_t used;     /* the fields of the source being read that are used */
   int tmp;           /* counter for fresh C names */
   int errors;        /* "not supported yet" reports */
@@ -3199,6 +3206,46 @@ static const char *split_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks) {
   return NULL;
 }
 
+/* With a repartition topic and event time: route_time(), what a router
+ * computes of each record for the keyed side's watermark (the filters
+ * and the event_time before the keyed pipeline's key_by: INT64_MIN when
+ * it is filtered out), and tick(), which moves the watermark to the
+ * routers' (ctx->time_cap) and fires what it passes. */
+static void emit_route_time(Emitter *e, CW *w, Symbol *src, PtrVec *paths) {
+  if (!e->route_et || !e->route_pass)
+    return;
+  const char *v = "(*r)";
+  Type *t = src->type;
+  cw(w, "\n/* --scale-out: a routed record's event time, or INT64_MIN. */\n"
+     "static int64_t route_time(pspf_ctx_t *ctx, const void *p) {\n  const "
+     "%s *r = p;\n  (void)ctx;\n  (void)r;\n", ctype(e, t));
+  for (int i = 0; i < paths->len; i++) {
+    Path *p = paths->items[i];
+    if (split_mode(p) != SPLIT_KEYED)
+      continue;
+    for (int k = 1; k < p->stages.len; k++) {
+      Stage *sg = p->stages.items[k];
+      Node *fn = sg->node->list.items[0];
+      if (fn && fn->kind == ND_NAMED_ARG)
+        fn = fn->a;
+      if (is_op(sg, "filter")) {
+        cw(w, "  if (!(%s))\n    return INT64_MIN;\n",
+           lambda_body(e, fn, &v, 1, &t, &ty_bool));
+      } else if (is_op(sg, "event_time")) {
+        cw(w, "  int64_t ts = %s;\n  return ts < -(INT64_C(1) << 61) || ts > "
+           "(INT64_C(1) << 61) ? INT64_MIN : ts;\n}\n",
+           lambda_body(e, fn, &v, 1, &t, &ty_timestamp));
+        break;
+      }
+    }
+    break;
+  }
+  cw(w, "\n/* --scale-out: the routers' watermark moved (ctx->time_cap). */\n"
+     "static void tick(pspf_ctx_t *ctx) {\n  wm_%d = pspf_sat_sub(ctx->"
+     "time_cap, %s);\n  pass_%s(ctx);\n}\n", e->route_et, e->route_late,
+     e->route_pass);
+}
+
 /* Why the program cannot run with --scale-out (instances sharing a
  * Kafka topic's partitions, state kept per partition), or NULL. */
 static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
@@ -3276,6 +3323,12 @@ static const char *scale_refusal(Emitter *e, PtrVec *sources, PtrVec *sinks,
     *route = body->name;
   }
   /* (with a repartition topic, every pipeline runs on its records) */
+  int keyed = 0;
+  for (int i = 0; i < paths->len; i++)
+    keyed += split_mode(paths->items[i]) == SPLIT_KEYED;
+  if (*route && keyed > 1)
+    return "several keyed pipelines would go through one repartition topic "
+           "(one is supported)";
   if (*route && by_topic_key)
     return s_(e, "a key_by keys by the topic's key '%s' and another by '%s': "
               "one repartition topic holds one key", kf, *route);
@@ -3678,8 +3731,18 @@ static void emit_stages(Emitter *e, Chain *ch, int from, const char *v,
       cw(&e->state, "\nstatic void load_%d(pspf_ckr_t *r) {\n  maxts_%d = "
          "pspf_ckr_i64(r);\n  wm_%d = pspf_ckr_i64(r);\n}\n", id, id, id);
       ck_state(e, id, s_(e, "event_time lateness %s", ms_text(e, late)), n);
-      cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
-         "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id, late);
+      if (e->route && e->cur_split == SPLIT_KEYED) {
+        /* Scaled out through a repartition topic, the watermark is the
+         * routers' (ctx->time_cap; tick()), not this partition's own. */
+        e->route_et = id;
+        e->route_late = late;
+        cw(&e->w, "if (ts%d > maxts_%d)\n  maxts_%d = ts%d;\nwm_%d = "
+           "pspf_sat_sub(PSPF_UNLIKELY(ctx->capped) ? ctx->time_cap : "
+           "maxts_%d, %s);\n", id, id, id, id, id, id, late);
+      } else {
+        cw(&e->w, "if (ts%d > maxts_%d) {\n  maxts_%d = ts%d;\n  wm_%d = "
+           "pspf_sat_sub(maxts_%d, %s);\n}\n", id, id, id, id, id, id, late);
+      }
     }
     back_to_c(e);
     e->opwm.items[op_index(e, ch, from)] = (void *)s_(e, "wm_%d", id);
@@ -3932,6 +3995,9 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   }
   cw(w, "\n/* ---- pipelines ---- */\n");
   int split_kinds = 0; /* 1 << SPLIT_*: what the workers run */
+  const char *route = NULL;
+  const char *scale = scale_refusal(e, &sources, &sinks, &paths, &route);
+  e->route = scale ? NULL : route;
   for (int si = 0; si < sources.len; si++) {
     Symbol *src = sources.items[si];
     cw(w, "\n/* Every pipeline that reads source '%s'. */\n", src->name);
@@ -3977,6 +4043,8 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       w->indent = 0; /* labels at column 0 */
       cw(w, "%s:;\n", fc.label);
       w->indent = ind;
+      if (mode == SPLIT_KEYED && e->route)
+        e->route_pass = fc.label;
       if (mode == SPLIT_KEYED) { /* pass_LABEL(), after the flow */
         const char *body = "";
         for (int k = calls_from; k < e->fire_calls.len; k++)
@@ -4362,9 +4430,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
   size_t stem_len = strlen(stem);
   if (stem_len > 5 && strcmp(stem + stem_len - 5, ".pspf") == 0)
     stem_len -= 5;
-  const char *route = NULL;
-  const char *scale = scale_refusal(e, &sources, &sinks, &paths, &route);
-  if (!scale && route) {
+  if (e->route) {
     Symbol *src = sources.items[0];
     const Field *fd = type_field(src->type, route);
     cw(w, "\n/* --scale-out: the hash that picks a record's partition of the "
@@ -4372,6 +4438,7 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
        "route(const void *p) {\n  const %s *r = p;\n  return %s;\n}\n", route,
        ctype(e, src->type), key_hash(e, s_(e, "r->%s", cfield(e, route)),
                                      fd->type));
+    emit_route_time(e, w, src, &paths);
   }
   cw(w, "\nint main(int argc, char **argv) {\n");
   w->indent++;
@@ -4443,9 +4510,10 @@ int emit_c(Ctx *c, const EmitOptions *opt, char **out, size_t *out_len) {
       strcmp(((Symbol *)sources.items[0])->connector, "kafka") == 0) {
     cw(w, ".scale_out = pspf_scale_out,\n.scale_refusal = %s,\n",
        scale ? c_string_literal(e, scale, strlen(scale)) : "NULL");
-    if (!scale && route)
-      cw(w, ".route = route,\n.route_field = %s,\n",
-         c_string_literal(e, route, strlen(route)));
+    if (e->route)
+      cw(w, ".route = route,\n.route_field = %s,\n%s",
+         c_string_literal(e, route, strlen(route)),
+         e->route_et ? ".route_time = route_time,\n.tick = tick,\n" : "");
   }
   static const char *const kinds[] = {"PSPF_SPLIT_CHUNK", "PSPF_SPLIT_KEYED",
                                        "PSPF_SPLIT_FIRST"};

@@ -51,6 +51,9 @@
 #define TASK_BATCH 1000      /* messages a task takes at once */
 #define GROUP_BATCH 20000    /* messages the loop hands out a turn */
 #define GROUP_RECHECK_MS 25  /* the queue looked at without a signal */
+/* The key of a router's watermark message ("P TS": its partition, its
+ * largest event time) to each partition of the repartition topic. */
+#define WM_KEY "__pspf_watermark"
 
 enum { TOPIC_IN, TOPIC_REPART }; /* the topics a group reads */
 
@@ -65,6 +68,10 @@ typedef struct task_s {
   int ns;                /* its sinks: the program's, or the router's one */
   pspf_sink_t rsink;     /* a router's: the repartition topic */
   const rd_kafka_message_t *at; /* a router's message at hand */
+  int64_t maxts;         /* a router's largest event time routed */
+  int64_t sent_ts;       /* ... the last it sent the keyed side */
+  int64_t *upstream;     /* a keyed task's: each router's largest */
+  bool upstream_restored;
   uv_thread_t thread;
   uv_cond_t cv;          /* messages, or quit (under g->mu) */
   pspf_ctx_t ctx;
@@ -203,6 +210,15 @@ static int task_checkpoint(task_t *t) {
     pspf_ckpt_section_end(b, at, keys);
     ns++;
   }
+  if (t->router || t->upstream) { /* event time across the repartition */
+    at = pspf_ckpt_section_begin(b, PSPF_CKPT_STATE, (uint32_t)prog->nstates);
+    int nts = t->upstream ? g->nrepart : 1;
+    pspf_ck_u64(b, (uint64_t)nts);
+    for (int i = 0; i < nts; i++)
+      pspf_ck_i64(b, t->upstream ? t->upstream[i] : t->maxts);
+    pspf_ckpt_section_end(b, at, 0);
+    ns++;
+  }
   char why[512];
   if (t->cl) { /* into the changelog (compaction keeps two) */
     t->image.n = 0;
@@ -288,6 +304,25 @@ static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
       ck_sink_t cs;
       if (!(err = ck_sink_read(s, &cs)))
         t->sinks[s->index].records = cs.records;
+    } else if (s->kind == PSPF_CKPT_STATE &&
+               s->index == (uint32_t)prog->nstates) {
+      pspf_ckr_t r = pspf_ckr_of(s->payload, s->size);
+      size_t nts = pspf_ckr_count(&r, 1);
+      for (size_t k = 0; k < nts && !r.error; k++) {
+        int64_t v = pspf_ckr_i64(&r);
+        if (t->upstream && k < (size_t)t->g->nrepart)
+          t->upstream[k] = v;
+        else if (t->router && k == 0)
+          t->maxts = v;
+      }
+      if (t->upstream) { /* the watermark it had */
+        int64_t cap = INT64_MAX;
+        for (int k = 0; k < t->g->nrepart; k++)
+          cap = t->upstream[k] < cap ? t->upstream[k] : cap;
+        t->ctx.time_cap = cap;
+        t->upstream_restored = true;
+      }
+      err = r.error;
     } else if (s->kind == PSPF_CKPT_STATE &&
                s->index < (uint32_t)prog->nstates && !state[s->index]) {
       state[s->index] = s->payload;
@@ -570,12 +605,26 @@ static int task_begin(task_t *t) {
                : pspf_sink_open(ctx, s) < 0)
       return PSPF_EXIT_FAILURE;
   }
+  t->maxts = t->sent_ts = INT64_MIN;
+  if (!t->router && prog->route_time) {
+    t->upstream = malloc(((size_t)g->nrepart + 1) * sizeof *t->upstream);
+    if (!t->upstream)
+      pspf_ck_oom();
+    for (int i = 0; i < g->nrepart; i++)
+      t->upstream[i] = INT64_MIN;
+    ctx->time_cap = INT64_MIN;
+  }
   if (task_restore(t) < 0)
     return PSPF_EXIT_FAILURE;
   for (int k = 0; k < t->ns; k++) {
     if (t->sinks[k].ops)
       kafka_task_sink_restored(&t->sinks[k]);
     t->restored[k] = t->sinks[k].records;
+  }
+  if (!t->router && prog->route_time) { /* the routers' watermark */
+    ctx->capped = true;
+    if (ctx->time_cap == 0 && !t->upstream_restored)
+      ctx->time_cap = INT64_MIN;
   }
   t->base_in = ctx->records_in;
   t->base_bad = ctx->bad;
@@ -596,9 +645,50 @@ static void route_record(pspf_ctx_t *ctx, const void *rec, size_t n) {
   (void)n;
   task_t *t = (task_t *)(void *)((char *)ctx - offsetof(task_t, ctx));
   group_t *g = t->g;
+  if (g->prog->route_time) {
+    int64_t ts = g->prog->route_time(ctx, rec);
+    if (ctx->fault)
+      return; /* (a bad record: the dead-letter file, here) */
+    if (ts > t->maxts)
+      t->maxts = ts;
+  }
   int part = pspf_owner(g->prog->route(rec), g->nrepart);
   kafka_task_produce_to(ctx, &t->rsink, part, t->at->payload, t->at->len,
                         t->at->key, t->at->key_len);
+}
+
+/* A keyed task's watermark message "P TS" (in [p]): router P has routed
+ * records up to event time TS; the watermark is the least of the
+ * routers', once every one has said. */
+static void upstream_moved(task_t *t, const char *p) {
+  long long part, ts;
+  group_t *g = t->g;
+  if (sscanf(p, "%lld %lld", &part, &ts) != 2 || part < 0 ||
+      part >= g->nrepart)
+    return;
+  if (ts > t->upstream[part])
+    t->upstream[part] = ts;
+  int64_t cap = INT64_MAX;
+  for (int i = 0; i < g->nrepart; i++)
+    if (t->upstream[i] < cap)
+      cap = t->upstream[i];
+  if (cap > t->ctx.time_cap) {
+    t->ctx.time_cap = cap;
+    g->prog->tick(&t->ctx);
+    t->ctx.scratch.n = 0;
+    pspf_scratch_reset(&t->ctx);
+  }
+}
+
+/* A router's largest event time, to every partition of the repartition
+ * topic (in its transaction, after the records it covers). */
+static void send_watermark(task_t *t) {
+  char v[64];
+  int n = snprintf(v, sizeof v, "%d %lld", t->part, (long long)t->maxts);
+  for (int q = 0; q < t->g->nrepart && !t->ctx.stopping; q++)
+    kafka_task_produce_to(&t->ctx, &t->rsink, q, v, (size_t)n, WM_KEY,
+                          sizeof WM_KEY - 1);
+  t->sent_ts = t->maxts;
 }
 
 /* Runs message [m] through the pipelines (a router: to its partition of
@@ -617,6 +707,11 @@ static void task_message(task_t *t, const rd_kafka_message_t *m) {
   while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
     n--;
   t->next = m->offset + 1;
+  if (t->upstream && m->key_len == sizeof WM_KEY - 1 &&
+      memcmp(m->key, WM_KEY, sizeof WM_KEY - 1) == 0) {
+    upstream_moved(t, p);
+    return;
+  }
   if (no_record(src, p, n))
     return;
   ctx->csv_nf = -2;
@@ -678,6 +773,9 @@ static void task_run(task_t *t) {
         task_message(t, batch[i]);
       rd_kafka_message_destroy(batch[i]);
     }
+    if (!ctx->stopping && t->router && t->g->prog->route_time &&
+        t->maxts > t->sent_ts)
+      send_watermark(t);
     if (!ctx->stopping && flush_sinks(t, 0) < 0)
       ctx->stopping = true;
     if (!ctx->stopping && uv_hrtime() >= t->ck_due) {
@@ -736,6 +834,8 @@ static void task_end(task_t *t) {
   pspf_buf_free(&t->body);
   pspf_buf_free(&t->image);
   cl_found_free(&t->stale);
+  free(t->upstream);
+  t->upstream = NULL;
   cl_close(t->cl);
   t->cl = NULL;
 }

@@ -118,6 +118,10 @@ struct pspf_ctx_s {
   /* Scaled out with a repartition topic: a reader hands each parsed
    * record here instead of running it (group.c), or NULL. */
   void (*routed)(pspf_ctx_t *ctx, const void *rec, size_t n);
+  /* ... and on the keyed side, the watermark is the routers', time_cap
+   * (the least of their largest event times), when capped. */
+  bool capped;
+  int64_t time_cap;
   void *blocks;        /* pspf_scratch()'s memory: a list of blocks that
                           never move, all but one freed after each record */
   char *block_at;      /* the next free byte of the newest block */
@@ -692,6 +696,10 @@ struct pspf_program_s {
    * repartition topic), and that field's name; else NULL. */
   uint64_t (*route)(const void *rec);
   const char *route_field;
+  /* ... with event time: a routed record's time (INT64_MIN: none), and
+   * what moves the keyed side's watermark to ctx->time_cap. */
+  int64_t (*route_time)(pspf_ctx_t *ctx, const void *rec);
+  void (*tick)(pspf_ctx_t *ctx);
 };
 
 /* Parses the command line, runs [prog] to the end of its sources, and
