@@ -1100,7 +1100,7 @@ Test(kafka, scale_out_metrics) {
    * spread them) */
   st = run_in(k.dir, &out, "promtool check metrics < m.txt 2>&1 && grep -E "
               "'^pspf_(source_records_total|partitions_assigned)' m.txt | "
-              "sort && grep '^pspf_partition_next_offset{partition=\"[01]\"}' "
+              "sort && grep '^pspf_partition_next_offset{topic=\"in\",partition=\"[01]\"}' "
               "m.txt | awk '{ s += $2 } END { print \"offsets\", s }'");
   cr_expect_eq(st, 0, "%s", out);
   cr_expect_str_eq(out, "pspf_partitions_assigned 2\n"
