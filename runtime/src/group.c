@@ -71,7 +71,6 @@ typedef struct task_s {
   int64_t maxts;         /* a router's largest event time routed */
   int64_t sent_ts;       /* ... the last it sent the keyed side */
   int64_t *upstream;     /* a keyed task's: each router's largest */
-  bool upstream_restored;
   uv_thread_t thread;
   uv_cond_t cv;          /* messages, or quit (under g->mu) */
   pspf_ctx_t ctx;
@@ -320,7 +319,6 @@ static int task_apply(task_t *t, pspf_ckpt_file_t *f) {
         for (int k = 0; k < t->g->nrepart; k++)
           cap = t->upstream[k] < cap ? t->upstream[k] : cap;
         t->ctx.time_cap = cap;
-        t->upstream_restored = true;
       }
       err = r.error;
     } else if (s->kind == PSPF_CKPT_STATE &&
@@ -621,11 +619,8 @@ static int task_begin(task_t *t) {
       kafka_task_sink_restored(&t->sinks[k]);
     t->restored[k] = t->sinks[k].records;
   }
-  if (!t->router && prog->route_time) { /* the routers' watermark */
-    ctx->capped = true;
-    if (ctx->time_cap == 0 && !t->upstream_restored)
-      ctx->time_cap = INT64_MIN;
-  }
+  if (!t->router && prog->route_time)
+    ctx->capped = true; /* the routers' watermark (time_cap, restored) */
   t->base_in = ctx->records_in;
   t->base_bad = ctx->bad;
   t->base_late = ctx->late;
@@ -1306,6 +1301,9 @@ static int start_consumer(group_t *g) {
       {"partition.assignment.strategy", "cooperative-sticky"},
       {"enable.auto.commit", "false"},
       {"auto.offset.reset", "earliest"},
+      /* (the default, said: what an aborted transaction wrote to the
+       * repartition topic is never read) */
+      {"isolation.level", "read_committed"},
       {"enable.partition.eof", "false"},
       {"session.timeout.ms", session},
       {"heartbeat.interval.ms", beat},
