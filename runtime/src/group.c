@@ -916,6 +916,13 @@ static int task_stop(group_t *g, task_t *t, bool lost) {
   return rc;
 }
 
+/* One metric of one sample, without labels. */
+static void metric1(pspf_buf_t *b, const char *name, const char *type,
+                    const char *help, double v) {
+  pspf_metric_head(b, name, type, help);
+  pspf_metric(b, name, NULL, NULL, v);
+}
+
 /* /metrics of a scaled-out instance: the counts of its tasks, running and
  * ended, and each partition it holds. */
 static void collect(void *arg, pspf_buf_t *b) {
@@ -962,18 +969,15 @@ static void collect(void *arg, pspf_buf_t *b) {
   for (int k = 0; k < prog->nsinks; k++)
     pspf_metric(b, "pspf_sink_records_total", "sink", prog->sinks[k].name,
                 (double)sinks[k]);
-  pspf_metric_head(b, "pspf_bad_records_total", "counter",
-                   "records sent to the dead-letter file");
-  pspf_metric(b, "pspf_bad_records_total", NULL, NULL, (double)bad);
-  pspf_metric_head(b, "pspf_late_records_total", "counter",
-                   "records that came after all their windows fired");
-  pspf_metric(b, "pspf_late_records_total", NULL, NULL, (double)late);
-  pspf_metric_head(b, "pspf_checkpoints_total", "counter",
-                   "partition checkpoints taken");
-  pspf_metric(b, "pspf_checkpoints_total", NULL, NULL, (double)cks);
-  pspf_metric_head(b, "pspf_partitions_assigned", "gauge",
-                   "partitions of the source's topic this instance holds");
-  pspf_metric(b, "pspf_partitions_assigned", NULL, NULL, (double)held);
+  metric1(b, "pspf_bad_records_total", "counter",
+          "records sent to the dead-letter file", (double)bad);
+  metric1(b, "pspf_late_records_total", "counter",
+          "records that came after all their windows fired", (double)late);
+  metric1(b, "pspf_checkpoints_total", "counter",
+          "partition checkpoints taken", (double)cks);
+  metric1(b, "pspf_partitions_assigned", "gauge",
+          "partitions (of the source's and the repartition topic) this "
+          "instance holds", (double)held);
   pspf_metric_head(b, "pspf_partition_next_offset", "gauge",
                    "each held partition's offset after the last record run");
   pspf_metric_head(b, "pspf_partition_queued_messages", "gauge",

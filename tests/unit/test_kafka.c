@@ -1000,26 +1000,34 @@ Test(kafka, scale_out_changelog_holds_big_state) {
   teardown(&k);
 }
 
+/* A 2-partition topic of 1000 ids, and a scaled-out program counting
+ * each id's records (keyed by the topic's key) to in2. */
+static void counts_setup(K *k) {
+  mock_start(k, "in", 2);
+  build(k, "type R = { id: int }\n"
+           "param brokers: string = \"\"\n"
+           "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
+           "\"g\", key: id)\n"
+           "sink out = kafka(brokers: brokers, topic: \"in2\", key: id)\n"
+           "rs |> key_by(r => r.id) |> aggregate(n: count()) "
+           "|> map(a => { id: a.key, n: a.n }) |> out\n");
+  char *out;
+  int st = run_in(k->dir, &out, "seq 1 1000 | awk '{ printf \"%%d\\t{\\\"id\\\":"
+                  "%%d}\\n\", $1, $1 }' | timeout 60 kcat -b '%s' -P -t in -K "
+                  "'\\t'", k->brokers);
+  cr_assert_eq(st, 0, "%s", out);
+  free(out);
+}
+
 /* --checkpoint-reset scaled out: every partition's checkpoints and
  * journals go, the input is read again from the start, and the ids go on
  * above the old ones (a real broker's sinks' group offsets still name
  * those). */
 Test(kafka, scale_out_checkpoint_reset) {
   K k;
-  mock_start(&k, "in", 2);
-  build(&k, "type R = { id: int }\n"
-            "param brokers: string = \"\"\n"
-            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
-            "\"g\", key: id)\n"
-            "sink out = kafka(brokers: brokers, topic: \"in2\", key: id)\n"
-            "rs |> key_by(r => r.id) |> aggregate(n: count()) "
-            "|> map(a => { id: a.key, n: a.n }) |> out\n");
+  counts_setup(&k);
   char *out;
-  int st = run_in(k.dir, &out, "seq 1 1000 | awk '{ printf \"%%d\\t{\\\"id\\\":"
-                  "%%d}\\n\", $1, $1 }' | timeout 60 kcat -b '%s' -P -t in -K "
-                  "'\\t'", k.brokers);
-  cr_assert_eq(st, 0, "%s", out);
-  free(out);
+  int st;
   for (int round = 1; round <= 2; round++) {
     char b[300];
     snprintf(b, sizeof b, "--brokers=%s", k.brokers);
@@ -1063,20 +1071,9 @@ Test(kafka, scale_out_checkpoint_reset) {
  * format. */
 Test(kafka, scale_out_metrics) {
   K k;
-  mock_start(&k, "in", 2);
-  build(&k, "type R = { id: int }\n"
-            "param brokers: string = \"\"\n"
-            "source rs: R = kafka(brokers: brokers, topic: \"in\", group: "
-            "\"g\", key: id)\n"
-            "sink out = kafka(brokers: brokers, topic: \"in2\", key: id)\n"
-            "rs |> key_by(r => r.id) |> aggregate(n: count()) "
-            "|> map(a => { id: a.key, n: a.n }) |> out\n");
+  counts_setup(&k);
   char *out;
-  int st = run_in(k.dir, &out, "seq 1 1000 | awk '{ printf \"%%d\\t{\\\"id\\\":"
-                  "%%d}\\n\", $1, $1 }' | timeout 60 kcat -b '%s' -P -t in -K "
-                  "'\\t'", k.brokers);
-  cr_assert_eq(st, 0, "%s", out);
-  free(out);
+  int st;
   int port = free_port();
   char b[300], m[64];
   snprintf(b, sizeof b, "--brokers=%s", k.brokers);
