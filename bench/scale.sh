@@ -11,13 +11,17 @@
 # cooperative rebalance takes two rounds); then 12 kcat processes produce
 # the input, one a partition. The time of a run is from then to the
 # moment every partition's checkpoint reached the end of its input (the
-# instances' debug logs). CPU seconds of the instances and of the mock
+# instances' debug logs); with ROUTED=1, to when every result is
+# committed (polled every 50 ms). CPU seconds of the instances and of the mock
 # broker over that time are read from /proc.
 #
 # Environment:
 #   BENCH_SCALE_N  bids (default 800000: ~40 MB, under the mock's 5 MiB a
 #                  partition for 12 partitions)
 #   INSTANCES      default "1 2 3";  RUNS  default 3 (the median is shown)
+#   ROUTED=1       bench/scale_routed.pspf instead: the same keyed by a field
+#                  the source does not declare as the topic's key, so every
+#                  record goes through the repartition topic
 #   PSPFC          default build/bin/pspfc;  OUT  default build/bench/scale
 # Exit status: 0, 1 when an output is wrong, 2 on a set-up error.
 set -eu
@@ -33,7 +37,9 @@ MOCK=$ROOT/build/bin/pspf-kafka-mock
 [ -x "$PSPFC" ] && [ -x "$MOCK" ] || { echo "scale.sh: make all build/bin/pspf-kafka-mock first" >&2; exit 2; }
 command -v kcat >/dev/null || { echo "scale.sh: needs kcat" >&2; exit 2; }
 rm -rf "$OUT" && mkdir -p "$OUT"
-"$PSPFC" build bench/scale.pspf -o "$OUT/prog"
+PROGRAM=bench/scale.pspf
+[ "${ROUTED:-0}" = 1 ] && PROGRAM=bench/scale_routed.pspf
+"$PSPFC" build "$PROGRAM" -o "$OUT/prog"
 cd "$OUT"
 python3 "$ROOT/tests/kafka/scale_data.py" "$N" 1 12 .
 WANT=$(wc -l < expected.jsonl)
@@ -42,7 +48,7 @@ echo "input: $N bids, $BYTES bytes in 12 partitions; $WANT (key, window) results
 
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 committed() {
-  cat "$1"/in-*/out.kafka-commits 2>/dev/null |
+  cat "$1"/*/out.kafka-commits 2>/dev/null |
     sed -n 's/.* messages=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'
 }
 # How many partitions the instances of group $1 have been assigned.
@@ -62,7 +68,7 @@ for n in $INSTANCES; do
     rm -rf "$ck" brokers.txt
     rm -f "$g"-*.err
     # A cluster of its own: the group settles on the empty topic first.
-    "$MOCK" -t in:12 -t out:12 > brokers.txt 2> mock.err &
+    "$MOCK" -t in:12 -t out:12 -t "$g-repartition:12" > brokers.txt 2> mock.err &
     mock=$!
     i=0
     while [ ! -s brokers.txt ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -84,15 +90,20 @@ for n in $INSTANCES; do
     for p in $(seq 0 11); do kcat -b "$B" -P -t in -p "$p" -K '\t' < in-0-$p.txt & done
     i=0
     while [ "$(committed "$ck")" -lt "$WANT" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+    t1=$(date +%s.%N)
     c1=0
     for pid in $pids; do c1=$((c1 + $(cpu "$pid"))); done
     m1=$(cpu $mock)
     # When each partition's checkpoint reached the end of its input.
-    python3 "$ROOT/bench/scale_time.py" "$g" "$t0" "$((c1 - c0))" "$((m1 - m0))" >> times.txt
+    if [ "${ROUTED:-0}" = 1 ]; then # (until every result is committed)
+      python3 -c "print('%.3f %.2f %.2f' % ($t1 - $t0, $((c1 - c0)) / 100, $((m1 - m0)) / 100))" >> times.txt
+    else
+      python3 "$ROOT/bench/scale_time.py" "$g" "$t0" "$((c1 - c0))" "$((m1 - m0))" >> times.txt
+    fi
     kill -TERM $pids
     for pid in $pids; do wait "$pid" || status=1; done
     kcat -b "$B" -C -t out -e -q -f '%p %o %s\n' > "out-$g.txt"
-    if ! python3 "$ROOT/tests/kafka/txn_check.py" "$ck/in-*/out.kafka-commits" \
+    if ! python3 "$ROOT/tests/kafka/txn_check.py" "$ck/*/out.kafka-commits" \
         "out-$g.txt" expected.jsonl 0 key,start > "check-$g.txt" 2>&1; then
       echo "scale.sh: $n processes, run $r: the output is wrong:" >&2
       cat "check-$g.txt" >&2
