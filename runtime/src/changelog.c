@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "changelog.h"
+#include "kafka.h"
 #include "pspf/checkpoint.h"
 
 #define CL_CHUNK 900000 /* bytes of a checkpoint a message */
@@ -32,15 +33,6 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
     snprintf(c->error, sizeof c->error, "%s", rd_kafka_err2str(m->err));
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *const (*set)[2],
-                    size_t n, char *err, size_t errlen) {
-  for (size_t i = 0; i < n; i++)
-    if (rd_kafka_conf_set(conf, set[i][0], set[i][1], err, errlen) !=
-        RD_KAFKA_CONF_OK)
-      return -1;
-  return 0;
-}
-
 cl_t *cl_open(pspf_ctx_t *ctx, const char *brokers, const char *topic,
               int part, const char *client_id) {
   cl_t *c = calloc(1, sizeof *c);
@@ -58,7 +50,8 @@ cl_t *cl_open(pspf_ctx_t *ctx, const char *brokers, const char *topic,
       {"message.max.bytes", "1000000"},
   };
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (conf_set(conf, set, sizeof set / sizeof set[0], err, sizeof err) < 0) {
+  if (!kafka_conf_set_all(conf, set, sizeof set / sizeof set[0], err,
+                          sizeof err)) {
     rd_kafka_conf_destroy(conf);
     pspf_log(ctx, 0, "changelog '%s': %s", topic, err);
     free(c);
@@ -252,15 +245,13 @@ static void note_key(cl_found_t *f, const char *k, size_t kn) {
 
 static void note_journal(cl_found_t *f, const char *sink, size_t sn,
                          const char *line, size_t n) {
-  unsigned long long id;
   char buf[64];
   size_t m = n < sizeof buf - 1 ? n : sizeof buf - 1;
   memcpy(buf, line, m);
   buf[m] = 0;
   /* ("close after=N": N committed, and compaction may keep only this) */
-  if (!n || line[n - 1] != '\n' ||
-      (sscanf(buf, "checkpoint=%llu ", &id) != 1 &&
-       sscanf(buf, "close after=%llu ", &id) != 1))
+  uint64_t id = n && line[n - 1] == '\n' ? kafka_journal_id(buf) : 0;
+  if (!id)
     return;
   int k = 0;
   while (k < f->njournals &&
@@ -298,7 +289,8 @@ int cl_read(cl_t *c, cl_found_t *out) {
       {"log_level", "4"},                {"fetch.wait.max.ms", "10"},
   };
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (conf_set(conf, set, sizeof set / sizeof set[0], err, sizeof err) < 0) {
+  if (!kafka_conf_set_all(conf, set, sizeof set / sizeof set[0], err,
+                          sizeof err)) {
     rd_kafka_conf_destroy(conf);
     pspf_log(c->ctx, 0, "changelog '%s': %s", c->name, err);
     return -1;
@@ -436,7 +428,7 @@ int cl_create_topic(pspf_ctx_t *ctx, const char *brokers, const char *topic,
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   const char *const set[][2] = {{"bootstrap.servers", brokers},
                                 {"log_level", "4"}};
-  if (conf_set(conf, set, 2, err, sizeof err) < 0) {
+  if (!kafka_conf_set_all(conf, set, 2, err, sizeof err)) {
     rd_kafka_conf_destroy(conf);
     pspf_log(ctx, 0, "changelog '%s': %s", topic, err);
     return -1;

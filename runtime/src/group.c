@@ -1257,8 +1257,7 @@ static int reset_topic(group_t *g, const char *topic) {
       snprintf(path, sizeof path, "%s/%s", dir, fe->d_name);
       FILE *f = fopen(path, "r");
       while (f && fgets(line, sizeof line, f))
-        if ((sscanf(line, "checkpoint=%llu", &v) == 1 ||
-             sscanf(line, "close after=%llu", &v) == 1 ||
+        if (((v = kafka_journal_id(line)) ||
              (strcmp(fe->d_name, "reset-above") == 0 &&
               sscanf(line, "%llu", &v) == 1)) &&
             v > top)
@@ -1318,13 +1317,12 @@ static int start_consumer(group_t *g) {
       {"queued.max.messages.kbytes", "16384"},
   };
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
-    if (rd_kafka_conf_set(conf, set[i][0], set[i][1], err, sizeof err) !=
-        RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      pspf_log(g->ctx, 0, "source '%s': %s", src->name, err);
-      return -1;
-    }
+  if (!kafka_conf_set_all(conf, set, sizeof set / sizeof set[0], err,
+                          sizeof err)) {
+    rd_kafka_conf_destroy(conf);
+    pspf_log(g->ctx, 0, "source '%s': %s", src->name, err);
+    return -1;
+  }
   /* PSPF_KAFKA_DEBUG=cgrp,...: librdkafka's debug contexts, for
    * troubleshooting a group (docs/operations.md). */
   const char *dbg = getenv("PSPF_KAFKA_DEBUG");
@@ -1375,27 +1373,15 @@ static int input_partitions(group_t *g) {
   }
   rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
   if (!rk) {
+    rd_kafka_conf_destroy(conf);
     pspf_log(g->ctx, 0, "source '%s': %s", g->src->name, err);
     return -1;
   }
-  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, g->src->topic, NULL);
-  int n = -1;
-  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
-  while (n < 0 && uv_hrtime() < until) {
-    const struct rd_kafka_metadata *md = NULL;
-    if (rd_kafka_metadata(rk, 0, t, &md, 5000) == 0 && md->topic_cnt == 1 &&
-        !md->topics[0].err && md->topics[0].partition_cnt > 0)
-      n = md->topics[0].partition_cnt;
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    if (n < 0)
-      uv_sleep(200);
-  }
-  rd_kafka_topic_destroy(t);
+  int n = kafka_partitions(rk, g->src->topic, err, sizeof err);
   rd_kafka_destroy(rk);
   if (n < 0)
-    pspf_log(g->ctx, 0, "source '%s': topic '%s' has no partitions (yet)",
-             g->src->name, g->src->topic);
+    pspf_log(g->ctx, 0, "source '%s': topic '%s': %s", g->src->name,
+             g->src->topic, err);
   return n;
 }
 

@@ -48,7 +48,6 @@ typedef struct kp_s {
   char dir[4096];      /* where its commit journal is */
   kafka_journal_fn journal; /* ... or where its lines go instead */
   void *journal_arg;
-  bool task;           /* a partition's (--scale-out): its thread polls */
 } kp_t;
 
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -85,10 +84,8 @@ static void on_timer(uv_timer_t *h) {
   rd_kafka_poll(k->rk, 0);
 }
 
-/* Sets the [n] (name, value) pairs of [set] on [conf]; false (why in
- * [err]) at the first one refused. */
-static bool conf_set_all(rd_kafka_conf_t *conf, const char *const (*set)[2],
-                         size_t n, char *err, size_t errlen) {
+bool kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*set)[2],
+                        size_t n, char *err, size_t errlen) {
   for (size_t i = 0; i < n; i++)
     if (rd_kafka_conf_set(conf, set[i][0], set[i][1], err, errlen) !=
         RD_KAFKA_CONF_OK)
@@ -121,7 +118,6 @@ static int open_as(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
     return fail(ctx, s, "out of memory");
   k->ctx = ctx;
   k->sink = s;
-  k->task = task;
   k->journal = journal;
   k->journal_arg = journal_arg;
   s->impl = k;
@@ -144,9 +140,9 @@ static int open_as(pspf_ctx_t *ctx, pspf_sink_t *s, const char *id,
   k->committed = s->records; /* (restored: what its checkpoint committed) */
   s->length = s->records;
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (!conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err) ||
+  if (!kafka_conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err) ||
       (k->txn &&
-       !conf_set_all(conf, txn, sizeof txn / sizeof txn[0], err, sizeof err))) {
+       !kafka_conf_set_all(conf, txn, sizeof txn / sizeof txn[0], err, sizeof err))) {
     rd_kafka_conf_destroy(conf);
     return fail(ctx, s, err);
   }
@@ -288,6 +284,14 @@ static void journal_add(pspf_ctx_t *ctx, pspf_sink_t *s, uint64_t checkpoint,
              s->name, path, strerror(errno));
 }
 
+uint64_t kafka_journal_id(const char *line) {
+  unsigned long long id;
+  if (sscanf(line, "checkpoint=%llu ", &id) == 1 ||
+      sscanf(line, "close after=%llu ", &id) == 1)
+    return id;
+  return 0;
+}
+
 /* The newest checkpoint=N of the journal, or 0. */
 static uint64_t journal_last(const char *dir, pspf_sink_t *s) {
   char path[4200];
@@ -298,14 +302,11 @@ static uint64_t journal_last(const char *dir, pspf_sink_t *s) {
   uint64_t last = 0;
   char line[8192];
   while (fgets(line, sizeof line, f)) {
-    unsigned long long id;
     size_t n = strlen(line);
     /* (A line cut short by a crash is not one; "close after=N" says N
      * committed too: the file starts over past 1 MiB, maybe with one.) */
-    if (n && line[n - 1] == '\n' &&
-        (sscanf(line, "checkpoint=%llu ", &id) == 1 ||
-         sscanf(line, "close after=%llu ", &id) == 1) &&
-        id > last)
+    uint64_t id = n && line[n - 1] == '\n' ? kafka_journal_id(line) : 0;
+    if (id > last)
       last = id;
   }
   fclose(f);
@@ -408,7 +409,7 @@ static uint64_t committed_as(pspf_ctx_t *ctx, pspf_sink_t *s,
       {"bootstrap.servers", s->path}, {"group.id", name}, {"log_level", "3"}};
   rd_kafka_conf_t *conf = rd_kafka_conf_new();
   rd_kafka_t *rk = NULL;
-  if (conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err))
+  if (kafka_conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err))
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
   else
     rd_kafka_conf_destroy(conf);
@@ -536,6 +537,31 @@ void kafka_task_produce_to(pspf_ctx_t *ctx, pspf_sink_t *s, int partition,
   produce(ctx, s, partition, p, n, key, keylen);
 }
 
+int kafka_partitions(rd_kafka_t *rk, const char *topic, char *why,
+                     size_t whylen) {
+  rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
+  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TRANSPORT;
+  int n = -1;
+  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
+  while (n < 0 && uv_hrtime() < until) {
+    const struct rd_kafka_metadata *md = NULL;
+    e = rd_kafka_metadata(rk, 0, t, &md, 5000);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md->topics[0].partition_cnt > 0)
+      n = md->topics[0].partition_cnt;
+    if (md)
+      rd_kafka_metadata_destroy(md);
+    if (n < 0)
+      uv_sleep(200);
+  }
+  rd_kafka_topic_destroy(t);
+  if (n < 0)
+    snprintf(why, whylen, "%s", e ? rd_kafka_err2str(e)
+                                  : "the topic has no partitions (yet)");
+  return n;
+}
+
 /* ---- sources ---------------------------------------------------------------
  *
  * A consumer of one topic. Its partitions are assigned by the program
@@ -641,7 +667,7 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
        * fetching paused and resumed). */
       {"queued.max.messages.kbytes", "4096"},
   };
-  if (!conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err)) {
+  if (!kafka_conf_set_all(conf, set, sizeof set / sizeof set[0], err, sizeof err)) {
     rd_kafka_conf_destroy(conf);
     return kc_fail(ctx, src, err);
   }
@@ -650,29 +676,12 @@ static int source_start(pspf_ctx_t *ctx, pspf_source_t *src) {
     return kc_fail(ctx, src, err);
   rd_kafka_poll_set_consumer(c->rk);
   /* The topic's partitions, from the cluster. */
-  rd_kafka_topic_t *t = rd_kafka_topic_new(c->rk, src->topic, NULL);
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR__TRANSPORT;
-  uint64_t until = uv_hrtime() + (uint64_t)pspf_sink_retry_ms() * 1000000u;
-  while (uv_hrtime() < until) {
-    e = rd_kafka_metadata(c->rk, 0, t, &md, 5000);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
-        md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        md->topics[0].partition_cnt > 0)
-      break;
-    if (md)
-      rd_kafka_metadata_destroy(md);
-    md = NULL;
-    uv_sleep(200);
-  }
-  rd_kafka_topic_destroy(t);
-  if (!md)
-    return kc_fail(ctx, src, e ? rd_kafka_err2str(e)
-                               : "the topic has no partitions (yet)");
-  c->nparts = md->topics[0].partition_cnt;
+  c->nparts = kafka_partitions(c->rk, src->topic, err, sizeof err);
+  if (c->nparts < 0)
+    return kc_fail(ctx, src, err);
   if (c->nparts > KAFKA_MAX_PARTS)
     c->nparts = KAFKA_MAX_PARTS;
-  rd_kafka_metadata_destroy(md);
+  rd_kafka_resp_err_t e;
   /* Each partition at its checkpointed offset; else at the group's
    * committed one, else at the earliest: resolved to a number now, so that
    * every checkpoint holds where each partition is. */

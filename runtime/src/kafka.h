@@ -5,7 +5,24 @@
 #ifndef PSPF_KAFKA_INT_H
 #define PSPF_KAFKA_INT_H
 
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+
 #include "pspf/rt.h"
+
+/* Sets the [n] (name, value) pairs of [set] on [conf]; false (why in
+ * [err]) at the first one refused. */
+bool kafka_conf_set_all(rd_kafka_conf_t *conf, const char *const (*set)[2],
+                        size_t n, char *err, size_t errlen);
+
+/* How many partitions [topic] has, asked of the cluster through [rk]
+ * until it says or the retry limit passes; -1 with why in [why]. */
+int kafka_partitions(rd_kafka_t *rk, const char *topic, char *why,
+                     size_t whylen);
+
+/* The checkpoint a commit journal line says committed
+ * ("checkpoint=N ..." or "close after=N ..."), or 0. */
+uint64_t kafka_journal_id(const char *line);
 
 /* Where a sink's commit journal lines go instead of a file: [sink]'s
  * line of [n] bytes (ending in a newline). 0, or -1. */
